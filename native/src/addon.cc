@@ -1,0 +1,417 @@
+// cqseg native addon: tensor handles, argument conversion, error mapping and the
+// table-driven op dispatcher. Ops themselves live in ops_*.cc, one line each.
+#include "common.h"
+
+#include <malloc.h>
+
+#include <cmath>
+#include <cstring>
+#include <mutex>
+
+namespace cqseg {
+
+namespace {
+std::vector<OpDef>& OpTable() {
+  static std::vector<OpDef> ops;
+  static std::once_flag once;
+  std::call_once(once, [] {
+    RegisterMathOps(ops);
+    RegisterNnOps(ops);
+    RegisterDataOps(ops);
+    RegisterModelsOps(ops);
+    RegisterAugmentOps(ops);
+    RegisterColorOps(ops);
+    RegisterTrainOps(ops);
+  });
+  return ops;
+}
+
+int64_t StorageBytes(const at::Tensor& t) {
+  if (!t.defined()) return 0;
+  return static_cast<int64_t>(t.numel()) * static_cast<int64_t>(t.element_size());
+}
+}  // namespace
+
+AddonData& Data(Napi::Env env) { return *env.GetInstanceData<AddonData>(); }
+
+// ---------------------------------------------------------------- TensorHandle
+
+Napi::Function TensorHandle::Define(Napi::Env env) {
+  return DefineClass(env, "NativeTensor",
+                     {InstanceMethod("dispose", &TensorHandle::Dispose),
+                      InstanceMethod("isDisposed", &TensorHandle::IsDisposed)});
+}
+
+TensorHandle::TensorHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TensorHandle>(info) {
+  data_ = &Data(info.Env());
+}
+
+TensorHandle::~TensorHandle() { Release(Env(), true); }
+
+void TensorHandle::Attach(Napi::Env env, at::Tensor t) {
+  tensor_ = std::move(t);
+  bytes_ = StorageBytes(tensor_);
+  alive_ = true;
+  data_->live.insert(this);
+  data_->liveBytes += bytes_;
+  data_->created++;
+  if (bytes_ > 0) Napi::MemoryManagement::AdjustExternalMemory(env, bytes_);
+}
+
+void TensorHandle::Release(Napi::Env env, bool adjustV8) {
+  if (!alive_) return;
+  alive_ = false;
+  tensor_ = at::Tensor();
+  if (data_ != nullptr) {
+    data_->live.erase(this);
+    data_->liveBytes -= bytes_;
+  }
+  if (adjustV8 && bytes_ > 0) Napi::MemoryManagement::AdjustExternalMemory(env, -bytes_);
+  bytes_ = 0;
+}
+
+Napi::Value TensorHandle::Dispose(const Napi::CallbackInfo& info) {
+  Release(info.Env(), true);
+  return info.Env().Undefined();
+}
+
+Napi::Value TensorHandle::IsDisposed(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), !alive_);
+}
+
+Napi::Object Wrap(Napi::Env env, at::Tensor t) {
+  Napi::Object obj = Data(env).handleCtor.New({});
+  TensorHandle::Unwrap(obj)->Attach(env, std::move(t));
+  return obj;
+}
+
+// ------------------------------------------------------------------------ dtypes
+
+static const at::ScalarType kDtypes[] = {
+    at::kFloat, at::kHalf, at::kBFloat16, at::kLong, at::kInt, at::kByte, at::kBool, at::kDouble, at::kChar, at::kShort,
+};
+
+at::ScalarType DtypeFromCode(int64_t code) {
+  if (code < 0 || code >= static_cast<int64_t>(sizeof(kDtypes) / sizeof(kDtypes[0]))) {
+    throw std::invalid_argument("unknown dtype code " + std::to_string(code));
+  }
+  return kDtypes[code];
+}
+
+int64_t DtypeToCode(at::ScalarType t) {
+  for (size_t i = 0; i < sizeof(kDtypes) / sizeof(kDtypes[0]); i++) {
+    if (kDtypes[i] == t) return static_cast<int64_t>(i);
+  }
+  throw std::invalid_argument(std::string("unsupported dtype ") + c10::toString(t));
+}
+
+// -------------------------------------------------------------------------- Args
+
+void Args::fail(size_t i, const std::string& what) const {
+  throw std::invalid_argument(std::string("argument ") + std::to_string(i) + " of native op '" + op_ + "': " + what);
+}
+
+bool Args::none(size_t i) const { return i >= size() || at(i).IsUndefined() || at(i).IsNull(); }
+
+bool Args::isTensor(size_t i) const {
+  if (i >= size() || !at(i).IsObject()) return false;
+  return at(i).As<Napi::Object>().InstanceOf(Data(env()).handleCtor.Value());
+}
+
+at::Tensor& Args::t(size_t i) const {
+  if (!isTensor(i)) fail(i, "expected a tensor");
+  TensorHandle* h = TensorHandle::Unwrap(at(i).As<Napi::Object>());
+  if (h == nullptr) fail(i, "not a cqseg tensor handle");
+  if (!h->alive()) throw std::invalid_argument("Tensor is disposed");
+  return h->tensor();
+}
+
+at::Tensor Args::ot(size_t i) const { return none(i) ? at::Tensor() : t(i); }
+
+c10::optional<at::Tensor> Args::optT(size_t i) const {
+  if (none(i)) return c10::nullopt;
+  return t(i);
+}
+
+at::Scalar Args::scalar(size_t i) const {
+  Napi::Value v = at(i);
+  if (v.IsBoolean()) return at::Scalar(v.As<Napi::Boolean>().Value());
+  if (!v.IsNumber()) fail(i, "expected a number");
+  double d = v.As<Napi::Number>().DoubleValue();
+  // JS has one number type: integral values become integer Scalars (as Python's 1),
+  // so in-place updates of integer tensors work; others are double Scalars (1.5).
+  if (std::nearbyint(d) == d && std::fabs(d) < 9007199254740992.0) return at::Scalar(static_cast<int64_t>(d));
+  return at::Scalar(d);
+}
+
+int64_t Args::i64(size_t i) const {
+  if (i >= size() || !at(i).IsNumber()) fail(i, "expected an integer");
+  return at(i).As<Napi::Number>().Int64Value();
+}
+
+c10::optional<int64_t> Args::optI64(size_t i) const {
+  if (none(i)) return c10::nullopt;
+  return i64(i);
+}
+
+double Args::f64(size_t i) const {
+  if (i >= size() || !at(i).IsNumber()) fail(i, "expected a number");
+  return at(i).As<Napi::Number>().DoubleValue();
+}
+
+c10::optional<double> Args::optF64(size_t i) const {
+  if (none(i)) return c10::nullopt;
+  return f64(i);
+}
+
+bool Args::b(size_t i) const {
+  if (i >= size() || !at(i).IsBoolean()) fail(i, "expected a boolean");
+  return at(i).As<Napi::Boolean>().Value();
+}
+
+std::string Args::str(size_t i) const {
+  if (i >= size() || !at(i).IsString()) fail(i, "expected a string");
+  return at(i).As<Napi::String>().Utf8Value();
+}
+
+std::vector<int64_t> Args::ints(size_t i) const {
+  if (i >= size() || !at(i).IsArray()) fail(i, "expected an array of integers");
+  Napi::Array arr = at(i).As<Napi::Array>();
+  std::vector<int64_t> out(arr.Length());
+  for (uint32_t k = 0; k < arr.Length(); k++) {
+    Napi::Value v = arr.Get(k);
+    if (!v.IsNumber()) fail(i, "expected an array of integers");
+    out[k] = v.As<Napi::Number>().Int64Value();
+  }
+  return out;
+}
+
+std::vector<double> Args::f64s(size_t i) const {
+  if (i >= size() || !at(i).IsArray()) fail(i, "expected an array of numbers");
+  Napi::Array arr = at(i).As<Napi::Array>();
+  std::vector<double> out(arr.Length());
+  for (uint32_t k = 0; k < arr.Length(); k++) {
+    Napi::Value v = arr.Get(k);
+    if (!v.IsNumber()) fail(i, "expected an array of numbers");
+    out[k] = v.As<Napi::Number>().DoubleValue();
+  }
+  return out;
+}
+
+std::vector<at::Tensor> Args::tensors(size_t i) const {
+  if (i >= size() || !at(i).IsArray()) fail(i, "expected an array of tensors");
+  Napi::Array arr = at(i).As<Napi::Array>();
+  std::vector<at::Tensor> out;
+  out.reserve(arr.Length());
+  Napi::Function ctor = Data(env()).handleCtor.Value();
+  for (uint32_t k = 0; k < arr.Length(); k++) {
+    Napi::Value v = arr.Get(k);
+    if (!v.IsObject() || !v.As<Napi::Object>().InstanceOf(ctor)) fail(i, "expected an array of tensors");
+    TensorHandle* h = TensorHandle::Unwrap(v.As<Napi::Object>());
+    if (h == nullptr || !h->alive()) throw std::invalid_argument("Tensor is disposed");
+    out.push_back(h->tensor());
+  }
+  return out;
+}
+
+at::ScalarType Args::dtype(size_t i) const { return DtypeFromCode(i64(i)); }
+
+c10::optional<at::ScalarType> Args::optDtype(size_t i) const {
+  if (none(i)) return c10::nullopt;
+  return dtype(i);
+}
+
+at::Device Args::device(size_t i) const {
+  if (none(i)) return at::Device(at::kCPU);
+  return at::Device(str(i));
+}
+
+at::TensorOptions Args::options(size_t dtypeIdx, size_t deviceIdx) const {
+  at::TensorOptions o = at::TensorOptions().device(device(deviceIdx));
+  if (!none(dtypeIdx)) o = o.dtype(dtype(dtypeIdx));
+  return o;
+}
+
+// ---------------------------------------------------------------------- results
+
+namespace {
+
+Napi::Value ToJs(Napi::Env env, Result&& r) {
+  switch (r.index()) {
+    case 0: return env.Undefined();
+    case 1: {
+      at::Tensor& t = std::get<at::Tensor>(r);
+      if (!t.defined()) return env.Undefined();
+      return Wrap(env, std::move(t));
+    }
+    case 2: {
+      auto& v = std::get<std::vector<at::Tensor>>(r);
+      Napi::Array arr = Napi::Array::New(env, v.size());
+      for (size_t k = 0; k < v.size(); k++) arr.Set(static_cast<uint32_t>(k), Wrap(env, std::move(v[k])));
+      return arr;
+    }
+    case 3: return Napi::Number::New(env, std::get<double>(r));
+    case 4: return Napi::Number::New(env, static_cast<double>(std::get<int64_t>(r)));
+    case 5: return Napi::Boolean::New(env, std::get<bool>(r));
+    case 6: {
+      auto& v = std::get<std::vector<int64_t>>(r);
+      Napi::Array arr = Napi::Array::New(env, v.size());
+      for (size_t k = 0; k < v.size(); k++) arr.Set(static_cast<uint32_t>(k), Napi::Number::New(env, static_cast<double>(v[k])));
+      return arr;
+    }
+    default: return Napi::String::New(env, std::get<std::string>(r));
+  }
+}
+
+[[noreturn]] void ThrowJs(Napi::Env env, const std::string& msg, const char* code) {
+  AddonData& d = Data(env);
+  Napi::Object err;
+  if (!d.errorCtor.IsEmpty()) {
+    err = d.errorCtor.New({Napi::String::New(env, msg)});
+  } else {
+    err = Napi::Error::New(env, msg).Value();
+  }
+  err.Set("code", Napi::String::New(env, code));
+  throw Napi::Error(env, err);
+}
+
+// Runs fn, turning every C++ exception into the TS-defined error class.
+template <typename F>
+Napi::Value Guard(Napi::Env env, F&& fn) {
+  try {
+    return fn();
+  } catch (const Napi::Error&) {
+    throw;
+  } catch (const c10::Error& e) {
+    ThrowJs(env, e.what_without_backtrace(), "ERR_TORCH");
+  } catch (const std::invalid_argument& e) {
+    ThrowJs(env, e.what(), "ERR_INVALID_ARG");
+  } catch (const std::bad_alloc&) {
+    ThrowJs(env, "out of memory", "ERR_OUT_OF_MEMORY");
+  } catch (const std::exception& e) {
+    ThrowJs(env, e.what(), "ERR_NATIVE");
+  }
+}
+
+Napi::Value Call(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return Guard(env, [&]() -> Napi::Value {
+    auto& ops = OpTable();
+    if (info.Length() < 1 || !info[0].IsNumber()) throw std::invalid_argument("call(opId, ...args): opId must be a number");
+    int64_t id = info[0].As<Napi::Number>().Int64Value();
+    if (id < 0 || id >= static_cast<int64_t>(ops.size())) throw std::invalid_argument("unknown op id " + std::to_string(id));
+    Args args(info, ops[id].name);
+    return ToJs(env, ops[id].fn(args));
+  });
+}
+
+// fromBuffer(view: ArrayBufferView, shape: number[], dtypeCode, device?) -> handle (a copy)
+Napi::Value FromBuffer(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return Guard(env, [&]() -> Napi::Value {
+    if (info.Length() < 3 || !info[0].IsTypedArray()) throw std::invalid_argument("fromBuffer: expected a TypedArray or Buffer");
+    Napi::TypedArray ta = info[0].As<Napi::TypedArray>();
+    Napi::ArrayBuffer ab = ta.ArrayBuffer();
+    const uint8_t* src = static_cast<const uint8_t*>(ab.Data()) + ta.ByteOffset();
+    size_t nbytes = ta.ByteLength();
+    Napi::Array shapeArr = info[1].As<Napi::Array>();
+    std::vector<int64_t> shape(shapeArr.Length());
+    for (uint32_t k = 0; k < shapeArr.Length(); k++) shape[k] = shapeArr.Get(k).As<Napi::Number>().Int64Value();
+    at::ScalarType dt = DtypeFromCode(info[2].As<Napi::Number>().Int64Value());
+    at::Tensor t = at::empty(shape, at::TensorOptions().dtype(dt));
+    size_t want = static_cast<size_t>(t.numel()) * t.element_size();
+    if (want != nbytes) {
+      throw std::invalid_argument("fromBuffer: shape and dtype need " + std::to_string(want) + " bytes, the buffer has " +
+                                  std::to_string(nbytes));
+    }
+    if (want > 0) std::memcpy(t.data_ptr(), src, want);
+    if (info.Length() > 3 && info[3].IsString()) {
+      at::Device dev(info[3].As<Napi::String>().Utf8Value());
+      if (!dev.is_cpu()) t = t.to(dev);
+    }
+    return Wrap(env, std::move(t));
+  });
+}
+
+// toBuffer(handle) -> ArrayBuffer holding a contiguous CPU copy of the data
+Napi::Value ToBuffer(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return Guard(env, [&]() -> Napi::Value {
+    if (info.Length() < 1 || !info[0].IsObject() ||
+        !info[0].As<Napi::Object>().InstanceOf(Data(env).handleCtor.Value())) {
+      throw std::invalid_argument("toBuffer: expected a tensor");
+    }
+    TensorHandle* h = TensorHandle::Unwrap(info[0].As<Napi::Object>());
+    if (h == nullptr || !h->alive()) throw std::invalid_argument("Tensor is disposed");
+    at::Tensor t = h->tensor().detach().to(at::kCPU).contiguous();
+    size_t n = static_cast<size_t>(t.numel()) * t.element_size();
+    Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, n);
+    if (n > 0) std::memcpy(ab.Data(), t.data_ptr(), n);
+    return ab;
+  });
+}
+
+Napi::Value Memory(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  AddonData& d = Data(env);
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("liveTensors", Napi::Number::New(env, static_cast<double>(d.live.size())));
+  o.Set("liveBytes", Napi::Number::New(env, static_cast<double>(d.liveBytes)));
+  o.Set("created", Napi::Number::New(env, static_cast<double>(d.created)));
+  return o;
+}
+
+Napi::Value SetErrorClass(const Napi::CallbackInfo& info) {
+  if (info.Length() < 1 || !info[0].IsFunction()) throw Napi::TypeError::New(info.Env(), "setErrorClass(fn)");
+  Data(info.Env()).errorCtor = Napi::Persistent(info[0].As<Napi::Function>());
+  return info.Env().Undefined();
+}
+
+Napi::Value OpNames(const Napi::CallbackInfo& info) {
+  auto& ops = OpTable();
+  Napi::Array arr = Napi::Array::New(info.Env(), ops.size());
+  for (size_t k = 0; k < ops.size(); k++) arr.Set(static_cast<uint32_t>(k), Napi::String::New(info.Env(), ops[k].name));
+  return arr;
+}
+
+void Cleanup(AddonData* d) {
+  // Environment teardown: free every tensor still held (better-sqlite3's pattern).
+  for (TensorHandle* h : std::vector<TensorHandle*>(d->live.begin(), d->live.end())) h->Release(Napi::Env(nullptr), false);
+  d->live.clear();
+}
+
+void ConfigureAllocator() {
+  // Keep large blocks in the heap instead of mmap/munmap on every allocation:
+  // conv nets allocate and free the same big activations each step.
+  // CQSEG_MALLOC=default leaves glibc's policy alone.
+  const char* policy = std::getenv("CQSEG_MALLOC");
+  if (policy != nullptr && std::string(policy) == "default") return;
+  mallopt(M_MMAP_THRESHOLD, 1 << 30);
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
+}
+
+}  // namespace
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  static std::once_flag allocOnce;
+  std::call_once(allocOnce, ConfigureAllocator);
+  auto* data = new AddonData();
+  env.SetInstanceData<AddonData>(data);
+  env.AddCleanupHook([data]() { Cleanup(data); });
+  Napi::Function ctor = TensorHandle::Define(env);
+  data->handleCtor = Napi::Persistent(ctor);
+  exports.Set("NativeTensor", ctor);
+  exports.Set("call", Napi::Function::New(env, Call, "call"));
+  exports.Set("fromBuffer", Napi::Function::New(env, FromBuffer, "fromBuffer"));
+  exports.Set("toBuffer", Napi::Function::New(env, ToBuffer, "toBuffer"));
+  exports.Set("memory", Napi::Function::New(env, Memory, "memory"));
+  exports.Set("setErrorClass", Napi::Function::New(env, SetErrorClass, "setErrorClass"));
+  exports.Set("opNames", Napi::Function::New(env, OpNames, "opNames"));
+  exports.Set("torchVersion", Napi::String::New(env, TORCH_VERSION));
+  return exports;
+}
+
+}  // namespace cqseg
+
+static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) { return cqseg::Init(env, exports); }
+NODE_API_MODULE(cqseg_native, InitAddon)

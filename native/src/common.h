@@ -1,0 +1,110 @@
+// Shared declarations of the cqseg addon: the tensor handle, argument reading,
+// op results and the op table. The addon stays thin: one op = one libtorch call.
+#pragma once
+#define NAPI_CPP_EXCEPTIONS
+#include <napi.h>
+#include <ATen/ATen.h>
+#include <torch/version.h>
+
+#include <cstdint>
+#include <string>
+#include <unordered_set>
+#include <variant>
+#include <vector>
+
+namespace cqseg {
+
+// Per-environment state (main thread and each worker_thread get their own).
+struct AddonData;
+
+class TensorHandle : public Napi::ObjectWrap<TensorHandle> {
+ public:
+  static Napi::Function Define(Napi::Env env);
+  explicit TensorHandle(const Napi::CallbackInfo& info);
+  ~TensorHandle() override;
+
+  // Attach a tensor (counts it live and reports its bytes to V8).
+  void Attach(Napi::Env env, at::Tensor t);
+  // Release the tensor now; safe to call twice.
+  void Release(Napi::Env env, bool adjustV8);
+  bool alive() const { return alive_; }
+  at::Tensor& tensor() { return tensor_; }
+
+ private:
+  Napi::Value Dispose(const Napi::CallbackInfo& info);
+  Napi::Value IsDisposed(const Napi::CallbackInfo& info);
+  at::Tensor tensor_;
+  int64_t bytes_ = 0;
+  bool alive_ = false;
+  AddonData* data_ = nullptr;
+};
+
+struct AddonData {
+  Napi::FunctionReference handleCtor;
+  Napi::FunctionReference errorCtor;  // TS-defined error class (set at init)
+  std::unordered_set<TensorHandle*> live;
+  int64_t liveBytes = 0;
+  int64_t created = 0;
+};
+
+AddonData& Data(Napi::Env env);
+Napi::Object Wrap(Napi::Env env, at::Tensor t);
+
+// Typed access to an op's arguments (info[0] is the op id).
+class Args {
+ public:
+  Args(const Napi::CallbackInfo& info, const char* op) : info_(info), op_(op) {}
+  Napi::Env env() const { return info_.Env(); }
+  size_t size() const { return info_.Length() - 1; }
+  bool none(size_t i) const;
+  at::Tensor& t(size_t i) const;             // a live tensor handle
+  at::Tensor ot(size_t i) const;             // tensor or undefined (null/undefined)
+  c10::optional<at::Tensor> optT(size_t i) const;
+  bool isTensor(size_t i) const;
+  at::Scalar scalar(size_t i) const;         // number or boolean
+  int64_t i64(size_t i) const;
+  c10::optional<int64_t> optI64(size_t i) const;
+  double f64(size_t i) const;
+  c10::optional<double> optF64(size_t i) const;
+  bool b(size_t i) const;
+  std::string str(size_t i) const;
+  std::vector<int64_t> ints(size_t i) const;  // array of numbers
+  std::vector<double> f64s(size_t i) const;
+  std::vector<at::Tensor> tensors(size_t i) const;
+  at::ScalarType dtype(size_t i) const;       // dtype code (see DtypeFromCode)
+  c10::optional<at::ScalarType> optDtype(size_t i) const;
+  at::Device device(size_t i) const;          // device string 'cpu' | 'cuda:0'
+  at::TensorOptions options(size_t dtypeIdx, size_t deviceIdx) const;
+  [[noreturn]] void fail(size_t i, const std::string& what) const;
+
+ private:
+  Napi::Value at(size_t i) const { return info_[i + 1]; }
+  const Napi::CallbackInfo& info_;
+  const char* op_;
+};
+
+struct None {};
+using Result = std::variant<None, at::Tensor, std::vector<at::Tensor>, double, int64_t, bool,
+                            std::vector<int64_t>, std::string>;
+
+using OpFn = Result (*)(Args&);
+struct OpDef {
+  const char* name;
+  OpFn fn;
+};
+
+void RegisterMathOps(std::vector<OpDef>& ops);
+void RegisterNnOps(std::vector<OpDef>& ops);
+void RegisterDataOps(std::vector<OpDef>& ops);
+void RegisterModelsOps(std::vector<OpDef>& ops);
+void RegisterAugmentOps(std::vector<OpDef>& ops);
+void RegisterColorOps(std::vector<OpDef>& ops);
+void RegisterTrainOps(std::vector<OpDef>& ops);
+
+// dtype codes shared with src/tensor/dtype.ts
+at::ScalarType DtypeFromCode(int64_t code);
+int64_t DtypeToCode(at::ScalarType t);
+
+}  // namespace cqseg
+
+#define OP(NAME, ...) ops.push_back({NAME, [](Args& a) -> Result { __VA_ARGS__ }})

@@ -1,0 +1,90 @@
+'use strict';
+// Finds a libtorch to build the addon against, in this order:
+//   1. env LIBTORCH: a prefix holding include/ and lib/ (for example the `torch`
+//      folder of a pip-installed PyTorch, which brings CUDA);
+//   2. the system's (Debian's libtorch-dev: /usr/include + /usr/lib/<multiarch>).
+// Prints build settings for binding.gyp with `--gyp KEY`, or the whole answer as JSON.
+const fs = require('fs');
+const path = require('path');
+const { execFileSync } = require('child_process');
+
+function multiarchDirs() {
+  const dirs = [];
+  try {
+    const ma = execFileSync('gcc', ['-print-multiarch'], { encoding: 'utf8' }).trim();
+    if (ma) dirs.push(`/usr/lib/${ma}`);
+  } catch { /* no gcc: fall back to common names */ }
+  dirs.push('/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/usr/lib64', '/usr/lib');
+  return [...new Set(dirs)];
+}
+
+function hasLib(dir, name) {
+  return fs.existsSync(path.join(dir, `lib${name}.so`));
+}
+
+function abiFlag(prefix) {
+  // A pip-installed PyTorch states its C++ ABI in TorchConfig.cmake.
+  const cfg = path.join(prefix, 'share', 'cmake', 'Torch', 'TorchConfig.cmake');
+  if (fs.existsSync(cfg)) {
+    const m = /_GLIBCXX_USE_CXX11_ABI=(\d)/.exec(fs.readFileSync(cfg, 'utf8'));
+    if (m) return `-D_GLIBCXX_USE_CXX11_ABI=${m[1]}`;
+  }
+  return null;
+}
+
+function describe(prefix, includeDir, libDir, source) {
+  const cuda = hasLib(libDir, 'torch_cuda');
+  const libs = ['-ltorch', '-ltorch_cpu', '-lc10'];
+  if (cuda) libs.push('-ltorch_cuda', '-lc10_cuda');
+  const defines = [];
+  const abi = abiFlag(prefix);
+  return {
+    source,
+    prefix,
+    include: [includeDir, path.join(includeDir, 'torch', 'csrc', 'api', 'include')],
+    libDir,
+    libs,
+    cuda,
+    cflags: abi ? [abi] : [],
+    defines,
+  };
+}
+
+function find() {
+  const env = process.env.LIBTORCH;
+  if (env) {
+    const inc = path.join(env, 'include');
+    const lib = path.join(env, 'lib');
+    if (!fs.existsSync(path.join(inc, 'ATen', 'ATen.h')) || !hasLib(lib, 'torch')) {
+      return { error: `LIBTORCH=${env} is not a libtorch prefix: expected ${inc}/ATen/ATen.h and ${lib}/libtorch.so` };
+    }
+    return describe(env, inc, lib, 'env LIBTORCH');
+  }
+  if (fs.existsSync('/usr/include/ATen/ATen.h')) {
+    for (const dir of multiarchDirs()) {
+      if (hasLib(dir, 'torch') && hasLib(dir, 'c10')) return describe('/usr', '/usr/include', dir, 'system');
+    }
+  }
+  return { error: 'no libtorch found (env LIBTORCH unset; no /usr/include/ATen/ATen.h with libtorch.so)' };
+}
+
+module.exports = { find };
+
+if (require.main === module) {
+  const res = find();
+  const key = process.argv[3];
+  if (process.argv[2] === '--gyp') {
+    if (res.error) { console.error(res.error); process.exit(1); }
+    const map = {
+      include: res.include.join(' '),
+      libdir: res.libDir,
+      libs: res.libs.join(' '),
+      cflags: res.cflags.join(' '),
+      rpath: `-Wl,-rpath,${res.libDir}`,
+      cuda: res.cuda ? '1' : '0',
+    };
+    process.stdout.write(map[key] ?? '');
+  } else {
+    console.log(JSON.stringify(res, null, 2));
+  }
+}

@@ -1,0 +1,107 @@
+#!/usr/bin/env node
+'use strict';
+// One-step set-up used by `npm test`, `npm run demo` and `npm run bench`:
+//   1. find libtorch (env LIBTORCH, then the system's); install Debian's libtorch-dev
+//      when none is found and we are root with apt; otherwise say how to get one;
+//   2. `npm ci` when node_modules is missing or older than package-lock.json;
+//   3. build the addon when its sources, libtorch or Node changed;
+//   4. compile the TypeScript (incremental).
+// Flags: --quiet (print only what is done), --no-install (never run apt-get),
+//        --allow-ts-errors (report TypeScript errors but go on; for work in progress).
+const fs = require('fs');
+const path = require('path');
+const crypto = require('crypto');
+const { spawnSync } = require('child_process');
+
+const root = path.resolve(__dirname, '..');
+const quiet = process.argv.includes('--quiet');
+const noInstall = process.argv.includes('--no-install');
+const allowTsErrors = process.argv.includes('--allow-ts-errors');
+
+function say(msg) {
+  process.stderr.write(`[setup] ${msg}\n`);
+}
+function fail(msg) {
+  process.stderr.write(`[setup] ERROR: ${msg}\n`);
+  process.exit(1);
+}
+function run(cmd, args, opts = {}) {
+  const r = spawnSync(cmd, args, { stdio: opts.capture ? 'pipe' : 'inherit', cwd: root, env: { ...process.env, ...(opts.env || {}) }, encoding: 'utf8' });
+  if (r.error) fail(`${cmd} could not start: ${r.error.message}`);
+  if (r.status !== 0) {
+    if (opts.capture) process.stderr.write((r.stdout || '') + (r.stderr || ''));
+    fail(`\`${cmd} ${args.join(' ')}\` failed with exit status ${r.status}`);
+  }
+  return r;
+}
+function hashFiles(files, extra) {
+  const h = crypto.createHash('sha256');
+  for (const f of files) {
+    h.update(f);
+    h.update(fs.readFileSync(path.join(root, f)));
+  }
+  h.update(extra);
+  return h.digest('hex');
+}
+function which(cmd) {
+  return spawnSync('sh', ['-c', `command -v ${cmd}`], { encoding: 'utf8' }).status === 0;
+}
+
+const major = Number(process.versions.node.split('.')[0]);
+if (major < 20) fail(`Node.js 20 or newer is needed, this is ${process.version}`);
+
+// 1. libtorch
+const { find } = require('./libtorch');
+let torch = find();
+if (torch.error) {
+  const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+  if (!process.env.LIBTORCH && !noInstall && isRoot && which('apt-get')) {
+    say(`${torch.error}; installing Debian's libtorch-dev with apt-get (a few minutes, once)`);
+    run('apt-get', ['update', '-q'], { capture: true });
+    run('apt-get', ['install', '-y', '-q', '--no-install-recommends', 'libtorch-dev'], { capture: true, env: { DEBIAN_FRONTEND: 'noninteractive' } });
+    torch = find();
+  }
+  if (torch.error) {
+    fail(`${torch.error}.\nPossible solutions:\n` +
+      '  - on Debian/Ubuntu: sudo apt-get install libtorch-dev\n' +
+      '  - or set LIBTORCH to a libtorch prefix with include/ and lib/, e.g.\n' +
+      '    LIBTORCH=$(python3 -c "import torch, os; print(os.path.dirname(torch.__file__))")\n' +
+      '  - then run this command again');
+  }
+}
+if (!quiet) say(`libtorch: ${torch.source} (${torch.libDir})${torch.cuda ? ' with CUDA' : ''}`);
+
+// 2. npm ci
+const lock = path.join(root, 'package-lock.json');
+const stampNpm = path.join(root, 'node_modules', '.cqseg-lock-hash');
+const lockHash = hashFiles(['package-lock.json', 'package.json'], '');
+if (!fs.existsSync(stampNpm) || fs.readFileSync(stampNpm, 'utf8') !== lockHash) {
+  if (!fs.existsSync(lock)) fail('package-lock.json is missing');
+  say('installing npm dependencies (npm ci)');
+  run('npm', ['ci', '--no-audit', '--no-fund', '--loglevel=error']);
+  fs.writeFileSync(stampNpm, lockHash);
+}
+
+// 3. the addon
+const nativeFiles = ['binding.gyp', 'scripts/libtorch.js', ...fs.readdirSync(path.join(root, 'native', 'src')).sort().map((f) => `native/src/${f}`)];
+const buildHash = hashFiles(nativeFiles, JSON.stringify({ torch, node: process.version, LIBTORCH: process.env.LIBTORCH || '' }));
+const addon = path.join(root, 'build', 'Release', 'cqseg_native.node');
+const stampBuild = path.join(root, 'build', '.cqseg-build-hash');
+if (!fs.existsSync(addon) || !fs.existsSync(stampBuild) || fs.readFileSync(stampBuild, 'utf8') !== buildHash) {
+  say('building the libtorch addon (node-gyp; about a minute)');
+  const args = [path.join(root, 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'), 'rebuild', '-j', 'max'];
+  const prefix = path.resolve(path.dirname(process.execPath), '..');
+  if (!process.env.npm_config_nodedir && fs.existsSync(path.join(prefix, 'include', 'node', 'node_api.h'))) args.push(`--nodedir=${prefix}`);
+  run(process.execPath, args, { capture: true });
+  fs.writeFileSync(stampBuild, buildHash);
+}
+
+// 4. TypeScript
+const tsc = path.join(root, 'node_modules', 'typescript', 'bin', 'tsc');
+const r = spawnSync(process.execPath, [tsc, '-p', root], { cwd: root, encoding: 'utf8' });
+if (r.status !== 0) {
+  process.stderr.write(r.stdout + r.stderr);
+  if (!allowTsErrors) fail('TypeScript compilation failed');
+  say('TypeScript errors above (ignored: --allow-ts-errors)');
+}
+if (!quiet) say('ready');

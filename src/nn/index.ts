@@ -1,0 +1,8 @@
+/** cqseg nn layer: Module, layers, optimizers, safetensors state dicts. */
+export { Module, StateDictError } from './module';
+export type { LoadResult } from './module';
+export * from './layers';
+export * from './optim';
+export { readSafetensors, writeSafetensors, inspectSafetensors, SafetensorsError } from './safetensors';
+export type { SafetensorsFile, SafetensorsInfo } from './safetensors';
+export { saveStateDict, loadStateDict } from './checkpoint';

@@ -1,0 +1,14 @@
+/** cqseg tensor layer: Tensor over libtorch, ops, autograd, random, memory scopes. */
+import './methods';
+
+export { Tensor, tidy, keep, dispose, memory } from './tensor';
+export type { Device, TensorContainer } from './tensor';
+export type { DType, TypedArray } from './dtype';
+export { DTYPES, DTYPE_BYTES, isFloating } from './dtype';
+export { TorchError } from './native';
+export { ArgumentError } from './check';
+export * from './ops';
+export * from './functional';
+export * from './random';
+export * from './autograd';
+export * from './runtime';

@@ -1,0 +1,85 @@
+/**
+ * Loads the libtorch addon and exposes its small surface: `call(opId, ...args)`
+ * over a table of ops, buffer copies in and out, and live-tensor accounting.
+ * Loading order: env CQSEG_NATIVE (explicit path to the .node file), then the
+ * local build (build/Release/cqseg_native.node). If none loads, one error lists the fixes.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+
+/** Error raised by libtorch or the addon; `code` is ERR_TORCH, ERR_INVALID_ARG, ERR_OUT_OF_MEMORY or ERR_NATIVE. */
+export class TorchError extends Error {
+  code = 'ERR_TORCH';
+  constructor(message: string) {
+    super(message);
+    this.name = 'TorchError';
+  }
+}
+
+/** An opaque handle on one at::Tensor. */
+export interface NativeHandle {
+  dispose(): void;
+  isDisposed(): boolean;
+}
+
+export interface NativeBinding {
+  call(op: number, ...args: unknown[]): unknown;
+  fromBuffer(view: ArrayBufferView, shape: number[], dtype: number, device?: string): NativeHandle;
+  toBuffer(h: NativeHandle): ArrayBuffer;
+  memory(): { liveTensors: number; liveBytes: number; created: number };
+  setErrorClass(cls: new (msg: string) => Error): void;
+  opNames(): string[];
+  torchVersion: string;
+  NativeTensor: new () => NativeHandle;
+}
+
+function repoRoot(): string {
+  // dist/src/tensor/native.js or src/tensor/native.ts: walk up to the folder holding package.json
+  let dir = __dirname;
+  for (let i = 0; i < 6; i++) {
+    if (fs.existsSync(path.join(dir, 'package.json')) && fs.existsSync(path.join(dir, 'binding.gyp'))) return dir;
+    dir = path.dirname(dir);
+  }
+  return path.resolve(__dirname, '..', '..', '..');
+}
+
+function load(): NativeBinding {
+  const candidates: string[] = [];
+  if (process.env.CQSEG_NATIVE) candidates.push(path.resolve(process.env.CQSEG_NATIVE));
+  candidates.push(path.join(repoRoot(), 'build', 'Release', 'cqseg_native.node'));
+  const failures: string[] = [];
+  for (const file of candidates) {
+    if (!fs.existsSync(file)) {
+      failures.push(`${file}: not found`);
+      continue;
+    }
+    try {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const binding = require(file) as NativeBinding;
+      binding.setErrorClass(TorchError);
+      return binding;
+    } catch (err) {
+      failures.push(`${file}: ${(err as Error).message}`);
+    }
+  }
+  throw new Error(
+    'cqseg could not load its libtorch addon.\n' +
+      failures.map((f) => `  - ${f}`).join('\n') +
+      '\nPossible solutions:\n' +
+      '  - run `npm run setup` (finds or installs libtorch, then builds the addon)\n' +
+      '  - install Debian\'s libtorch: `apt-get install libtorch-dev`, then `npm run setup`\n' +
+      '  - or point LIBTORCH at a libtorch prefix (e.g. the `torch` folder of a pip PyTorch) and run `npm run setup`\n' +
+      '  - or set CQSEG_NATIVE to a built cqseg_native.node',
+  );
+}
+
+export const native: NativeBinding = load();
+
+const opIds = new Map<string, number>(native.opNames().map((name, i) => [name, i]));
+
+/** The numeric id of a native op; throws if the addon lacks it (a stale build). */
+export function opId(name: string): number {
+  const id = opIds.get(name);
+  if (id === undefined) throw new Error(`native op '${name}' is missing from the addon: rebuild it with \`npm run setup\``);
+  return id;
+}

@@ -1,0 +1,102 @@
+import * as assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { dispose, keep, memory, native } from '../helpers/core';
+import * as T from '../../src/tensor';
+
+test('tidy frees intermediates and keeps what it returns', () => {
+  const before = memory().liveTensors;
+  const x = T.ones([2, 3]);
+  const y = T.tidy(() => x.mul(2).add(1).sum());
+  assert.equal(y.item(), 18);
+  assert.equal(memory().liveTensors, before + 2);
+  dispose([x, y]);
+  assert.equal(memory().liveTensors, before);
+});
+
+test('tidy keeps tensors inside returned arrays and objects; nested scopes hand results up', () => {
+  const before = memory().liveTensors;
+  const out = T.tidy(() => {
+    const inner = T.tidy(() => ({ a: T.zeros([1]), b: [T.ones([1])] }));
+    T.ones([4]);
+    return inner;
+  });
+  assert.equal(memory().liveTensors, before + 2);
+  dispose(out);
+  assert.equal(memory().liveTensors, before);
+});
+
+test('keep() exempts a tensor from tidy; the caller disposes it', () => {
+  const before = memory().liveTensors;
+  let kept: T.Tensor | undefined;
+  T.tidy(() => {
+    kept = keep(T.ones([3]));
+  });
+  assert.equal(kept!.isDisposed, false);
+  kept!.dispose();
+  assert.equal(memory().liveTensors, before);
+});
+
+test('tidy disposes on throw and refuses async functions', () => {
+  const before = memory().liveTensors;
+  assert.throws(() => T.tidy(() => {
+    T.ones([3]);
+    throw new Error('boom');
+  }), /boom/);
+  assert.throws(() => T.tidy((async () => T.ones([1])) as unknown as () => T.Tensor), /synchronous/);
+  assert.equal(memory().liveTensors, before);
+});
+
+test('dispose twice is fine; use after dispose throws "Tensor is disposed"', () => {
+  const x = T.ones([2]);
+  x.dispose();
+  x.dispose();
+  assert.throws(() => x.add(1), /Tensor is disposed/);
+  assert.throws(() => x.shape, /Tensor is disposed/);
+  assert.throws(() => T.add(T.ones([1]), x), /Tensor is disposed/);
+});
+
+test('a foreign or disposed handle reaching the addon is an error, not a crash', () => {
+  const id = native.opNames().indexOf('neg');
+  assert.throws(() => native.call(id, {}), /expected a tensor/);
+  assert.throws(() => native.call(id, Object.create(native.NativeTensor.prototype)), /Error|handle/);
+  const h = native.fromBuffer(new Float32Array([1]), [1], 0);
+  h.dispose();
+  assert.throws(() => native.call(id, h), /Tensor is disposed/);
+  assert.throws(() => native.call(9999), /unknown op id/);
+});
+
+test('libtorch errors become TorchError with libtorch\'s message and a code', () => {
+  const a = T.ones([3, 4]);
+  const b = T.ones([3, 4]);
+  assert.throws(() => T.matmul(a, b), (err: Error & { code?: string }) => {
+    assert.ok(err instanceof T.TorchError);
+    assert.equal(err.code, 'ERR_TORCH');
+    assert.match(err.message, /cannot be multiplied/);
+    return true;
+  });
+  dispose([a, b]);
+});
+
+test('memory stays flat over many steps inside tidy', () => {
+  const w = keep(T.randn([16, 16]).requiresGrad_());
+  const step = () => T.tidy(() => {
+    const loss = T.matmul(T.randn([8, 16]), w).relu().square().mean();
+    loss.backward();
+    w.grad = undefined;
+  });
+  step();
+  const before = memory();
+  for (let i = 0; i < 200; i++) step();
+  const after = memory();
+  assert.equal(after.liveTensors, before.liveTensors);
+  assert.equal(after.liveBytes, before.liveBytes);
+  w.dispose();
+});
+
+test('native bytes are reported and released', () => {
+  const before = memory().liveBytes;
+  const x = T.zeros([1000], { dtype: 'float64' });
+  assert.equal(memory().liveBytes - before, 8000);
+  x.dispose();
+  assert.equal(memory().liveBytes, before);
+});
