@@ -1,44 +1,57 @@
 /**
- * cqseg command-line interface: `cqseg COMMAND [options]`. Each command has --help;
- * errors go to stderr with a non-zero exit status.
+ * cqseg command-line interface: `cqseg COMMAND [options]`. Commands are the modules of
+ * src/cli/commands/ (each exports `command`); each has --help; errors go to stderr with
+ * a non-zero exit status.
  */
-import { smokeTrain } from './smoke';
+import * as fs from 'fs';
+import * as path from 'path';
+import { Command, UsageError } from './command';
 
-interface Command {
-  summary: string;
-  usage: string;
-  run(args: string[]): Promise<number>;
+function loadCommands(): Command[] {
+  const dir = path.join(__dirname, 'commands');
+  const out: Command[] = [];
+  for (const f of fs.readdirSync(dir).sort()) {
+    if (!f.endsWith('.js')) continue;
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const mod = require(path.join(dir, f)) as { command?: Command; commands?: Command[] };
+    if (mod.command) out.push(mod.command);
+    if (mod.commands) out.push(...mod.commands);
+  }
+  return out;
 }
 
-const commands: Record<string, Command> = {
-  demo: {
-    summary: 'run the main job (for now: a short training smoke run of a small U-Net)',
-    usage: 'cqseg demo [--steps N] [--size S]',
-    run: async (args) => smokeTrain(args),
-  },
-};
-
-function help(): string {
+function help(commands: Command[]): string {
   const lines = ['usage: cqseg COMMAND [options]', '', 'commands:'];
-  for (const [name, c] of Object.entries(commands)) lines.push(`  ${name.padEnd(12)} ${c.summary}`);
-  lines.push('', 'Run `cqseg COMMAND --help` for a command\'s options.');
+  for (const c of commands) lines.push(`  ${c.name.padEnd(16)} ${c.summary}`);
+  lines.push('', "Run `cqseg COMMAND --help` for a command's options.");
   return lines.join('\n');
 }
 
 export async function main(argv: string[]): Promise<number> {
-  const [name, ...rest] = argv;
-  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
-    process.stdout.write(help() + '\n');
-    return name === undefined ? 1 : 0;
+  const commands = loadCommands();
+  if (argv.length === 0 || ['--help', '-h', 'help'].includes(argv[0])) {
+    process.stdout.write(help(commands) + '\n');
+    return argv.length === 0 ? 2 : 0;
   }
-  const cmd = commands[name];
+  // longest match first, so 'data check' wins over 'data'
+  const cmd = [...commands].sort((a, b) => b.name.length - a.name.length)
+    .find((c) => c.name.split(' ').every((w, i) => argv[i] === w));
   if (!cmd) {
-    process.stderr.write(`cqseg: unknown command '${name}'\n\n${help()}\n`);
+    process.stderr.write(`cqseg: unknown command '${argv[0]}'\n\n${help(commands)}\n`);
     return 2;
   }
+  const rest = argv.slice(cmd.name.split(' ').length);
   if (rest.includes('--help') || rest.includes('-h')) {
-    process.stdout.write(`usage: ${cmd.usage}\n\n${cmd.summary}\n`);
+    process.stdout.write(cmd.help.trimEnd() + '\n');
     return 0;
   }
-  return cmd.run(rest);
+  try {
+    return await cmd.run(rest);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`cqseg ${cmd.name}: ${err.message}\n`);
+      return err.exitCode;
+    }
+    throw err;
+  }
 }
