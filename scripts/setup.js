@@ -89,10 +89,13 @@ const addon = path.join(root, 'build', 'Release', 'cqseg_native.node');
 const stampBuild = path.join(root, 'build', '.cqseg-build-hash');
 if (!fs.existsSync(addon) || !fs.existsSync(stampBuild) || fs.readFileSync(stampBuild, 'utf8') !== buildHash) {
   say('building the libtorch addon (node-gyp; about a minute)');
-  const args = [path.join(root, 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'), 'rebuild', '-j', 'max'];
+  // configure + build (not rebuild): the old addon stays loadable until the new one replaces it
+  const gyp = path.join(root, 'node_modules', 'node-gyp', 'bin', 'node-gyp.js');
+  const extra = [];
   const prefix = path.resolve(path.dirname(process.execPath), '..');
-  if (!process.env.npm_config_nodedir && fs.existsSync(path.join(prefix, 'include', 'node', 'node_api.h'))) args.push(`--nodedir=${prefix}`);
-  run(process.execPath, args, { capture: true });
+  if (!process.env.npm_config_nodedir && fs.existsSync(path.join(prefix, 'include', 'node', 'node_api.h'))) extra.push(`--nodedir=${prefix}`);
+  run(process.execPath, [gyp, 'configure', ...extra], { capture: true });
+  run(process.execPath, [gyp, 'build', '-j', 'max', ...extra], { capture: true });
   fs.writeFileSync(stampBuild, buildHash);
 }
 

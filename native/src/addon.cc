@@ -34,6 +34,30 @@ int64_t StorageBytes(const at::Tensor& t) {
 
 AddonData& Data(Napi::Env env) { return *env.GetInstanceData<AddonData>(); }
 
+void AddonData::Link(TensorHandle* h) {
+  h->prev_ = nullptr;
+  h->next_ = liveHead;
+  if (liveHead != nullptr) liveHead->prev_ = h;
+  liveHead = h;
+  liveCount++;
+}
+
+void AddonData::Unlink(TensorHandle* h) {
+  if (h->prev_ != nullptr) h->prev_->next_ = h->next_;
+  else liveHead = h->next_;
+  if (h->next_ != nullptr) h->next_->prev_ = h->prev_;
+  h->prev_ = h->next_ = nullptr;
+  liveCount--;
+}
+
+void AddonData::ReportExternal(Napi::Env env, int64_t delta) {
+  pendingExternal += delta;
+  if (pendingExternal >= (1 << 20) || pendingExternal <= -(1 << 20)) {
+    Napi::MemoryManagement::AdjustExternalMemory(env, pendingExternal);
+    pendingExternal = 0;
+  }
+}
+
 // ---------------------------------------------------------------- TensorHandle
 
 Napi::Function TensorHandle::Define(Napi::Env env) {
@@ -52,10 +76,10 @@ void TensorHandle::Attach(Napi::Env env, at::Tensor t) {
   tensor_ = std::move(t);
   bytes_ = StorageBytes(tensor_);
   alive_ = true;
-  data_->live.insert(this);
+  data_->Link(this);
   data_->liveBytes += bytes_;
   data_->created++;
-  if (bytes_ > 0) Napi::MemoryManagement::AdjustExternalMemory(env, bytes_);
+  if (bytes_ > 0) data_->ReportExternal(env, bytes_);
 }
 
 void TensorHandle::Release(Napi::Env env, bool adjustV8) {
@@ -63,10 +87,10 @@ void TensorHandle::Release(Napi::Env env, bool adjustV8) {
   alive_ = false;
   tensor_ = at::Tensor();
   if (data_ != nullptr) {
-    data_->live.erase(this);
+    data_->Unlink(this);
     data_->liveBytes -= bytes_;
+    if (adjustV8 && bytes_ > 0) data_->ReportExternal(env, -bytes_);
   }
-  if (adjustV8 && bytes_ > 0) Napi::MemoryManagement::AdjustExternalMemory(env, -bytes_);
   bytes_ = 0;
 }
 
@@ -355,7 +379,7 @@ Napi::Value Memory(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   AddonData& d = Data(env);
   Napi::Object o = Napi::Object::New(env);
-  o.Set("liveTensors", Napi::Number::New(env, static_cast<double>(d.live.size())));
+  o.Set("liveTensors", Napi::Number::New(env, static_cast<double>(d.liveCount)));
   o.Set("liveBytes", Napi::Number::New(env, static_cast<double>(d.liveBytes)));
   o.Set("created", Napi::Number::New(env, static_cast<double>(d.created)));
   return o;
@@ -376,8 +400,7 @@ Napi::Value OpNames(const Napi::CallbackInfo& info) {
 
 void Cleanup(AddonData* d) {
   // Environment teardown: free every tensor still held (better-sqlite3's pattern).
-  for (TensorHandle* h : std::vector<TensorHandle*>(d->live.begin(), d->live.end())) h->Release(Napi::Env(nullptr), false);
-  d->live.clear();
+  while (d->liveHead != nullptr) d->liveHead->Release(Napi::Env(nullptr), false);
 }
 
 void ConfigureAllocator() {

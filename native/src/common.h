@@ -33,18 +33,28 @@ class TensorHandle : public Napi::ObjectWrap<TensorHandle> {
  private:
   Napi::Value Dispose(const Napi::CallbackInfo& info);
   Napi::Value IsDisposed(const Napi::CallbackInfo& info);
+  friend struct AddonData;
   at::Tensor tensor_;
   int64_t bytes_ = 0;
   bool alive_ = false;
   AddonData* data_ = nullptr;
+  // intrusive list of live handles (O(1) link/unlink, no allocation per tensor)
+  TensorHandle* prev_ = nullptr;
+  TensorHandle* next_ = nullptr;
 };
 
 struct AddonData {
   Napi::FunctionReference handleCtor;
   Napi::FunctionReference errorCtor;  // TS-defined error class (set at init)
-  std::unordered_set<TensorHandle*> live;
+  TensorHandle* liveHead = nullptr;
+  int64_t liveCount = 0;
   int64_t liveBytes = 0;
   int64_t created = 0;
+  // bytes not yet reported to V8; flushed once they pass 1 MiB either way
+  int64_t pendingExternal = 0;
+  void Link(TensorHandle* h);
+  void Unlink(TensorHandle* h);
+  void ReportExternal(Napi::Env env, int64_t delta);
 };
 
 AddonData& Data(Napi::Env env);

@@ -5,6 +5,7 @@
 
 #include <ATen/Parallel.h>
 
+#include <chrono>
 #include <cmath>
 
 namespace cqseg {
@@ -173,6 +174,16 @@ void RegisterNnOps(std::vector<OpDef>& ops) {
   OP("getNumThreads", return static_cast<int64_t>(at::get_num_threads()););
   OP("cudaIsAvailable", return at::hasCUDA(););
   OP("cudaDeviceCount", return static_cast<int64_t>(at::hasCUDA() ? at::getNumGPUs() : 0););
+  // Benchmark floor: ns per at::add of (a, b) looped n times in C++ (no JS involved).
+  OP("benchAddLoop", {
+    at::Tensor& x = a.t(0);
+    at::Tensor& y = a.t(1);
+    int64_t n = a.i64(2);
+    auto t0 = std::chrono::steady_clock::now();
+    for (int64_t k = 0; k < n; k++) at::add(x, y);
+    auto t1 = std::chrono::steady_clock::now();
+    return std::chrono::duration<double, std::nano>(t1 - t0).count() / static_cast<double>(n);
+  });
   OP("parallelInfo", return at::get_parallel_info(););
 }
 
