@@ -1,0 +1,80 @@
+/**
+ * Crash-safe checkpoints of a run: each checkpoint is a folder `checkpoint/epoch-E/`
+ * (model and optimizer safetensors, written whole), and `checkpoint/state.json` names
+ * the latest complete one. state.json is replaced atomically (temp file + rename) only
+ * after its folder is complete, so a run killed at any moment (kill -9, Ctrl-C) resumes
+ * from the last checkpoint that was fully written.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import { Module, Optimizer, readSafetensors, saveStateDict, writeSafetensors } from '../nn';
+import { Tensor, dispose, getRngState, setRngState, tensor } from '../tensor';
+
+export interface TrainState {
+  /** epochs completed */
+  epoch: number;
+  globalStep: number;
+  /** best validation figure so far and its epoch */
+  best: { value: number; epoch: number } | null;
+  /** libtorch CPU generator state, base64 */
+  rng: string;
+  /** the checkpoint folder, relative to the run */
+  dir: string;
+}
+
+/** Writes data to file via a temp file and rename. */
+export function writeAtomic(file: string, data: string | Buffer): void {
+  const tmp = `${file}.${process.pid}.tmp`;
+  fs.writeFileSync(tmp, data);
+  fs.renameSync(tmp, file);
+}
+
+export function saveCheckpoint(runDir: string, model: Module, opt: Optimizer, state: Omit<TrainState, 'rng' | 'dir'>): void {
+  const rel = path.join('checkpoint', `epoch-${state.epoch}`);
+  const dir = path.join(runDir, rel);
+  fs.rmSync(dir, { recursive: true, force: true });
+  fs.mkdirSync(dir, { recursive: true });
+  saveStateDict(model, path.join(dir, 'model.safetensors'), { epoch: String(state.epoch) });
+  const os = opt.stateDict();
+  writeSafetensors(path.join(dir, 'optimizer.safetensors'), os.tensors, { meta: JSON.stringify(os.meta), epoch: String(state.epoch) });
+  const rngT = getRngState();
+  const rng = Buffer.from((rngT.dataSync() as Uint8Array).buffer).toString('base64');
+  rngT.dispose();
+  const full: TrainState = { ...state, rng, dir: rel };
+  writeAtomic(path.join(runDir, 'checkpoint', 'state.json'), JSON.stringify(full, null, 1));
+  // older checkpoints are no longer needed once state.json points past them
+  for (const f of fs.readdirSync(path.join(runDir, 'checkpoint'))) {
+    if (f.startsWith('epoch-') && f !== `epoch-${state.epoch}`) fs.rmSync(path.join(runDir, 'checkpoint', f), { recursive: true, force: true });
+  }
+}
+
+export function readState(runDir: string): TrainState | null {
+  const file = path.join(runDir, 'checkpoint', 'state.json');
+  if (!fs.existsSync(file)) return null;
+  try {
+    return JSON.parse(fs.readFileSync(file, 'utf8')) as TrainState;
+  } catch (err) {
+    throw new Error(`${file} is corrupt (${(err as Error).message}); delete the run folder or train into a new --out`);
+  }
+}
+
+/** Restores model, optimizer and RNG from the checkpoint state.json names. */
+export function restoreCheckpoint(runDir: string, model: Module, opt: Optimizer, state: TrainState): void {
+  const dir = path.join(runDir, state.dir);
+  const m = readSafetensors(path.join(dir, 'model.safetensors'));
+  try {
+    model.loadStateDict(m.tensors);
+  } finally {
+    dispose([...m.tensors.values()]);
+  }
+  const o = readSafetensors(path.join(dir, 'optimizer.safetensors'));
+  try {
+    opt.loadStateDict({ tensors: o.tensors, meta: JSON.parse(o.metadata.meta) as Record<string, unknown> });
+  } finally {
+    dispose([...o.tensors.values()]);
+  }
+  const bytes = Buffer.from(state.rng, 'base64');
+  const t: Tensor = tensor(new Uint8Array(bytes), [bytes.length], { dtype: 'uint8' });
+  setRngState(t);
+  t.dispose();
+}

@@ -1,0 +1,306 @@
+/**
+ * The trainer behind `cqseg train`: the paper's three modes on a U-Net
+ *   baseline: resize + ImageNet normalisation, DiceCE;
+ *   aug:      the `all` augmentation pipeline (one view), DiceCE;
+ *   cqg:      the cqgPair views, CQG loss (two forward passes through one network).
+ * Adam; validation loss and Dice (macro, torchmetrics' convention) every epoch;
+ * best and last weights; metrics.jsonl; crash-safe checkpoints and --resume.
+ * Augmentation draws come from (seed, epoch, batch), the loader's order from (seed, epoch)
+ * and libtorch's generator is checkpointed, so a resumed run continues exactly.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import { AugmentAll, CqgPair, toRng } from '../augment';
+import { Batch, Loader, SegDataset, openDataset, parseMaskMode, splitBySeed } from '../data';
+import { ConfusionMatrix } from '../eval/metrics';
+import { createEncoder } from '../models/registry';
+import { normalize } from '../models/preprocess';
+import { RunInfo, buildModel } from '../models/run';
+import { Unet } from '../models/unet/model';
+import { importWeights } from '../models/weights';
+import { Adam, saveStateDict } from '../nn';
+import { Tensor, TorchError, argmax, dispose, noGrad, setNumThreads, tensor, tidy, torchVersion } from '../tensor';
+import { Progress } from '../util/progress';
+import { readState, restoreCheckpoint, saveCheckpoint, writeAtomic } from './checkpoint';
+import { TrainConfig } from './config';
+import { cqgLoss, diceCELoss } from './losses';
+
+export class TrainError extends Error {
+  code = 'ERR_TRAIN';
+  constructor(message: string) {
+    super(message);
+    this.name = 'TrainError';
+  }
+}
+
+export interface EpochMetrics {
+  epoch: number;
+  globalStep: number;
+  train: Record<string, number>;
+  valLoss: number;
+  valDice: number;
+  valDicePerClass: number[];
+  seconds: number;
+  best: boolean;
+}
+
+export interface TrainHooks {
+  /** called once per epoch with its metrics */
+  onEpoch?: (m: EpochMetrics) => void;
+  /** progress output (default: a Progress bar on stderr); false to be silent */
+  progress?: boolean;
+  /** stop after this many optimizer steps in this process (tests of resume) */
+  stopAfterSteps?: number;
+  /** per step: the loss terms (tests) */
+  onStep?: (globalStep: number, terms: Record<string, number>) => void;
+}
+
+export interface TrainResult {
+  runDir: string;
+  epochs: EpochMetrics[];
+  best: { value: number; epoch: number } | null;
+  stoppedEarly: boolean;
+}
+
+const namesOf = (ds: SegDataset): string[] => ds.classes.classes.map((c) => c.name);
+
+function openSets(cfg: TrainConfig): { train: SegDataset; val: SegDataset | null } {
+  const opts = { classes: cfg.classes, maskMode: parseMaskMode(cfg.maskMode), images: cfg.images, requireMasks: true };
+  const full = openDataset(cfg.data, opts);
+  checkListing(full);
+  if (cfg.val) {
+    const val = openDataset(cfg.val, opts);
+    checkListing(val);
+    if (namesOf(val).join() !== namesOf(full).join()) {
+      throw new TrainError(`validation set '${cfg.val}' has classes [${namesOf(val).join(', ')}], training set has [${namesOf(full).join(', ')}]`);
+    }
+    return { train: full, val };
+  }
+  if (cfg.valFraction === 0) return { train: full, val: null };
+  const s = splitBySeed(full, { valFraction: cfg.valFraction, seed: cfg.seed });
+  return { train: s.train, val: s.val.items.length > 0 ? s.val : null };
+}
+
+/** The listing-level checks of `cqseg data check` (empty, missing masks, duplicates...). */
+function checkListing(ds: SegDataset): void {
+  if (ds.items.length === 0) throw new TrainError(`dataset '${ds.source}' is empty: no images found (run cqseg data check ${ds.source})`);
+  const errors = ds.issues.filter((i) => i.severity === 'error');
+  if (errors.length > 0) {
+    const lines = errors.map((e) => `  ${e.code}: ${e.message} (${e.files.length} file(s): ${e.files.slice(0, 5).join(', ')}${e.files.length > 5 ? ', ...' : ''})`);
+    throw new TrainError(`dataset '${ds.source}' has errors:\n${lines.join('\n')}\n(run cqseg data check ${ds.source} for the full report)`);
+  }
+}
+
+function runInfo(cfg: TrainConfig, classNames: string[]): RunInfo & Record<string, unknown> {
+  return {
+    ...cfg,
+    model: { arch: 'unet', encoder: cfg.encoder, classes: classNames.length },
+    classNames,
+    size: cfg.size,
+    preprocessing: cfg.preprocessing,
+    libtorch: torchVersion(),
+  };
+}
+
+function isOom(err: unknown): boolean {
+  return err instanceof TorchError && /out of memory|DefaultCPUAllocator|not enough memory|can't allocate/i.test(err.message);
+}
+
+export async function train(cfg: TrainConfig, hooks: TrainHooks = {}, resume = false): Promise<TrainResult> {
+  if (cfg.threads) setNumThreads(cfg.threads);
+  const runDir = path.resolve(cfg.out);
+  const prior = readState(runDir);
+  if (prior && !resume) {
+    throw new TrainError(`run folder '${cfg.out}' already holds a run (epoch ${prior.epoch}); pass --resume to continue it or choose another --out`);
+  }
+  if (resume && !prior) throw new TrainError(`--resume: '${cfg.out}' has no checkpoint to resume from`);
+  if (resume && prior) {
+    const saved = JSON.parse(fs.readFileSync(path.join(runDir, 'config.json'), 'utf8')) as Partial<TrainConfig>;
+    for (const k of ['mode', 'encoder', 'data', 'seed', 'batchSize'] as const) {
+      if (JSON.stringify(saved[k]) !== JSON.stringify(cfg[k])) {
+        throw new TrainError(`--resume: '${k}' is ${JSON.stringify(cfg[k])} but the run was started with ${JSON.stringify(saved[k])}`);
+      }
+    }
+  }
+  const sets = openSets(cfg);
+  const classNames = namesOf(sets.train);
+  fs.mkdirSync(runDir, { recursive: true });
+  writeAtomic(path.join(runDir, 'config.json'), JSON.stringify(runInfo(cfg, classNames), null, 2));
+
+  createEncoder(cfg.encoder).dispose(); // fail early on an unknown encoder name
+  const model: Unet = buildModel({ arch: 'unet', encoder: cfg.encoder, classes: classNames.length });
+  const opt = new Adam(model.parameters(), { lr: cfg.lr });
+  const classWeights = cfg.classWeights ? tensor(cfg.classWeights, [cfg.classWeights.length]) : undefined;
+  if (classWeights && cfg.classWeights!.length !== classNames.length) {
+    throw new TrainError(`'classWeights' has ${cfg.classWeights!.length} values, the dataset has ${classNames.length} classes`);
+  }
+  try {
+    if (cfg.encoderWeights && !prior) {
+      try {
+        importWeights(model, cfg.encoderWeights);
+      } catch (err) {
+        const m = /segmentation_head\.0\.weight.*?\[(\d+),/.exec((err as Error).message);
+        if (m && Number(m[1]) !== classNames.length) {
+          throw new TrainError(`weights '${cfg.encoderWeights}' were trained for ${m[1]} classes, the dataset has ${classNames.length} (${classNames.join(', ')}): load the encoder only or use a matching class map`);
+        }
+        throw err;
+      }
+    }
+    let startEpoch = 0;
+    let globalStep = 0;
+    let best = prior?.best ?? null;
+    if (prior) {
+      restoreCheckpoint(runDir, model, opt, prior);
+      startEpoch = prior.epoch;
+      globalStep = prior.globalStep;
+    }
+    const loader = new Loader(sets.train, { batchSize: cfg.batchSize, size: cfg.size, seed: cfg.seed, shuffle: true });
+    const valLoader = sets.val ? new Loader(sets.val, { batchSize: cfg.batchSize, size: cfg.size, shuffle: false }) : null;
+    const augAll = new AugmentAll();
+    const pair = new CqgPair();
+    const epochs: EpochMetrics[] = [];
+    let stepsHere = 0;
+    const showProgress = hooks.progress !== false;
+
+    for (let epoch = startEpoch; epoch < cfg.epochs; epoch++) {
+      const t0 = Date.now();
+      model.train();
+      const total = cfg.maxStepsPerEpoch > 0 ? Math.min(cfg.maxStepsPerEpoch, loader.length) : loader.length;
+      const bar = showProgress ? new Progress(`epoch ${epoch + 1}/${cfg.epochs} [${cfg.mode}]`, total) : null;
+      const sums: Record<string, number> = {};
+      let k = 0;
+      for await (const batch of loader.epoch(epoch)) {
+        let terms: Record<string, number>;
+        try {
+          terms = trainStep(model, opt, batch, cfg, { augAll, pair, seed: stepSeed(cfg.seed, epoch, k), classWeights });
+        } catch (err) {
+          dispose(batch);
+          if (err instanceof NanLoss) {
+            throw new TrainError(`loss became ${err.what} at epoch ${epoch + 1}, step ${k + 1} (global step ${globalStep + 1}); training stopped. ` +
+              `The last good checkpoint is ${prior || epoch > 0 ? `epoch ${epoch} in ${path.join(cfg.out, 'checkpoint')}` : 'none (first epoch)'}; try a lower --lr.`);
+          }
+          if (isOom(err)) {
+            throw new TrainError(`out of memory at epoch ${epoch + 1}, step ${k + 1} (batch ${cfg.batchSize}, size ${cfg.size.join('x')}): lower --batch or --size. (${(err as Error).message.split('\n')[0]})`);
+          }
+          throw err;
+        }
+        dispose(batch);
+        k++;
+        globalStep++;
+        stepsHere++;
+        for (const [name, v] of Object.entries(terms)) sums[name] = (sums[name] ?? 0) + v;
+        hooks.onStep?.(globalStep, terms);
+        bar?.update(k, terms);
+        if (hooks.stopAfterSteps !== undefined && stepsHere >= hooks.stopAfterSteps) {
+          return { runDir, epochs, best, stoppedEarly: true };
+        }
+        if (k >= total) break;
+      }
+      const trainMeans = Object.fromEntries(Object.entries(sums).map(([n, v]) => [n, v / Math.max(k, 1)]));
+      const val = valLoader ? await validate(model, valLoader, cfg, classNames.length, classWeights) : { loss: NaN, dice: NaN, perClass: [] as number[] };
+      const figure = cfg.bestBy === 'dice' ? val.dice : valLoader ? val.loss : trainMeans.loss;
+      const better = best === null || (cfg.bestBy === 'dice' ? figure > best.value : figure < best.value);
+      if (better) {
+        best = { value: figure, epoch: epoch + 1 };
+        saveStateDict(model, path.join(runDir, 'model.safetensors'), { epoch: String(epoch + 1) });
+      }
+      saveStateDict(model, path.join(runDir, 'last.safetensors'), { epoch: String(epoch + 1) });
+      const m: EpochMetrics = {
+        epoch: epoch + 1, globalStep, train: trainMeans, valLoss: val.loss, valDice: val.dice, valDicePerClass: val.perClass,
+        seconds: (Date.now() - t0) / 1000, best: better,
+      };
+      fs.appendFileSync(path.join(runDir, 'metrics.jsonl'), JSON.stringify(m) + '\n');
+      saveCheckpoint(runDir, model, opt, { epoch: epoch + 1, globalStep, best });
+      epochs.push(m);
+      hooks.onEpoch?.(m);
+      if (showProgress) {
+        process.stderr.write(`epoch ${epoch + 1}: train loss ${trainMeans.loss?.toFixed(4)}  val loss ${val.loss.toFixed(4)}  val Dice ${(val.dice * 100).toFixed(2)}${better ? '  (best)' : ''}\n`);
+      }
+    }
+    return { runDir, epochs, best, stoppedEarly: false };
+  } finally {
+    dispose([model, classWeights]);
+    opt.dispose();
+  }
+}
+
+class NanLoss extends Error {
+  constructor(readonly what: string) {
+    super(`loss is ${what}`);
+  }
+}
+
+/** A 32-bit seed for the augmentation draws of (seed, epoch, batch). */
+function stepSeed(seed: number, epoch: number, k: number): number {
+  let h = (seed ^ 0x9e3779b9) >>> 0;
+  for (const v of [epoch, k]) {
+    h = Math.imul(h ^ v, 0x85ebca6b) >>> 0;
+    h = (h ^ (h >>> 13)) >>> 0;
+    h = Math.imul(h, 0xc2b2ae35) >>> 0;
+  }
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
+interface StepContext {
+  augAll: AugmentAll;
+  pair: CqgPair;
+  seed: number;
+  classWeights?: Tensor;
+}
+
+/** One optimizer step; returns the loss terms as numbers. */
+function trainStep(model: Unet, opt: Adam, batch: Batch, cfg: TrainConfig, ctx: StepContext): Record<string, number> {
+  return tidy(() => {
+    const images = batch.images;
+    const masks = batch.masks!;
+    const size = { height: images.shape[2], width: images.shape[3] };
+    const lossOpts = { classWeights: ctx.classWeights };
+    let loss: Tensor;
+    let terms: Record<string, Tensor>;
+    if (cfg.mode === 'cqg') {
+      const out = ctx.pair.apply({ image: images, mask: masks }, ctx.pair.sample(images.shape[0], toRng(ctx.seed), size));
+      const y = out.mask!.to('int64');
+      const q = cqgLoss(model.forward(normalize(out.geo, cfg.preprocessing)), model.forward(normalize(out.aug, cfg.preprocessing)), y, cfg.cqgWeights, lossOpts);
+      loss = q.loss;
+      terms = { geo: q.geo, aug: q.aug, diff: q.diff };
+    } else {
+      let x = images;
+      let y = masks;
+      if (cfg.mode === 'aug') {
+        const out = ctx.augAll.apply({ image: images, mask: masks }, ctx.augAll.sample(images.shape[0], toRng(ctx.seed), size));
+        x = out.image;
+        y = out.mask!;
+      }
+      const d = diceCELoss(model.forward(normalize(x, cfg.preprocessing)), y.to('int64'), lossOpts);
+      loss = d.loss;
+      terms = { dice: d.dice, ce: d.ce };
+    }
+    const value = loss.item();
+    if (!Number.isFinite(value)) throw new NanLoss(String(value));
+    loss.backward();
+    opt.step();
+    opt.zeroGrad();
+    const out: Record<string, number> = { loss: value };
+    for (const [n, t] of Object.entries(terms)) out[n] = t.item();
+    return out;
+  });
+}
+
+async function validate(model: Unet, loader: Loader, cfg: TrainConfig, classes: number, classWeights?: Tensor): Promise<{ loss: number; dice: number; perClass: number[] }> {
+  model.eval();
+  const cm = new ConfusionMatrix(classes);
+  let lossSum = 0;
+  let n = 0;
+  for await (const batch of loader.epoch(0)) {
+    noGrad(() => tidy(() => {
+      const logits = model.forward(normalize(batch.images, cfg.preprocessing));
+      const y = batch.masks!.to('int64');
+      lossSum += diceCELoss(logits, y, { classWeights }).loss.item() * batch.images.shape[0];
+      n += batch.images.shape[0];
+      cm.update(argmax(logits, 1), y);
+    }));
+    dispose(batch);
+  }
+  model.train();
+  return { loss: lossSum / Math.max(n, 1), dice: cm.diceMacro(), perClass: cm.dicePerClass() };
+}
