@@ -19,7 +19,7 @@ import { RunInfo, buildModel } from '../models/run';
 import { Unet } from '../models/unet/model';
 import { importWeights } from '../models/weights';
 import { Adam, saveStateDict } from '../nn';
-import { Tensor, TorchError, argmax, dispose, noGrad, setNumThreads, tensor, tidy, torchVersion } from '../tensor';
+import { Tensor, TorchError, argmax, dispose, manualSeed, noGrad, setNumThreads, tensor, tidy, torchVersion } from '../tensor';
 import { Progress } from '../util/progress';
 import { readState, restoreCheckpoint, saveCheckpoint, writeAtomic } from './checkpoint';
 import { TrainConfig } from './config';
@@ -102,8 +102,11 @@ function runInfo(cfg: TrainConfig, classNames: string[]): RunInfo & Record<strin
   };
 }
 
-function isOom(err: unknown): boolean {
-  return err instanceof TorchError && /out of memory|DefaultCPUAllocator|not enough memory|can't allocate/i.test(err.message);
+/** A user-facing message for a libtorch out-of-memory error (null for other errors). */
+export function explainOom(err: unknown, at: { epoch: number; step: number; batchSize: number; size: [number, number] }): string | null {
+  if (!(err instanceof TorchError) || !/out of memory|DefaultCPUAllocator|not enough memory|can't allocate/i.test(err.message)) return null;
+  return `out of memory at epoch ${at.epoch}, step ${at.step} (batch ${at.batchSize}, size ${at.size.join('x')}): lower --batch or --size. ` +
+    `(${err.message.split('\n')[0]})`;
 }
 
 export async function train(cfg: TrainConfig, hooks: TrainHooks = {}, resume = false): Promise<TrainResult> {
@@ -128,6 +131,7 @@ export async function train(cfg: TrainConfig, hooks: TrainHooks = {}, resume = f
   writeAtomic(path.join(runDir, 'config.json'), JSON.stringify(runInfo(cfg, classNames), null, 2));
 
   createEncoder(cfg.encoder).dispose(); // fail early on an unknown encoder name
+  manualSeed(cfg.seed); // initial weights, dropout and drop-connect draws follow the seed
   const model: Unet = buildModel({ arch: 'unet', encoder: cfg.encoder, classes: classNames.length });
   const opt = new Adam(model.parameters(), { lr: cfg.lr });
   const classWeights = cfg.classWeights ? tensor(cfg.classWeights, [cfg.classWeights.length]) : undefined;
@@ -153,6 +157,7 @@ export async function train(cfg: TrainConfig, hooks: TrainHooks = {}, resume = f
       restoreCheckpoint(runDir, model, opt, prior);
       startEpoch = prior.epoch;
       globalStep = prior.globalStep;
+      truncateMetrics(path.join(runDir, 'metrics.jsonl'), prior.epoch);
     }
     const loader = new Loader(sets.train, { batchSize: cfg.batchSize, size: cfg.size, seed: cfg.seed, shuffle: true });
     const valLoader = sets.val ? new Loader(sets.val, { batchSize: cfg.batchSize, size: cfg.size, shuffle: false }) : null;
@@ -179,9 +184,8 @@ export async function train(cfg: TrainConfig, hooks: TrainHooks = {}, resume = f
             throw new TrainError(`loss became ${err.what} at epoch ${epoch + 1}, step ${k + 1} (global step ${globalStep + 1}); training stopped. ` +
               `The last good checkpoint is ${prior || epoch > 0 ? `epoch ${epoch} in ${path.join(cfg.out, 'checkpoint')}` : 'none (first epoch)'}; try a lower --lr.`);
           }
-          if (isOom(err)) {
-            throw new TrainError(`out of memory at epoch ${epoch + 1}, step ${k + 1} (batch ${cfg.batchSize}, size ${cfg.size.join('x')}): lower --batch or --size. (${(err as Error).message.split('\n')[0]})`);
-          }
+          const oom = explainOom(err, { epoch: epoch + 1, step: k + 1, batchSize: cfg.batchSize, size: cfg.size });
+          if (oom) throw new TrainError(oom);
           throw err;
         }
         dispose(batch);
@@ -222,6 +226,20 @@ export async function train(cfg: TrainConfig, hooks: TrainHooks = {}, resume = f
     dispose([model, classWeights]);
     opt.dispose();
   }
+}
+
+/** Drops metrics lines of epochs after the checkpoint (written before a kill, redone on resume). */
+function truncateMetrics(file: string, epochs: number): void {
+  if (!fs.existsSync(file)) return;
+  const keep = fs.readFileSync(file, 'utf8').split('\n').filter((l) => {
+    if (!l.trim()) return false;
+    try {
+      return (JSON.parse(l) as { epoch: number }).epoch <= epochs;
+    } catch {
+      return false; // a line cut short by the kill
+    }
+  });
+  writeAtomic(file, keep.map((l) => l + '\n').join(''));
 }
 
 class NanLoss extends Error {
