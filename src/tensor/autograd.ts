@@ -37,3 +37,22 @@ export function backward(output: Tensor, grad?: Tensor, retainGraph?: boolean): 
 export function zeroGrads(params: Tensor[]): void {
   callV('zeroGrads', params.map((p) => p.handle));
 }
+
+/** Turns gradient recording on or off (torch.set_grad_enabled); prefer noGrad scopes. */
+export function setGradEnabled(enabled: boolean): void {
+  callV('setGradEnabled', enabled);
+}
+
+/**
+ * noGrad for an async function: recording is off until its promise settles, then
+ * restored. Other work interleaved at its awaits also runs without recording.
+ */
+export async function noGradAsync<T>(fn: () => Promise<T>): Promise<T> {
+  const prev = isGradEnabled();
+  setGradEnabled(false);
+  try {
+    return await fn();
+  } finally {
+    setGradEnabled(prev);
+  }
+}

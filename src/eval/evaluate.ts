@@ -1,0 +1,141 @@
+/**
+ * Evaluation of a predictor on a labelled dataset: Dice macro as torchmetrics 1.4
+ * `Dice(num_classes=C, average='macro')` accumulated over the whole dataset (see
+ * metrics.ts for the convention on absent classes), per-class Dice and IoU, per-image
+ * Dice, and bootstrap 95% confidence intervals over images.
+ *
+ * Resolution: by default at the model's input size with masks resized by nearest, as the
+ * reference's test set does; `originalResolution` instead upsamples the probabilities
+ * (bilinear) to each image's own size and compares with its original mask.
+ */
+import { Loader, SegDataset, Size, loadSample, resizeImage } from '../data';
+import { Tensor, argmax, dispose, interpolate, noGradAsync, tidy } from '../tensor';
+import { Progress } from '../util/progress';
+import { ConfusionMatrix } from './metrics';
+
+/** Maps a uint8 RGB batch (N, 3, H, W) to class probabilities (N, C, H, W). */
+export type Predictor = (images: Tensor) => Promise<Tensor>;
+
+export interface EvalOptions {
+  /** [H, W] the model runs at */
+  size: Size;
+  originalResolution?: boolean;
+  batchSize?: number;
+  /** bootstrap resamples for the confidence intervals (default 1000; 0 = none) */
+  bootstrap?: number;
+  seed?: number;
+  progress?: string | false;
+}
+
+export interface EvalResult {
+  images: number;
+  dice: number;
+  diceCI: [number, number] | null;
+  iou: number;
+  iouCI: [number, number] | null;
+  dicePerClass: number[];
+  iouPerClass: number[];
+  perImage: { stem: string; dice: number }[];
+  /** the confusion matrix counts[t * C + p] */
+  confusion: number[];
+}
+
+/** A small seeded generator for the bootstrap (mulberry32). */
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/**
+ * Percentile bootstrap over images: resample images with replacement, sum their
+ * confusion matrices, recompute the dataset-level metric; the 2.5th and 97.5th percentiles.
+ */
+export function bootstrapCI(perImage: ConfusionMatrix[], metric: (cm: ConfusionMatrix) => number, resamples: number, seed = 0): [number, number] | null {
+  if (resamples <= 0 || perImage.length < 2) return null;
+  const c = perImage[0].numClasses;
+  const rand = mulberry32(seed);
+  const values: number[] = [];
+  for (let b = 0; b < resamples; b++) {
+    const cm = new ConfusionMatrix(c);
+    for (let k = 0; k < perImage.length; k++) cm.merge(perImage[Math.floor(rand() * perImage.length)]);
+    const v = metric(cm);
+    if (!Number.isNaN(v)) values.push(v);
+  }
+  values.sort((x, y) => x - y);
+  const q = (p: number): number => values[Math.min(values.length - 1, Math.max(0, Math.floor(p * (values.length - 1) + 0.5)))];
+  return [q(0.025), q(0.975)];
+}
+
+function perImageMatrices(pred: Tensor, target: Tensor, classes: number): ConfusionMatrix[] {
+  const out: ConfusionMatrix[] = [];
+  for (let i = 0; i < pred.shape[0]; i++) {
+    const cm = new ConfusionMatrix(classes);
+    tidy(() => cm.update(pred.select(0, i), target.select(0, i)));
+    out.push(cm);
+  }
+  return out;
+}
+
+export async function evaluateDataset(ds: SegDataset, predict: Predictor, classes: number, opts: EvalOptions): Promise<EvalResult> {
+  const per: ConfusionMatrix[] = [];
+  const stems: string[] = [];
+  const bar = opts.progress === false ? null : new Progress(opts.progress ?? `evaluate ${ds.source}`, ds.items.length);
+  if (!opts.originalResolution) {
+    const loader = new Loader(ds, { batchSize: opts.batchSize ?? 4, size: opts.size, shuffle: false });
+    for await (const b of loader.epoch(0)) {
+      try {
+        const probs = await noGradAsync(() => predict(b.images));
+        const pred = tidy(() => argmax(probs, 1));
+        probs.dispose();
+        per.push(...perImageMatrices(pred, b.masks!, classes));
+        pred.dispose();
+        stems.push(...b.stems);
+        bar?.tick(b.stems.length);
+      } finally {
+        dispose(b);
+      }
+    }
+  } else {
+    for (let i = 0; i < ds.items.length; i++) {
+      const s = await loadSample(ds, i);
+      try {
+        const small = await resizeImage(s.image, opts.size);
+        const batch = tidy(() => small.permute([2, 0, 1]).unsqueeze(0).contiguous());
+        small.dispose();
+        const probs = await noGradAsync(() => predict(batch));
+        batch.dispose();
+        const [h, w] = s.mask!.shape;
+        const pred = tidy(() => argmax(interpolate(probs, { size: [h, w], mode: 'bilinear', alignCorners: false }), 1));
+        probs.dispose();
+        const target = tidy(() => s.mask!.unsqueeze(0).to('int64'));
+        per.push(...perImageMatrices(pred, target, classes));
+        dispose([pred, target]);
+        stems.push(ds.items[i].stem);
+        bar?.tick();
+      } finally {
+        dispose([s.image, s.mask]);
+      }
+    }
+  }
+  bar?.end();
+  const total = new ConfusionMatrix(classes);
+  for (const cm of per) total.merge(cm);
+  const n = opts.bootstrap ?? 1000;
+  return {
+    images: per.length,
+    dice: total.diceMacro(),
+    diceCI: bootstrapCI(per, (cm) => cm.diceMacro(), n, opts.seed ?? 0),
+    iou: total.iouMacro(),
+    iouCI: bootstrapCI(per, (cm) => cm.iouMacro(), n, (opts.seed ?? 0) + 1),
+    dicePerClass: total.dicePerClass(),
+    iouPerClass: total.iouPerClass(),
+    perImage: per.map((cm, i) => ({ stem: stems[i], dice: cm.diceMacro() })),
+    confusion: Array.from(total.counts),
+  };
+}

@@ -1,0 +1,195 @@
+/**
+ * The experiment's reports: results.json (every figure), report.md and report.html
+ * (the paper's Table I/II layout: one table per domain, rows models, columns DCIN
+ * configurations, the best of each row in bold, bootstrap 95% intervals; training
+ * curves as SVG plots; Fig. 3-style prediction grids; the references GRIS and LRIS chose).
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import { writeAtomic } from '../train/checkpoint';
+import { EpochMetrics } from '../train/trainer';
+import { PAPER_COLUMNS } from './config';
+import type { CellResult, ExperimentResults } from './runner';
+
+const pct = (v: number): string => (Number.isNaN(v) ? 'n/a' : (v * 100).toFixed(2));
+const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+const COLUMN_TITLES: Record<string, string> = {
+  none: 'W/o DCIN', exri: 'ExRI', gris: 'GRIS', lris: 'LRIS', full: 'GRIS+LRIS', 'full-robust': 'GRIS+LRIS robust*', auto: 'auto*',
+};
+const MODEL_TITLES: Record<string, string> = { baseline: 'Baseline', aug: 'Augmentation', cqg: 'CQG (ours)' };
+
+interface Table {
+  domain: string;
+  columns: string[];
+  rows: { model: string; cells: (CellResult | undefined)[]; best: number }[];
+}
+
+function tables(r: ExperimentResults): Table[] {
+  const columns = r.config.dcin;
+  return r.domains.map((domain) => ({
+    domain,
+    columns,
+    rows: r.config.modes.map((model) => {
+      const cells = columns.map((c) => r.cells.find((x) => x.domain === domain && x.model === model && x.dcin === c));
+      let best = -1;
+      cells.forEach((c, i) => {
+        if (c && (best < 0 || c.dice > cells[best]!.dice)) best = i;
+      });
+      return { model, cells, best };
+    }),
+  }));
+}
+
+function domainTitle(d: string): string {
+  return d === 'source' ? 'source domain (validation)' : `target domain '${d}'`;
+}
+
+function markdown(r: ExperimentResults): string {
+  const out: string[] = ['# cqseg experiment report', ''];
+  out.push(`Dice macro (%, torchmetrics convention) with bootstrap 95% intervals over images; the best of each row in **bold**. ` +
+    `Columns marked * go beyond the paper. Classes: ${r.classNames.join(', ')}. Finished in ${r.seconds.toFixed(0)} s` +
+    (r.reused.models.length ? `, reusing models ${r.reused.models.join(', ')}` : '') + '.', '');
+  for (const t of tables(r)) {
+    out.push(`## ${domainTitle(t.domain)}`, '');
+    out.push(`| model | ${t.columns.map((c) => COLUMN_TITLES[c] ?? c).join(' | ')} |`);
+    out.push(`|---|${t.columns.map(() => '---:').join('|')}|`);
+    for (const row of t.rows) {
+      const cells = row.cells.map((c, i) => {
+        if (!c) return '';
+        const v = pct(c.dice);
+        const ci = c.diceCI ? ` (${pct(c.diceCI[0])}-${pct(c.diceCI[1])})` : '';
+        return i === row.best ? `**${v}**${ci}` : `${v}${ci}`;
+      });
+      out.push(`| ${MODEL_TITLES[row.model] ?? row.model} | ${cells.join(' | ')} |`);
+    }
+    out.push('');
+  }
+  out.push('## References chosen', '');
+  for (const [mode, g] of Object.entries(r.gris)) out.push(`- ${mode}: GRIS image ${g}`);
+  for (const c of r.cells.filter((x) => x.dcin === 'lris' && x.lrisChoices)) {
+    const top = Object.entries(c.lrisChoices!).sort((a, b) => b[1] - a[1]).slice(0, 3).map(([p, n]) => `${p} (${n})`).join(', ');
+    out.push(`- ${c.model} on ${c.domain}: LRIS most chosen ${top}`);
+  }
+  out.push('', '## Prediction grids', '');
+  for (const [domain, rows] of Object.entries(r.figures)) {
+    if (rows.length === 0) continue;
+    const keys = Object.keys(rows[0].cells);
+    out.push(`### ${domainTitle(domain)}`, '', `| ${keys.join(' | ')} |`, `|${keys.map(() => '---').join('|')}|`);
+    for (const row of rows) out.push(`| ${keys.map((k) => `![${k}](${row.cells[k]})`).join(' | ')} |`);
+    out.push('');
+  }
+  return out.join('\n') + '\n';
+}
+
+/** A line chart as inline SVG: one polyline per series over epochs. */
+function lineChart(title: string, series: Record<string, number[]>, yLabel: string): string {
+  const W = 420;
+  const H = 240;
+  const m = { l: 48, r: 12, t: 28, b: 34 };
+  const all = Object.values(series).flat().filter((v) => Number.isFinite(v));
+  if (all.length === 0) return '';
+  let lo = Math.min(...all);
+  let hi = Math.max(...all);
+  if (hi - lo < 1e-9) {
+    lo -= 0.5;
+    hi += 0.5;
+  }
+  const n = Math.max(...Object.values(series).map((s) => s.length));
+  const x = (i: number): number => m.l + (n <= 1 ? 0 : (i / (n - 1)) * (W - m.l - m.r));
+  const y = (v: number): number => m.t + (1 - (v - lo) / (hi - lo)) * (H - m.t - m.b);
+  const colors = ['#d62728', '#1f77b4', '#2ca02c', '#9467bd', '#ff7f0e'];
+  const lines = Object.entries(series).map(([name, vals], k) => {
+    const pts = vals.map((v, i) => `${x(i).toFixed(1)},${y(v).toFixed(1)}`).join(' ');
+    return `<polyline fill="none" stroke="${colors[k % colors.length]}" stroke-width="2" points="${pts}"/>` +
+      `<text x="${W - m.r - 90}" y="${m.t + 14 * (k + 1)}" font-size="11" fill="${colors[k % colors.length]}">${esc(name)}</text>`;
+  }).join('');
+  const ticks = [lo, (lo + hi) / 2, hi].map((v) => `<text x="${m.l - 4}" y="${y(v) + 4}" font-size="10" text-anchor="end">${v.toFixed(3)}</text>`).join('');
+  return `<svg class="chart" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" xmlns="http://www.w3.org/2000/svg" role="img" aria-label="${esc(title)}">` +
+    `<text x="${W / 2}" y="16" font-size="13" text-anchor="middle">${esc(title)}</text>` +
+    `<line x1="${m.l}" y1="${H - m.b}" x2="${W - m.r}" y2="${H - m.b}" stroke="#888"/><line x1="${m.l}" y1="${m.t}" x2="${m.l}" y2="${H - m.b}" stroke="#888"/>` +
+    `${ticks}<text x="${W / 2}" y="${H - 8}" font-size="11" text-anchor="middle">epoch (1..${n})</text>` +
+    `<text x="12" y="${H / 2}" font-size="11" transform="rotate(-90 12 ${H / 2})" text-anchor="middle">${esc(yLabel)}</text>${lines}</svg>`;
+}
+
+function html(r: ExperimentResults): string {
+  const parts: string[] = [];
+  parts.push(`<p>Dice macro (%, torchmetrics 1.4 convention) with bootstrap 95% intervals over images; the best of each row in <b>bold</b>. ` +
+    `Columns marked * go beyond the paper (${PAPER_COLUMNS.map((c) => COLUMN_TITLES[c]).join(', ')} are the paper's). Classes: ${esc(r.classNames.join(', '))}. ` +
+    `Finished in ${r.seconds.toFixed(0)} s.</p>`);
+  for (const t of tables(r)) {
+    parts.push(`<h2>${esc(domainTitle(t.domain))}</h2><table><tr><th>model</th>${t.columns.map((c) => `<th>${esc(COLUMN_TITLES[c] ?? c)}</th>`).join('')}</tr>`);
+    for (const row of t.rows) {
+      const cells = row.cells.map((c, i) => {
+        if (!c) return '<td></td>';
+        const v = pct(c.dice);
+        const ci = c.diceCI ? `<br><small>${pct(c.diceCI[0])}–${pct(c.diceCI[1])}</small>` : '';
+        return `<td>${i === row.best ? `<b>${v}</b>` : v}${ci}</td>`;
+      });
+      parts.push(`<tr><th>${esc(MODEL_TITLES[row.model] ?? row.model)}</th>${cells.join('')}</tr>`);
+    }
+    parts.push('</table>');
+  }
+  const curve = (f: (m: EpochMetrics) => number): Record<string, number[]> =>
+    Object.fromEntries(Object.entries(r.curves).map(([k, ms]) => [MODEL_TITLES[k] ?? k, ms.map(f)]));
+  parts.push('<h2>Training curves</h2><div class="charts">' +
+    lineChart('training loss', curve((m) => m.train.loss), 'loss') +
+    lineChart('validation loss', curve((m) => m.valLoss), 'DiceCE') +
+    lineChart('validation Dice (source)', curve((m) => m.valDice), 'Dice') + '</div>');
+  parts.push('<h2>References chosen</h2><ul>');
+  for (const [mode, g] of Object.entries(r.gris)) parts.push(`<li>${esc(MODEL_TITLES[mode] ?? mode)}: GRIS image <code>${esc(g)}</code></li>`);
+  for (const c of r.cells.filter((x) => x.dcin === 'lris' && x.lrisChoices)) {
+    const top = Object.entries(c.lrisChoices!).sort((a, b) => b[1] - a[1]).slice(0, 3).map(([p, n]) => `<code>${esc(p)}</code> (${n})`).join(', ');
+    parts.push(`<li>${esc(MODEL_TITLES[c.model] ?? c.model)} on ${esc(c.domain)}: LRIS most chosen ${top}</li>`);
+  }
+  for (const c of r.cells.filter((x) => x.dcin === 'auto' && x.autoChoices)) {
+    parts.push(`<li>${esc(MODEL_TITLES[c.model] ?? c.model)} on ${esc(c.domain)}: auto kept ${Object.entries(c.autoChoices!).map(([k, n]) => `${esc(k)} ${n}×`).join(', ')}</li>`);
+  }
+  parts.push('</ul><h2>Prediction grids</h2>');
+  for (const [domain, rows] of Object.entries(r.figures)) {
+    if (rows.length === 0) continue;
+    const keys = Object.keys(rows[0].cells);
+    parts.push(`<h3>${esc(domainTitle(domain))}</h3><table class="grid"><tr>${keys.map((k) => `<th>${esc(k)}</th>`).join('')}</tr>`);
+    for (const row of rows) parts.push(`<tr>${keys.map((k) => `<td><img src="${esc(row.cells[k])}" alt="${esc(`${row.stem} ${k}`)}"></td>`).join('')}</tr>`);
+    parts.push('</table>');
+  }
+  const script = `<script>
+window.cqsegReport = { errors: [] };
+window.addEventListener('error', function (e) { window.cqsegReport.errors.push(String(e.message || e.target && e.target.src)); }, true);
+window.addEventListener('load', function () {
+  var imgs = Array.prototype.slice.call(document.images);
+  var ok = imgs.filter(function (i) { return i.complete && i.naturalWidth > 0; }).length;
+  document.body.setAttribute('data-images', ok + '/' + imgs.length);
+  document.body.setAttribute('data-errors', String(window.cqsegReport.errors.length));
+});
+</script>`;
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>cqseg experiment report</title>
+<style>body{font:14px/1.4 system-ui,sans-serif;margin:24px;max-width:1400px}table{border-collapse:collapse;margin:8px 0 16px}
+td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}th{background:#f4f4f4}.grid td{padding:2px}.grid img{width:160px;display:block}
+.charts{display:flex;flex-wrap:wrap;gap:12px}small{color:#666}</style>${script}</head>
+<body><h1>cqseg experiment report</h1>${parts.join('\n')}</body></html>
+`;
+}
+
+export function writeReports(out: string, r: ExperimentResults): void {
+  fs.mkdirSync(out, { recursive: true });
+  const slim = { ...r, cells: r.cells.map((c) => ({ ...c, confusion: c.confusion })) };
+  writeAtomic(path.join(out, 'results.json'), JSON.stringify(slim, null, 1));
+  writeAtomic(path.join(out, 'report.md'), markdown(r));
+  writeAtomic(path.join(out, 'report.html'), html(r));
+}
+
+/** The tables as plain text for the terminal. */
+export function textTables(r: ExperimentResults): string {
+  const lines: string[] = [];
+  for (const t of tables(r)) {
+    lines.push(`${domainTitle(t.domain)} - Dice macro %`);
+    const head = ['model'.padEnd(14), ...t.columns.map((c) => (COLUMN_TITLES[c] ?? c).padStart(18))].join('');
+    lines.push(head);
+    for (const row of t.rows) {
+      lines.push([(MODEL_TITLES[row.model] ?? row.model).padEnd(14), ...row.cells.map((c, i) => `${c ? pct(c.dice) : ''}${i === row.best ? '*' : ' '}`.padStart(18))].join(''));
+    }
+    lines.push('');
+  }
+  lines.push('(* best of the row)');
+  return lines.join('\n');
+}

@@ -1,0 +1,257 @@
+/**
+ * Runs the experiment grid: trains every mode on the source domain (reusing finished
+ * runs whose settings and data are unchanged), builds a reference bank per model
+ * (reused likewise), evaluates every model on every domain under every DCIN column,
+ * renders prediction grids, and writes results.json, report.md and report.html.
+ */
+import * as crypto from 'crypto';
+import * as fs from 'fs';
+import * as path from 'path';
+import { labStats } from '../color';
+import { SegDataset, loadSample, openDataset, readImage, writeImage } from '../data';
+import { buildBank, dcinPredict, disposeBank, EncoderEmbedder, loadBank, ReferenceBank, saveBank } from '../dcin';
+import { EvalResult, evaluateDataset } from '../eval/evaluate';
+import { normalize } from '../models/preprocess';
+import { loadRun, RunInfo } from '../models/run';
+import { Unet } from '../models/unet/model';
+import { Tensor, argmax, dispose, keep, noGradAsync, setNumThreads, tensor, tidy, where } from '../tensor';
+import { resolveConfig, TrainMode } from '../train/config';
+import { EpochMetrics, train } from '../train/trainer';
+import { Progress } from '../util/progress';
+import { DcinColumn, ExperimentConfig } from './config';
+import { writeReports } from './report';
+
+export interface CellResult extends EvalResult {
+  domain: string;
+  model: TrainMode;
+  dcin: DcinColumn;
+  /** LRIS: how often each bank image was chosen (path -> count) */
+  lrisChoices?: Record<string, number>;
+  /** auto: how often each candidate won */
+  autoChoices?: Record<string, number>;
+}
+
+export interface ExperimentResults {
+  config: ExperimentConfig;
+  classNames: string[];
+  domains: string[];
+  cells: CellResult[];
+  curves: Record<string, EpochMetrics[]>;
+  gris: Record<string, string>;
+  figures: Record<string, { stem: string; cells: Record<string, string> }[]>;
+  reused: { models: string[]; banks: string[] };
+  seconds: number;
+}
+
+type Log = (line: string) => void;
+
+/** Cheap fingerprint of a dataset folder: every file's relative name, size and mtime. */
+function listingHash(root: string): string {
+  const h = crypto.createHash('sha256');
+  const walk = (dir: string): void => {
+    for (const e of fs.readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+      const p = path.join(dir, e.name);
+      if (e.isDirectory()) walk(p);
+      else {
+        const st = fs.statSync(p);
+        h.update(`${path.relative(root, p)}\0${st.size}\0${st.mtimeMs}\n`);
+      }
+    }
+  };
+  if (fs.statSync(root).isDirectory()) walk(root);
+  else h.update(fs.readFileSync(root));
+  return h.digest('hex');
+}
+
+const sha256File = (f: string): string => crypto.createHash('sha256').update(fs.readFileSync(f)).digest('hex');
+const hashOf = (v: unknown): string => crypto.createHash('sha256').update(JSON.stringify(v)).digest('hex');
+
+function reusable(dir: string, fingerprint: string, needed: string): boolean {
+  const f = path.join(dir, 'fingerprint.json');
+  return fs.existsSync(f) && fs.existsSync(needed) && (JSON.parse(fs.readFileSync(f, 'utf8')) as { hash: string }).hash === fingerprint;
+}
+
+async function trainModels(cfg: ExperimentConfig, log: Log, reused: string[]): Promise<Record<string, string>> {
+  const runs: Record<string, string> = {};
+  const data = { train: listingHash(cfg.source.train), val: listingHash(cfg.source.val) };
+  for (const mode of cfg.modes) {
+    const dir = path.join(cfg.out, 'models', mode);
+    runs[mode] = dir;
+    const tc = resolveConfig({ ...cfg.train, data: cfg.source.train, val: cfg.source.val, out: dir, mode, threads: cfg.threads });
+    const fp = hashOf({ tc: { ...tc, out: undefined }, data });
+    if (reusable(dir, fp, path.join(dir, 'model.safetensors'))) {
+      log(`model ${mode}: reusing ${dir} (settings and data unchanged)`);
+      reused.push(mode);
+      continue;
+    }
+    fs.rmSync(dir, { recursive: true, force: true });
+    log(`model ${mode}: training ${tc.encoder} at ${tc.size.join('x')}, ${tc.epochs} epochs`);
+    await train(tc);
+    fs.writeFileSync(path.join(dir, 'fingerprint.json'), JSON.stringify({ hash: fp }));
+  }
+  return runs;
+}
+
+function embedderFor(model: Unet, info: RunInfo, weightsFile: string): EncoderEmbedder {
+  return new EncoderEmbedder(model.encoder, { id: `encoder:${sha256File(weightsFile).slice(0, 16)}`, mean: info.preprocessing.mean, std: info.preprocessing.std, input: info.size });
+}
+
+async function bankFor(cfg: ExperimentConfig, mode: string, runDir: string, model: Unet, info: RunInfo, log: Log, reused: string[]): Promise<ReferenceBank> {
+  const dir = path.join(cfg.out, 'banks', mode);
+  const file = path.join(dir, 'bank.safetensors');
+  const weights = path.join(runDir, 'model.safetensors');
+  const emb = embedderFor(model, info, weights);
+  const fp = hashOf({ weights: sha256File(weights), data: listingHash(cfg.source.train), embedder: emb.id });
+  if (reusable(dir, fp, file)) {
+    log(`bank ${mode}: reusing ${file}`);
+    reused.push(mode);
+    return loadBank(file, { embedder: emb, verify: 'exists' });
+  }
+  const ds = openDataset(cfg.source.train, { requireMasks: true });
+  const paths = ds.items.map((it) => it.image);
+  const bar = new Progress(`bank ${mode}`, paths.length);
+  const bank = await buildBank(paths, (p) => readImage(p), emb, { onProgress: (d) => bar.update(d) });
+  fs.mkdirSync(dir, { recursive: true });
+  saveBank(bank, file);
+  fs.writeFileSync(path.join(dir, 'fingerprint.json'), JSON.stringify({ hash: fp }));
+  log(`bank ${mode}: GRIS chose ${path.basename(bank.gris.path)}`);
+  return bank;
+}
+
+interface Ctx {
+  model: Unet;
+  info: RunInfo;
+  bank: ReferenceBank;
+  embedder: EncoderEmbedder;
+  exriStats?: Tensor;
+}
+
+async function predictColumn(images: Tensor, col: DcinColumn, ctx: Ctx, tally?: CellResult): Promise<Tensor> {
+  const modelFn = (x: Tensor): Tensor => ctx.model.forward(normalize(x, ctx.info.preprocessing));
+  const r = await dcinPredict(images, {
+    mode: col === 'full-robust' ? 'full' : col, model: modelFn, bank: ctx.bank, embedder: ctx.embedder, exriStats: ctx.exriStats,
+    transfer: col === 'full-robust' ? { excludeSpecular: true } : undefined,
+  });
+  if (tally && r.lris) {
+    tally.lrisChoices ??= {};
+    for (const i of r.lris) {
+      const p = path.basename(ctx.bank.images[i].path);
+      tally.lrisChoices[p] = (tally.lrisChoices[p] ?? 0) + 1;
+    }
+  }
+  if (tally && r.auto) {
+    tally.autoChoices ??= {};
+    for (const c of r.auto.choice) tally.autoChoices[c] = (tally.autoChoices[c] ?? 0) + 1;
+  }
+  return r.probs;
+}
+
+const DEFAULT_PALETTE: [number, number, number][] = [[0, 0, 0], [230, 80, 80], [80, 200, 80], [80, 120, 230], [230, 200, 60], [200, 80, 200], [80, 200, 200]];
+
+/** (H, W) class indices blended over (H, W, 3) uint8 image -> (H, W, 3) uint8; background left as is. */
+function overlay(image: Tensor, labels: Tensor, palette: [number, number, number][]): Tensor {
+  return tidy(() => {
+    const pal = tensor(palette.flat(), [palette.length, 3]);
+    const colors = pal.indexSelect(0, labels.reshape([-1]).to('int64')).reshape([...labels.shape, 3]);
+    const fg = labels.gt(0).unsqueeze(2);
+    const mixed = image.to('float32').mul(0.45).add(colors.mul(0.55));
+    return where(fg, mixed, image.to('float32')).round().clamp(0, 255).to('uint8');
+  });
+}
+
+async function figures(cfg: ExperimentConfig, domains: Record<string, SegDataset>, ctxs: Record<string, Ctx>, palette: [number, number, number][], log: Log): Promise<ExperimentResults['figures']> {
+  const out: ExperimentResults['figures'] = {};
+  const figMode = cfg.modes.includes('cqg') ? 'cqg' : cfg.modes[cfg.modes.length - 1];
+  for (const [name, ds] of Object.entries(domains)) {
+    out[name] = [];
+    const n = Math.min(cfg.figureImages, ds.items.length);
+    const info = ctxs[figMode].info;
+    for (let i = 0; i < n; i++) {
+      const s = await loadSample(ds, i, info.size);
+      const stem = ds.items[i].stem;
+      const dir = path.join(cfg.out, 'figures', name);
+      fs.mkdirSync(dir, { recursive: true });
+      const cells: Record<string, string> = {};
+      const save = async (key: string, t: Tensor): Promise<void> => {
+        const f = path.join(dir, `${stem}_${key}.png`);
+        await writeImage(f, t);
+        cells[key] = path.relative(cfg.out, f);
+        t.dispose();
+      };
+      await save('image', s.image.clone());
+      await save('truth', overlay(s.image, s.mask!, palette));
+      const batch = tidy(() => s.image.permute([2, 0, 1]).unsqueeze(0).contiguous());
+      const columns: [string, Ctx, DcinColumn][] = [];
+      if (cfg.modes.includes('baseline') && figMode !== 'baseline') columns.push(['baseline:none', ctxs.baseline, 'none']);
+      for (const col of cfg.dcin) columns.push([`${figMode}:${col}`, ctxs[figMode], col]);
+      for (const [key, ctx, col] of columns) {
+        const probs = await noGradAsync(() => predictColumn(batch, col, ctx));
+        const lab = tidy(() => argmax(probs, 1).select(0, 0));
+        probs.dispose();
+        await save(key.replace(':', '_'), overlay(s.image, lab, palette));
+        lab.dispose();
+      }
+      dispose([batch, s.image, s.mask]);
+      out[name].push({ stem, cells });
+    }
+    log(`figures ${name}: ${n} images`);
+  }
+  return out;
+}
+
+export async function runExperiment(cfg: ExperimentConfig, log: Log = (l) => process.stderr.write(l + '\n')): Promise<ExperimentResults> {
+  const t0 = Date.now();
+  if (cfg.threads) setNumThreads(cfg.threads);
+  fs.mkdirSync(cfg.out, { recursive: true });
+  const reused = { models: [] as string[], banks: [] as string[] };
+  const runs = await trainModels(cfg, log, reused.models);
+  const domains: Record<string, SegDataset> = { source: openDataset(cfg.source.val, { requireMasks: true }) };
+  for (const [name, p] of Object.entries(cfg.targets)) domains[name] = openDataset(p, { requireMasks: true });
+  const ctxs: Record<string, Ctx> = {};
+  const cells: CellResult[] = [];
+  const curves: ExperimentResults['curves'] = {};
+  const gris: Record<string, string> = {};
+  let classNames: string[] = [];
+  let exriStats: Tensor | undefined;
+  try {
+    if (cfg.dcin.includes('exri')) {
+      const img = await readImage(cfg.exri);
+      exriStats = keep(tidy(() => labStats(img.permute([2, 0, 1]).unsqueeze(0).contiguous()).select(0, 0)));
+      img.dispose();
+    }
+    for (const mode of cfg.modes) {
+      const { model, info } = loadRun(runs[mode]);
+      classNames = info.classNames;
+      const bank = await bankFor(cfg, mode, runs[mode], model, info, log, reused.banks);
+      ctxs[mode] = { model, info, bank, embedder: embedderFor(model, info, path.join(runs[mode], 'model.safetensors')), exriStats };
+      gris[mode] = path.basename(bank.gris.path);
+      curves[mode] = fs.readFileSync(path.join(runs[mode], 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as EpochMetrics);
+    }
+    for (const [name, ds] of Object.entries(domains)) {
+      for (const mode of cfg.modes) {
+        for (const col of cfg.dcin) {
+          const cell = { domain: name, model: mode, dcin: col } as CellResult;
+          const r = await evaluateDataset(ds, (x) => predictColumn(x, col, ctxs[mode], cell), classNames.length, {
+            size: ctxs[mode].info.size, bootstrap: cfg.bootstrap, progress: `eval ${name} ${mode} ${col}`,
+          });
+          Object.assign(cell, r);
+          cells.push(cell);
+          log(`${name.padEnd(8)} ${mode.padEnd(8)} ${col.padEnd(11)} Dice ${(r.dice * 100).toFixed(2)}`);
+        }
+      }
+    }
+    const palette = DEFAULT_PALETTE;
+    const figs = await figures(cfg, domains, ctxs, palette, log);
+    const results: ExperimentResults = {
+      config: cfg, classNames, domains: Object.keys(domains), cells, curves, gris, figures: figs, reused, seconds: (Date.now() - t0) / 1000,
+    };
+    writeReports(cfg.out, results);
+    return results;
+  } finally {
+    for (const c of Object.values(ctxs)) {
+      c.model.dispose();
+      disposeBank(c.bank);
+    }
+    exriStats?.dispose();
+  }
+}
