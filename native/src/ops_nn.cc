@@ -137,7 +137,8 @@ void RegisterNnOps(std::vector<OpDef>& ops) {
   // --------------------------------------------------------------- losses
   // (logits, target, weight?, reduction, ignoreIndex, labelSmoothing)
   OP("crossEntropy", return at::cross_entropy_loss(a.t(0), a.t(1), a.optT(2), Reduction(a, 3), a.i64(4), a.f64(5)););
-  OP("nllLoss", return at::nll_loss(a.t(0), a.t(1), a.optT(2), Reduction(a, 3), a.i64(4)););
+  // nll_loss_nd, as torch.nn.functional.nll_loss: (N, C) and (N, C, d1, ...) inputs
+  OP("nllLoss", return at::nll_loss_nd(a.t(0), a.t(1), a.optT(2), Reduction(a, 3), a.i64(4)););
   OP("mseLoss", return at::mse_loss(a.t(0), a.t(1), Reduction(a, 2)););
   OP("l1Loss", return at::l1_loss(a.t(0), a.t(1), Reduction(a, 2)););
   OP("bceWithLogits", return at::binary_cross_entropy_with_logits(a.t(0), a.t(1), a.optT(2), a.optT(3), Reduction(a, 4)););

@@ -100,7 +100,8 @@ function lineChart(title: string, series: Record<string, number[]>, yLabel: stri
   const colors = ['#d62728', '#1f77b4', '#2ca02c', '#9467bd', '#ff7f0e'];
   const lines = Object.entries(series).map(([name, vals], k) => {
     const pts = vals.map((v, i) => `${x(i).toFixed(1)},${y(v).toFixed(1)}`).join(' ');
-    return `<polyline fill="none" stroke="${colors[k % colors.length]}" stroke-width="2" points="${pts}"/>` +
+    const dots = vals.map((v, i) => (Number.isFinite(v) ? `<circle cx="${x(i).toFixed(1)}" cy="${y(v).toFixed(1)}" r="3" fill="${colors[k % colors.length]}"/>` : '')).join('');
+    return `<polyline fill="none" stroke="${colors[k % colors.length]}" stroke-width="2" points="${pts}"/>${dots}` +
       `<text x="${W - m.r - 90}" y="${m.t + 14 * (k + 1)}" font-size="11" fill="${colors[k % colors.length]}">${esc(name)}</text>`;
   }).join('');
   const ticks = [lo, (lo + hi) / 2, hi].map((v) => `<text x="${m.l - 4}" y="${y(v) + 4}" font-size="10" text-anchor="end">${v.toFixed(3)}</text>`).join('');

@@ -77,7 +77,8 @@ function parseHeader(file: string, headerBytes: Buffer, dataLen: number): { entr
       continue;
     }
     const e = v as HeaderEntry;
-    if (!e || typeof e.dtype !== 'string' || !Array.isArray(e.shape) || !Array.isArray(e.data_offsets) || e.data_offsets.length !== 2) {
+    if (!e || typeof e.dtype !== 'string' || !Array.isArray(e.shape) || !e.shape.every((s) => Number.isInteger(s) && s >= 0) ||
+        !Array.isArray(e.data_offsets) || e.data_offsets.length !== 2) {
       throw new SafetensorsError(file, `tensor '${name}' has a malformed header entry`);
     }
     const bytes = e.dtype in ST_TO_DTYPE ? DTYPE_BYTES[ST_TO_DTYPE[e.dtype]] : WIDENED[e.dtype]?.bytes;

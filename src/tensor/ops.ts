@@ -4,7 +4,7 @@
  * exactly one call into the libtorch addon. Names and argument order follow torch.
  */
 import { ArgumentError, checkInt, checkOperand, checkShape, checkTensor, checkTensors, normDim, oneOf } from './check';
-import { DType, DTYPE_CODES, dtypeOfArray } from './dtype';
+import { DType, DTYPE_CODES, dtypeOfArray, isFloating } from './dtype';
 import { native, NativeHandle, opId } from './native';
 import { Device, Tensor, wrap } from './tensor';
 
@@ -148,31 +148,43 @@ export const clone = (x: Tensor): Tensor => callT('clone', checkTensor(x, 'x', '
 
 // --------------------------------------------------------------- elementwise
 
-/** Makes a Tensor first operand: a number `a` becomes a 0-d tensor on b's device and dtype. */
-function lhs(a: Operand, b: Operand, op: string): Tensor {
-  if (a instanceof Tensor) return checkTensor(a, 'a', op);
-  if (b instanceof Tensor) return scalarTensor(a, { dtype: b.dtype, device: b.device });
-  throw new ArgumentError(`'${op}' needs at least one Tensor operand, got ${String(a)} and ${String(b)}`);
+/**
+ * Calls `fn` with a Tensor first operand: a number `a` becomes a temporary 0-d tensor on
+ * b's device, freed after the call. Its dtype is b's, except that a fractional number
+ * with an integer/bool tensor is float32 and an integer with a bool tensor is int64
+ * (torch's promotion of a Python scalar).
+ */
+function withLhs(a: Operand, b: Operand, op: string, fn: (x: Tensor) => Tensor): Tensor {
+  if (a instanceof Tensor) return fn(checkTensor(a, 'a', op));
+  if (!(b instanceof Tensor)) throw new ArgumentError(`'${op}' needs at least one Tensor operand, got ${String(a)} and ${String(b)}`);
+  checkTensor(b, 'b', op);
+  let dtype = b.dtype;
+  if (typeof a === 'number' && !isFloating(dtype)) dtype = !Number.isInteger(a) ? 'float32' : dtype === 'bool' ? 'int64' : dtype;
+  const x = scalarTensor(a, { dtype, device: b.device });
+  try {
+    return fn(x);
+  } finally {
+    x.dispose();
+  }
 }
 
 function binary(op: string, a: Operand, b: Operand): Tensor {
-  const x = lhs(a, b, op);
-  return callT(op, x.handle, h(checkOperand(b, 'b', op)));
+  return withLhs(a, b, op, (x) => callT(op, x.handle, h(checkOperand(b, 'b', op))));
 }
 
 /** a + alpha * b (torch.add). */
 export function add(a: Operand, b: Operand, alpha?: number): Tensor {
-  return callT('add', lhs(a, b, 'add').handle, h(checkOperand(b, 'b', 'add')), alpha);
+  return withLhs(a, b, 'add', (x) => callT('add', x.handle, h(checkOperand(b, 'b', 'add')), alpha));
 }
 /** a - alpha * b (torch.sub). */
 export function sub(a: Operand, b: Operand, alpha?: number): Tensor {
-  return callT('sub', lhs(a, b, 'sub').handle, h(checkOperand(b, 'b', 'sub')), alpha);
+  return withLhs(a, b, 'sub', (x) => callT('sub', x.handle, h(checkOperand(b, 'b', 'sub')), alpha));
 }
 export const mul = (a: Operand, b: Operand): Tensor => binary('mul', a, b);
 /** a / b; roundingMode 'trunc' | 'floor' as torch.div. */
 export function div(a: Operand, b: Operand, roundingMode?: 'trunc' | 'floor'): Tensor {
   if (roundingMode !== undefined) oneOf(roundingMode, ['trunc', 'floor'] as const, 'roundingMode', 'div');
-  return callT('div', lhs(a, b, 'div').handle, h(checkOperand(b, 'b', 'div')), roundingMode);
+  return withLhs(a, b, 'div', (x) => callT('div', x.handle, h(checkOperand(b, 'b', 'div')), roundingMode));
 }
 export function pow(a: Operand, b: Operand): Tensor {
   if (typeof a === 'number' && b instanceof Tensor) return callT('rpow', checkTensor(b, 'b', 'pow').handle, a);
@@ -232,8 +244,20 @@ export const leakyRelu = (x: Tensor, negativeSlope = 0.01): Tensor => callT('lea
 export function clamp(x: Tensor, min?: number | Tensor | null, max?: number | Tensor | null): Tensor {
   checkTensor(x, 'x', 'clamp');
   if (min instanceof Tensor || max instanceof Tensor) {
-    return callT('clampTensor', x.handle, min instanceof Tensor ? min.handle : min == null ? undefined : scalarLike(min, x).handle,
-      max instanceof Tensor ? max.handle : max == null ? undefined : scalarLike(max, x).handle);
+    // a number bound next to a tensor bound becomes a temporary 0-d tensor, freed after the call
+    const temps: Tensor[] = [];
+    const bound = (v: number | Tensor | null | undefined): unknown => {
+      if (v instanceof Tensor) return v.handle;
+      if (v == null) return undefined;
+      const t = scalarLike(v, x);
+      temps.push(t);
+      return t.handle;
+    };
+    try {
+      return callT('clampTensor', x.handle, bound(min), bound(max));
+    } finally {
+      for (const t of temps) t.dispose();
+    }
   }
   if (min == null && max == null) throw new ArgumentError("'clamp' needs at least one of 'min' and 'max'");
   return callT('clamp', x.handle, min ?? undefined, max ?? undefined);

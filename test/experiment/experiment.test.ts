@@ -1,0 +1,72 @@
+import * as assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { test } from 'node:test';
+import { writeSynth } from '../../src/data';
+import { DCIN_COLUMNS, validateExperiment, withDefaults } from '../../src/experiment/config';
+import { runExperiment } from '../../src/experiment/runner';
+
+function findChromium(): string | null {
+  for (const c of ['chromium', 'chromium-browser', 'google-chrome']) {
+    const r = spawnSync('sh', ['-c', `command -v ${c}`], { encoding: 'utf8' });
+    if (r.status === 0) return r.stdout.trim();
+  }
+  return null;
+}
+
+test('the experiment on a tiny config writes every table and file, reuses models and banks, and its report renders in Chromium', async () => {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'cqseg-exp-'));
+  const data = path.join(root, 'data');
+  await writeSynth({ out: data, size: [64, 96], count: 12, seed: 1 });
+  const cfg = validateExperiment(withDefaults({
+    out: path.join(root, 'exp'),
+    source: { train: path.join(data, 'hq', 'train'), val: path.join(data, 'hq', 'val') },
+    targets: { lq: path.join(data, 'lq'), sp: path.join(data, 'sp') },
+    modes: ['baseline', 'cqg'],
+    train: { encoder: 'efficientnet-test', size: [64, 96], epochs: 2, batchSize: 4, maxStepsPerEpoch: 1 },
+    exri: path.join(data, 'hq', 'train', 'images', fs.readdirSync(path.join(data, 'hq', 'train', 'images')).sort()[0]),
+    bootstrap: 50,
+    figureImages: 1,
+    threads: 1,
+  }));
+  const silent = (): void => undefined;
+  const r = await runExperiment(cfg, silent);
+  assert.deepEqual(r.domains, ['source', 'lq', 'sp']);
+  assert.equal(r.cells.length, 3 * 2 * DCIN_COLUMNS.length);
+  for (const c of r.cells) {
+    assert.ok(c.dice >= 0 && c.dice <= 1, `${c.domain} ${c.model} ${c.dcin} Dice ${c.dice}`);
+    assert.ok(c.diceCI && c.diceCI[0] <= c.diceCI[1]);
+    assert.equal(c.perImage.length, c.images);
+  }
+  for (const f of ['results.json', 'report.md', 'report.html', 'models/baseline/model.safetensors', 'models/cqg/metrics.jsonl', 'banks/cqg/bank.safetensors']) {
+    assert.ok(fs.existsSync(path.join(cfg.out, f)), `${f} exists`);
+  }
+  const md = fs.readFileSync(path.join(cfg.out, 'report.md'), 'utf8');
+  for (const h of ['## source domain (validation)', "## target domain 'lq'", "## target domain 'sp'", '| Baseline |', '| CQG (ours) |', 'W/o DCIN', 'GRIS+LRIS', 'GRIS image', 'LRIS most chosen']) {
+    assert.ok(md.includes(h), `report.md has ${h}`);
+  }
+  assert.equal((md.match(/\*\*\d+\.\d+\*\*/g) ?? []).length, 3 * 2, 'one bold best per row');
+  const figs = Object.values(r.figures).flat().flatMap((row) => Object.values(row.cells));
+  assert.equal(figs.length, 3 * (2 + 1 + DCIN_COLUMNS.length));
+  for (const f of figs) assert.ok(fs.existsSync(path.join(cfg.out, f)), `figure ${f}`);
+
+  const again = await runExperiment(cfg, silent);
+  assert.deepEqual(again.reused, { models: ['baseline', 'cqg'], banks: ['baseline', 'cqg'] });
+  assert.deepEqual(again.cells.map((c) => c.dice), r.cells.map((c) => c.dice), 'same numbers from reused models');
+
+  const chromium = findChromium();
+  assert.ok(chromium, 'Chromium is needed for this test: apt-get install chromium (npm test installs it when run as root)');
+  const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'cqseg-chromium-'));
+  const run = spawnSync(chromium!, ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+    '--disable-component-update', '--disable-sync', `--user-data-dir=${profile}`, '--virtual-time-budget=5000', '--dump-dom',
+    `file://${path.join(cfg.out, 'report.html')}`], { encoding: 'utf8', timeout: 60000 });
+  assert.equal(run.status, 0, run.stderr);
+  const body = /<body[^>]*>/.exec(run.stdout)?.[0] ?? '';
+  const images = /data-images="(\d+)\/(\d+)"/.exec(body);
+  assert.ok(images, `the page's load script ran: ${body}`);
+  assert.equal(images![1], images![2], `every image loaded (${images![0]})`);
+  assert.equal(Number(images![2]), figs.length);
+  assert.match(body, /data-errors="0"/);
+});
