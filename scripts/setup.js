@@ -7,7 +7,8 @@
 //   3. build the addon when its sources, libtorch or Node changed;
 //   4. compile the TypeScript (incremental).
 // Flags: --quiet (print only what is done), --no-install (never run apt-get),
-//        --allow-ts-errors (report TypeScript errors but go on; for work in progress).
+//        --allow-ts-errors (report TypeScript errors but go on; for work in progress),
+//        --with-browser (also install Debian's chromium, which the report test renders with).
 const fs = require('fs');
 const path = require('path');
 const crypto = require('crypto');
@@ -17,6 +18,7 @@ const root = path.resolve(__dirname, '..');
 const quiet = process.argv.includes('--quiet');
 const noInstall = process.argv.includes('--no-install');
 const allowTsErrors = process.argv.includes('--allow-ts-errors');
+const withBrowser = process.argv.includes('--with-browser');
 
 function say(msg) {
   process.stderr.write(`[setup] ${msg}\n`);
@@ -70,6 +72,18 @@ if (torch.error) {
   }
 }
 if (!quiet) say(`libtorch: ${torch.source} (${torch.libDir})${torch.cuda ? ' with CUDA' : ''}`);
+
+// 1b. a headless browser for the report test
+if (withBrowser && !['chromium', 'chromium-browser', 'google-chrome'].some(which)) {
+  const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+  if (!noInstall && isRoot && which('apt-get')) {
+    say("installing Debian's chromium for the report test (apt-get, once)");
+    run('apt-get', ['update', '-q'], { capture: true });
+    run('apt-get', ['install', '-y', '-q', '--no-install-recommends', 'chromium'], { capture: true, env: { DEBIAN_FRONTEND: 'noninteractive' } });
+  } else {
+    say('WARNING: no chromium found; the report test will fail. Install it: sudo apt-get install chromium');
+  }
+}
 
 // 2. npm ci
 const lock = path.join(root, 'package-lock.json');
