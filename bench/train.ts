@@ -1,0 +1,120 @@
+/**
+ * `npm run bench -- train [--threads N] [--steps N] [--quick]`: training throughput of
+ * Unet(efficientnet-b2, classes 5), batch 2, Adam, in `cqg` mode (cqgPair augmentation of
+ * uint8 batches included, two forward passes, CQG loss) and `baseline` mode (DiceCE), at
+ * 512x768 and 256x384; the same steps in PyTorch (Debian's python3-torch, smp's Unet as
+ * tools/golden/smp_ref.py rebuilds it, default allocator) in the same run. Each side and
+ * configuration runs in its own process, so peak RSS is per configuration.
+ * Ends with one JSON line of every figure.
+ */
+import { execFileSync } from 'child_process';
+import * as path from 'path';
+import { CqgPair, toRng } from '../src/augment';
+import { normalize } from '../src/models/preprocess';
+import { Unet } from '../src/models/unet/model';
+import { Adam } from '../src/nn';
+import * as T from '../src/tensor';
+import { cqgLoss, diceCELoss } from '../src/train/losses';
+
+const args = process.argv.slice(2);
+const flag = (name: string, def: number): number => {
+  const i = args.indexOf(name);
+  return i >= 0 ? Number(args[i + 1]) : def;
+};
+const quick = args.includes('--quick');
+
+interface SideResult { ms: number[]; peak_rss_mb: number; augment_ms?: number[] }
+
+/** Worker: one configuration in this process; prints one JSON line. */
+function worker(mode: string, h: number, w: number, steps: number, warmup: number, threads: number): void {
+  T.setNumThreads(threads);
+  T.manualSeed(0);
+  const model = new Unet({ encoderName: 'efficientnet-b2', classes: 5 }).train();
+  const opt = new Adam(model.parameters(), { lr: 1e-3 });
+  const images = T.keep(T.randint(0, 256, [2, 3, h, w], { dtype: 'uint8' }));
+  const masks = T.keep(T.randint(0, 5, [2, h, w]));
+  const pair = new CqgPair();
+  const augMs: number[] = [];
+  const step = (k: number): void => T.tidy(() => {
+    let loss: T.Tensor;
+    if (mode === 'cqg') {
+      const t0 = performance.now();
+      const v = pair.apply({ image: images, mask: masks }, pair.sample(2, toRng(k), { height: h, width: w }));
+      augMs.push(performance.now() - t0);
+      loss = cqgLoss(model.forward(normalize(v.geo)), model.forward(normalize(v.aug)), v.mask!.to('int64')).loss;
+    } else {
+      loss = diceCELoss(model.forward(normalize(images)), masks).loss;
+    }
+    loss.backward();
+    opt.step();
+    opt.zeroGrad();
+    loss.item();
+  });
+  for (let i = 0; i < warmup; i++) step(i);
+  augMs.length = 0;
+  const ms: number[] = [];
+  for (let i = 0; i < steps; i++) {
+    const t0 = performance.now();
+    step(warmup + i);
+    ms.push(performance.now() - t0);
+  }
+  const out: SideResult = { ms, peak_rss_mb: process.resourceUsage().maxRSS / 1024, augment_ms: mode === 'cqg' ? augMs : undefined };
+  console.log(JSON.stringify(out));
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
+function lastJson(out: string): SideResult {
+  return JSON.parse(out.trim().split('\n').pop()!) as SideResult;
+}
+
+function main(): void {
+  const threads = flag('--threads', T.getNumThreads());
+  const steps = flag('--steps', quick ? 1 : 3);
+  const warmup = 1;
+  const root = path.join(__dirname, '..', '..');
+  const py = '/usr/bin/python3';
+  let havePy = true;
+  try {
+    execFileSync(py, ['-c', 'import torch'], { stdio: 'ignore' });
+  } catch {
+    havePy = false;
+  }
+  console.log(`cqseg train benchmark: Unet(efficientnet-b2, 5 classes), batch 2, Adam, ${threads} thread(s), ${steps} timed steps after ${warmup} warm-up; libtorch ${T.torchVersion()}`);
+  console.log(havePy ? 'PyTorch side: /usr/bin/python3 bench/train_torch.py (smp_ref Unet, default allocator; no augmentation timed on that side)' : 'PyTorch side: not available (apt-get install python3-torch)');
+  const result: Record<string, unknown> = { bench: 'train', sides: ['cqseg', 'pytorch'], threads, steps };
+  const sizes: [number, number][] = quick ? [[256, 384]] : [[512, 768], [256, 384]];
+  for (const [h, w] of sizes) {
+    for (const mode of ['cqg', 'baseline']) {
+      const c = lastJson(execFileSync(process.execPath, [__filename, '--worker', mode, String(h), String(w), String(steps), String(warmup), String(threads)], { encoding: 'utf8', maxBuffer: 1 << 24 }));
+      const key = `${mode}_${h}x${w}`;
+      const cMs = median(c.ms);
+      result[`${key}_cqseg_ms_per_step`] = cMs;
+      result[`${key}_cqseg_images_per_s`] = 2000 / cMs;
+      result[`${key}_cqseg_peak_rss_mb`] = c.peak_rss_mb;
+      if (c.augment_ms) result[`${key}_cqseg_augment_ms`] = median(c.augment_ms);
+      let line = `${mode.padEnd(8)} ${h}x${w}: cqseg ${(cMs / 1000).toFixed(2)} s/step (${(2000 / cMs).toFixed(2)} img/s${c.augment_ms ? `, augmentation ${median(c.augment_ms).toFixed(0)} ms` : ''}), peak RSS ${(c.peak_rss_mb / 1024).toFixed(2)} GB`;
+      if (havePy) {
+        const p = lastJson(execFileSync(py, [path.join(root, 'bench', 'train_torch.py'), '--mode', mode, '--height', String(h), '--width', String(w),
+          '--steps', String(steps), '--warmup', String(warmup), '--threads', String(threads)], { encoding: 'utf8', env: { ...process.env, CQSEG_MALLOC: undefined } }));
+        const pMs = median(p.ms);
+        Object.assign(result, {
+          [`${key}_pytorch_ms_per_step`]: pMs, [`${key}_pytorch_images_per_s`]: 2000 / pMs, [`${key}_pytorch_peak_rss_mb`]: p.peak_rss_mb,
+          [`${key}_time_ratio_cqseg_over_pytorch`]: cMs / pMs, [`${key}_rss_ratio_cqseg_over_pytorch`]: c.peak_rss_mb / p.peak_rss_mb,
+        });
+        line += ` | PyTorch ${(pMs / 1000).toFixed(2)} s/step, peak RSS ${(p.peak_rss_mb / 1024).toFixed(2)} GB | time ratio ${(cMs / pMs).toFixed(3)} (target <= 0.80), RSS ratio ${(c.peak_rss_mb / p.peak_rss_mb).toFixed(3)} (target <= 0.70)`;
+      }
+      console.log(line);
+    }
+  }
+  console.log(JSON.stringify(result));
+}
+
+if (args[0] === '--worker') {
+  worker(args[1], Number(args[2]), Number(args[3]), Number(args[4]), Number(args[5]), Number(args[6]));
+} else {
+  main();
+}
