@@ -1,0 +1,89 @@
+/** `cqseg data check DATASET`: reads every image and mask and reports every problem. */
+import { Command, UsageError } from '../command';
+import { checkDataset, formatReport } from '../../data/check';
+import { parseMaskMode } from '../../data/classes';
+import { OverlapOrder } from '../../data/coco';
+import { DataError, Size } from '../../data/image_io';
+import { openDataset } from '../../data/open';
+
+/** Parses 'HxW' (e.g. 512x768). */
+export function parseSize(s: string | undefined, flag: string): Size {
+  const m = /^(\d+)x(\d+)$/.exec(s ?? '');
+  if (!m || Number(m[1]) < 1 || Number(m[2]) < 1) throw new UsageError(`${flag} needs HxW (e.g. 512x768), got '${s ?? ''}'`);
+  return [Number(m[1]), Number(m[2])];
+}
+
+/** Splits args into flags (--name value, or --name for booleans) and positionals. */
+export function parseArgs(args: string[], valued: string[], booleans: string[]): { flags: Map<string, string>; positional: string[] } {
+  const flags = new Map<string, string>();
+  const positional: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (!a.startsWith('--')) {
+      positional.push(a);
+      continue;
+    }
+    const [name, inline] = a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a, undefined];
+    if (booleans.includes(name)) flags.set(name, 'true');
+    else if (valued.includes(name)) {
+      const v = inline ?? args[++i];
+      if (v === undefined) throw new UsageError(`${name} needs a value`);
+      flags.set(name, v);
+    } else throw new UsageError(`unknown option '${name}'`);
+  }
+  return { flags, positional };
+}
+
+const HELP = `usage: cqseg data check DATASET [options]
+
+Reads every image and mask of DATASET and reports every problem, with counts and file
+names: unreadable or corrupt images, missing or extra masks, duplicate stems, mask size
+different from its image, class values outside the class map, empty dataset, images
+smaller than the training size. Exit status 1 when there are errors, 0 otherwise.
+
+DATASET is a folder with images/ and masks/ (same stems), a COCO instance-segmentation
+.json (images next to it, in images/, or --images DIR), or an unlabelled list (a folder
+of images, a .txt or .csv of paths).
+
+options:
+  --classes FILE|paper|binary   class map (default: DATASET/classes.json, else binary;
+                                COCO: paper = other, tonsil, uvula, tongue, back_wall)
+  --mask-mode MODE              exact (default): gray value = class index, RGB masks by
+                                exact palette color; threshold[:T]: value >= T (default
+                                128) is class 1 (lossy binary masks); nearest: nearest
+                                class gray level / palette color (lossy multi-class masks)
+  --images DIR                  COCO: the image folder
+  --overlap area|order|class    COCO: painting order of overlapping annotations
+                                (default area: larger first, smaller on top)
+  --size HxW                    training size, smaller images are reported (default 512x768)
+  --all                         list every file of each problem (default: 10 per problem)
+  --json                        print the report as JSON
+`;
+
+export const commands: Command[] = [{
+  name: 'data check',
+  summary: 'read a dataset and report every problem (exit 1 on errors)',
+  help: HELP,
+  async run(args) {
+    const { flags, positional } = parseArgs(args, ['--classes', '--mask-mode', '--images', '--overlap', '--size'], ['--all', '--json']);
+    if (positional.length !== 1) throw new UsageError('needs exactly one DATASET (see --help)');
+    const overlap = flags.get('--overlap') as OverlapOrder | undefined;
+    if (overlap !== undefined && !['area', 'order', 'class'].includes(overlap)) throw new UsageError(`--overlap must be area, order or class, got '${overlap}'`);
+    try {
+      const ds = openDataset(positional[0], {
+        classes: flags.get('--classes'),
+        maskMode: flags.has('--mask-mode') ? parseMaskMode(flags.get('--mask-mode')!) : undefined,
+        images: flags.get('--images'),
+        overlap,
+      });
+      const size = flags.has('--size') ? parseSize(flags.get('--size'), '--size') : undefined;
+      const report = await checkDataset(ds, { size });
+      if (flags.has('--json')) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
+      else process.stdout.write(formatReport(report, { maxFiles: flags.has('--all') ? Infinity : 10 }) + '\n');
+      return report.errors > 0 ? 1 : 0;
+    } catch (err) {
+      if (err instanceof DataError) throw new UsageError(err.message, 1);
+      throw err;
+    }
+  },
+}];

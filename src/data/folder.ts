@@ -1,0 +1,107 @@
+/**
+ * Folder datasets: ROOT/images/ and ROOT/masks/ with the same file stems.
+ * Masks are images of class indices (PNG; gray value = class index), or RGB-palette
+ * masks whose colors are listed in classes.json. The class map is `opts.classes`, else
+ * ROOT/classes.json, else two classes (background 0, foreground 1) with a warning.
+ *
+ * Lossy masks (JPEG, as Kvasir-SEG ships them) carry compression noise: read them with
+ * maskMode threshold (binarise at T: value >= T is class 1) or nearest (each gray level
+ * or color goes to the nearest class), see classes.ts.
+ *   const ds = openFolderDataset('data/kvasir', { maskMode: { kind: 'threshold', threshold: 128 } });
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import { BINARY_CLASSES, ClassMap, loadClassMap, MaskMode, maskToIndices } from './classes';
+import { addIssue, Issue, MaskRead, SampleRef, SegDataset } from './dataset';
+import { tensor, tidy } from '../tensor';
+import { DataError, decodeMask, isImageFile, RawImage, resizeMask, Size } from './image_io';
+
+export interface FolderOptions {
+  /** a ClassMap, a classes.json path, or 'paper' / 'binary' */
+  classes?: ClassMap | string;
+  /** how mask values become class indices (default exact) */
+  maskMode?: MaskMode;
+  imagesDir?: string;
+  masksDir?: string;
+}
+
+const LOSSY = new Set(['.jpg', '.jpeg', '.webp', '.avif', '.heic', '.heif']);
+
+/** Image files of a folder by stem; a stem seen twice is a duplicate. */
+function listByStem(dir: string, issues: Issue[], what: string): Map<string, string> {
+  const out = new Map<string, string>();
+  const dups = new Map<string, string[]>();
+  for (const f of fs.readdirSync(dir).sort()) {
+    const p = path.join(dir, f);
+    if (f.startsWith('.') || !fs.statSync(p).isFile()) continue;
+    if (!isImageFile(f)) {
+      addIssue(issues, `ignored-file`, 'warning', `files in ${what}/ that are not images were ignored`, p);
+      continue;
+    }
+    const stem = path.parse(f).name;
+    const prev = out.get(stem);
+    if (prev !== undefined) dups.set(stem, [...(dups.get(stem) ?? [prev]), p]);
+    else out.set(stem, p);
+  }
+  for (const [stem, files] of dups) {
+    for (const f of files) addIssue(issues, `duplicate-stem`, 'error', `several ${what} share a stem (which one belongs to the mask is ambiguous)`, f);
+    out.delete(stem);
+  }
+  return out;
+}
+
+function resolveClasses(root: string, opt: FolderOptions['classes'], issues: Issue[]): ClassMap {
+  if (opt !== undefined) return typeof opt === 'string' ? loadClassMap(opt) : opt;
+  const file = path.join(root, 'classes.json');
+  if (fs.existsSync(file)) return loadClassMap(file);
+  const parent = path.join(path.dirname(root), 'classes.json');
+  if (fs.existsSync(parent)) return loadClassMap(parent);
+  issues.push({ code: 'no-class-map', severity: 'warning', files: [root],
+    message: 'no classes.json: assuming two classes (0 background, 1 foreground); pass --classes FILE for more' });
+  return BINARY_CLASSES;
+}
+
+/** Lists a folder dataset; problems found while listing go to `issues` (nothing is decoded yet). */
+export function openFolderDataset(root: string, opts: FolderOptions = {}): SegDataset {
+  if (!fs.existsSync(root) || !fs.statSync(root).isDirectory()) {
+    throw new DataError(`dataset folder '${root}' does not exist`, 'missing', root);
+  }
+  const imagesDir = path.join(root, opts.imagesDir ?? 'images');
+  const masksDir = path.join(root, opts.masksDir ?? 'masks');
+  if (!fs.existsSync(imagesDir)) throw new DataError(`dataset folder '${root}' has no ${opts.imagesDir ?? 'images'}/ folder`, 'missing', imagesDir);
+  if (!fs.existsSync(masksDir)) throw new DataError(`dataset folder '${root}' has no ${opts.masksDir ?? 'masks'}/ folder (an unlabelled folder is read with openImageList)`, 'missing', masksDir);
+  const issues: Issue[] = [];
+  const classes = resolveClasses(root, opts.classes, issues);
+  const maskMode = opts.maskMode ?? { kind: 'exact' };
+  const images = listByStem(imagesDir, issues, 'images');
+  const masks = listByStem(masksDir, issues, 'masks');
+  const items: SampleRef[] = [];
+  for (const [stem, image] of images) {
+    const mask = masks.get(stem);
+    if (mask === undefined) addIssue(issues, 'missing-mask', 'error', 'images without a mask of the same stem', image);
+    else items.push({ stem, image, mask });
+  }
+  for (const [stem, mask] of masks) if (!images.has(stem)) addIssue(issues, 'extra-mask', 'warning', 'masks without an image of the same stem (ignored)', mask);
+  const lossy = items.filter((it) => LOSSY.has(path.extname(it.mask!).toLowerCase()));
+  if (lossy.length > 0) {
+    const hint = maskMode.kind === 'exact'
+      ? '; their values carry compression noise: read them with --mask-mode threshold[:T] (binary) or nearest'
+      : ` (read with mask mode ${maskMode.kind === 'threshold' ? `threshold ${maskMode.threshold}` : 'nearest'})`;
+    for (const it of lossy) addIssue(issues, 'lossy-mask', 'warning', `masks stored in a lossy format (JPEG/WebP/AVIF)${hint}`, it.mask!);
+  }
+  return {
+    kind: 'folder', source: root, classes, items, issues, labelled: true,
+    readMask: (i, size) => readFolderMask(items[i].mask!, classes, maskMode, size),
+  };
+}
+
+async function readFolderMask(file: string, classes: ClassMap, mode: MaskMode, size?: Size): Promise<MaskRead> {
+  let raw: RawImage = await decodeMask(file);
+  if (size && (raw.height !== size[0] || raw.width !== size[1])) {
+    // nearest first (values untouched), then convert the fewer pixels
+    const r = raw;
+    raw = { height: size[0], width: size[1], channels: r.channels,
+      data: tidy(() => resizeMask(tensor(r.data, [r.height, r.width, r.channels], { dtype: 'uint8' }), size).dataSync() as Uint8Array) };
+  }
+  return maskToIndices(raw, classes, mode, file);
+}

@@ -1,0 +1,13 @@
+/** cqseg data layer: image/mask I/O, class maps, datasets (folder, COCO, lists), checks, loader, synthetic benchmark. */
+export * from './image_io';
+export * from './classes';
+export * from './dataset';
+export * from './folder';
+export * from './coco';
+export * from './list';
+export * from './open';
+export * from './split';
+export * from './check';
+export * from './loader';
+export { Rng, hashSeed } from './rng';
+export * from './synth';

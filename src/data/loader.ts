@@ -1,0 +1,158 @@
+/**
+ * Seeded, shuffled batches at a training size, decoded ahead of compute.
+ *
+ * Decoding and image resizing (lanczos3) run in sharp's worker threads; the loader keeps
+ * `prefetch` batches in flight while the caller computes, so training does not wait on
+ * files unless decoding is slower than a step. Masks are resized with nearest (never
+ * interpolated). Batches hold new tensors the caller disposes (dispose(batch)).
+ *
+ *   const loader = new Loader(ds, { batchSize: 4, size: [512, 768], seed: 0 });
+ *   for await (const b of loader.epoch(0)) { ... b.images (N,3,H,W) uint8, b.masks (N,H,W) int64; dispose(b); }
+ */
+import { stack, Tensor, tensor, tidy } from '../tensor';
+import { SegDataset } from './dataset';
+import { DataError, decodeImage, RawImage, resizeMask, Size } from './image_io';
+import { Rng } from './rng';
+
+export interface LoaderOptions {
+  batchSize?: number;
+  /** [H, W] every sample is resized to (default [512, 768], the paper's) */
+  size?: Size;
+  shuffle?: boolean;
+  seed?: number;
+  /** batches decoded ahead (default 2) */
+  prefetch?: number;
+  /** drop a last, smaller batch (default false) */
+  dropLast?: boolean;
+}
+
+export interface Batch {
+  /** (N, 3, H, W) uint8 RGB */
+  images: Tensor;
+  /** (N, H, W) int64 class indices; absent for unlabelled datasets */
+  masks?: Tensor;
+  stems: string[];
+  /** indices into the dataset's items */
+  indices: number[];
+}
+
+export interface LoaderStats {
+  /** ms the consumer waited for data (time inside next() not covered by prefetch) */
+  waitMs: number;
+  batches: number;
+  samples: number;
+}
+
+interface Decoded {
+  image: RawImage;
+  mask?: Tensor;
+}
+
+/** One sample at `size`: image (H, W, 3) uint8 via sharp; mask (H, W) uint8 nearest-resized. */
+export async function loadSample(ds: SegDataset, i: number, size?: Size): Promise<{ image: Tensor; mask?: Tensor }> {
+  const d = await decodeSample(ds, i, size);
+  return { image: tensor(d.image.data, [d.image.height, d.image.width, 3], { dtype: 'uint8' }), mask: d.mask };
+}
+
+async function decodeSample(ds: SegDataset, i: number, size?: Size): Promise<Decoded> {
+  const it = ds.items[i];
+  const imageP = decodeImage(it.image, { size });
+  if (!ds.labelled) return { image: await imageP };
+  const [image, m] = await Promise.all([imageP, ds.readMask(i, size)]);
+  if (m.outside.size > 0) {
+    m.mask.dispose();
+    throw new DataError(`mask '${it.mask ?? it.image}' has values outside class map '${ds.classes.source}': ${[...m.outside.keys()].slice(0, 6).join(', ')} (run cqseg data check)`, 'values-outside', it.mask ?? it.image);
+  }
+  let mask = m.mask;
+  if (size && (mask.shape[0] !== size[0] || mask.shape[1] !== size[1])) {
+    const r = resizeMask(mask, size);
+    mask.dispose();
+    mask = r;
+  }
+  return { image, mask };
+}
+
+export class Loader {
+  readonly size: Size;
+  readonly batchSize: number;
+  readonly stats: LoaderStats = { waitMs: 0, batches: 0, samples: 0 };
+  private readonly opts: Required<LoaderOptions>;
+
+  constructor(readonly dataset: SegDataset, opts: LoaderOptions = {}) {
+    this.opts = { batchSize: 4, size: [512, 768], shuffle: true, seed: 0, prefetch: 2, dropLast: false, ...opts };
+    this.size = this.opts.size;
+    this.batchSize = this.opts.batchSize;
+    if (!Number.isInteger(this.batchSize) || this.batchSize < 1) throw new DataError(`Loader batchSize must be a positive integer, got ${this.batchSize}`, 'argument');
+    if (!this.size.every((s) => Number.isInteger(s) && s > 0)) throw new DataError(`Loader size must be [H, W] positive integers, got ${JSON.stringify(this.size)}`, 'argument');
+  }
+
+  /** Batches per epoch. */
+  get length(): number {
+    const n = this.dataset.items.length;
+    return this.opts.dropLast ? Math.floor(n / this.batchSize) : Math.ceil(n / this.batchSize);
+  }
+
+  /** The sample order of an epoch: a seeded permutation (seed, epoch), or 0..n-1 without shuffle. */
+  order(epoch: number): number[] {
+    const idx = Array.from({ length: this.dataset.items.length }, (_, i) => i);
+    return this.opts.shuffle ? new Rng(this.opts.seed * 1000003 + epoch).shuffle(idx) : idx;
+  }
+
+  /** The batches of one epoch, decoded `prefetch` batches ahead. */
+  async *epoch(epoch = 0): AsyncGenerator<Batch> {
+    const order = this.order(epoch);
+    const groups: number[][] = [];
+    for (let s = 0; s < order.length; s += this.batchSize) {
+      const g = order.slice(s, s + this.batchSize);
+      if (g.length < this.batchSize && this.opts.dropLast) break;
+      groups.push(g);
+    }
+    const inflight: Promise<Decoded[]>[] = [];
+    const start = (k: number): void => {
+      if (k < groups.length) inflight.push(this.decodeGroup(groups[k]));
+    };
+    for (let k = 0; k < Math.max(1, this.opts.prefetch); k++) start(k);
+    try {
+      for (let k = 0; k < groups.length; k++) {
+        const t0 = performance.now();
+        const samples = await inflight.shift()!;
+        this.stats.waitMs += performance.now() - t0;
+        start(k + Math.max(1, this.opts.prefetch));
+        this.stats.batches++;
+        this.stats.samples += samples.length;
+        yield this.collate(groups[k], samples);
+      }
+    } finally {
+      // an early break or an error: let in-flight decodes finish and free their masks
+      for (const p of inflight) p.then((ds) => ds.forEach((d) => d.mask?.dispose()), () => undefined);
+    }
+  }
+
+  [Symbol.asyncIterator](): AsyncGenerator<Batch> {
+    return this.epoch(0);
+  }
+
+  private async decodeGroup(idx: number[]): Promise<Decoded[]> {
+    const settled = await Promise.allSettled(idx.map((i) => decodeSample(this.dataset, i, this.size)));
+    const bad = settled.find((s) => s.status === 'rejected') as PromiseRejectedResult | undefined;
+    if (bad) {
+      for (const s of settled) if (s.status === 'fulfilled') s.value.mask?.dispose();
+      throw bad.reason;
+    }
+    return settled.map((s) => (s as PromiseFulfilledResult<Decoded>).value);
+  }
+
+  private collate(idx: number[], samples: Decoded[]): Batch {
+    const [h, w] = this.size;
+    const n = samples.length;
+    const buf = new Uint8Array(n * h * w * 3);
+    samples.forEach((s, k) => buf.set(s.image.data, k * h * w * 3));
+    const images = tidy(() => tensor(buf, [n, h, w, 3], { dtype: 'uint8' }).permute([0, 3, 1, 2]).contiguous());
+    let masks: Tensor | undefined;
+    if (this.dataset.labelled) {
+      masks = tidy(() => stack(samples.map((s) => s.mask!)).to('int64'));
+      for (const s of samples) s.mask!.dispose();
+    }
+    return { images, masks, stems: idx.map((i) => this.dataset.items[i].stem), indices: idx };
+  }
+}
