@@ -8,7 +8,7 @@
  * reference's test set does; `originalResolution` instead upsamples the probabilities
  * (bilinear) to each image's own size and compares with its original mask.
  */
-import { Loader, SegDataset, Size, loadSample, resizeImage } from '../data';
+import { DataError, Loader, SegDataset, Size, assertDatasetOk, loadSample, resizeImage } from '../data';
 import { Tensor, argmax, dispose, interpolate, noGradAsync, tidy } from '../tensor';
 import { Progress } from '../util/progress';
 import { ConfusionMatrix } from './metrics';
@@ -25,6 +25,8 @@ export interface EvalOptions {
   bootstrap?: number;
   seed?: number;
   progress?: string | false;
+  /** skip the `cqseg data check` pass (the caller checked this dataset already) */
+  skipCheck?: boolean;
 }
 
 export interface EvalResult {
@@ -83,6 +85,10 @@ function perImageMatrices(pred: Tensor, target: Tensor, classes: number): Confus
 }
 
 export async function evaluateDataset(ds: SegDataset, predict: Predictor, classes: number, opts: EvalOptions): Promise<EvalResult> {
+  if (ds.classes.classes.length !== classes) {
+    throw new DataError(`dataset '${ds.source}' has ${ds.classes.classes.length} classes, the model predicts ${classes}`, 'classes', ds.source);
+  }
+  if (!opts.skipCheck) await assertDatasetOk(ds, { size: opts.size });
   const per: ConfusionMatrix[] = [];
   const stems: string[] = [];
   const bar = opts.progress === false ? null : new Progress(opts.progress ?? `evaluate ${ds.source}`, ds.items.length);

@@ -11,7 +11,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { AugmentAll, CqgPair, toRng } from '../augment';
-import { Batch, Loader, SegDataset, openDataset, parseMaskMode, splitBySeed } from '../data';
+import { Batch, Loader, SegDataset, assertDatasetOk, openDataset, parseMaskMode, splitBySeed } from '../data';
 import { ConfusionMatrix } from '../eval/metrics';
 import { createEncoder } from '../models/registry';
 import { normalize } from '../models/preprocess';
@@ -127,6 +127,8 @@ export async function train(cfg: TrainConfig, hooks: TrainHooks = {}, resume = f
   }
   const sets = openSets(cfg);
   const classNames = namesOf(sets.train);
+  // the checks of `cqseg data check` on everything training will read (stops with its messages)
+  for (const ds of [sets.train, sets.val]) if (ds) await assertDatasetOk(ds, { size: cfg.size });
   fs.mkdirSync(runDir, { recursive: true });
   writeAtomic(path.join(runDir, 'config.json'), JSON.stringify(runInfo(cfg, classNames), null, 2));
 
