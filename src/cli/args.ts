@@ -41,10 +41,12 @@ export function parseArgs(args: string[], spec: Record<string, FlagSpec>): Parse
   return { flags, positionals };
 }
 
-export function intFlag(v: unknown, name: string): number | undefined {
+export function intFlag(v: unknown, name: string, min = -Infinity): number | undefined {
   if (v === undefined) return undefined;
   const n = Number(v);
-  if (!Number.isInteger(n)) throw new UsageError(`--${name} needs an integer, got '${String(v)}'`);
+  if (!Number.isInteger(n) || n < min) {
+    throw new UsageError(`--${name} needs an integer${min > -Infinity ? ` >= ${min}` : ''}, got '${String(v)}'`);
+  }
   return n;
 }
 
@@ -59,6 +61,6 @@ export function numFlag(v: unknown, name: string): number | undefined {
 export function sizeFlag(v: unknown, name: string): [number, number] | undefined {
   if (v === undefined) return undefined;
   const m = /^(\d+)x(\d+)$/.exec(String(v));
-  if (!m) throw new UsageError(`--${name} needs HxW, e.g. 512x768, got '${String(v)}'`);
+  if (!m || Number(m[1]) < 1 || Number(m[2]) < 1) throw new UsageError(`--${name} needs HxW, e.g. 512x768, got '${String(v)}'`);
   return [Number(m[1]), Number(m[2])];
 }

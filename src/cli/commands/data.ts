@@ -1,38 +1,11 @@
 /** `cqseg data check DATASET`: reads every image and mask and reports every problem. */
 import { Command, UsageError } from '../command';
+import { parseArgs, sizeFlag } from '../args';
 import { checkDataset, formatReport } from '../../data/check';
 import { parseMaskMode } from '../../data/classes';
 import { OverlapOrder } from '../../data/coco';
-import { DataError, Size } from '../../data/image_io';
+import { DataError } from '../../data/image_io';
 import { openDataset } from '../../data/open';
-
-/** Parses 'HxW' (e.g. 512x768). */
-export function parseSize(s: string | undefined, flag: string): Size {
-  const m = /^(\d+)x(\d+)$/.exec(s ?? '');
-  if (!m || Number(m[1]) < 1 || Number(m[2]) < 1) throw new UsageError(`${flag} needs HxW (e.g. 512x768), got '${s ?? ''}'`);
-  return [Number(m[1]), Number(m[2])];
-}
-
-/** Splits args into flags (--name value, or --name for booleans) and positionals. */
-export function parseArgs(args: string[], valued: string[], booleans: string[]): { flags: Map<string, string>; positional: string[] } {
-  const flags = new Map<string, string>();
-  const positional: string[] = [];
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i];
-    if (!a.startsWith('--')) {
-      positional.push(a);
-      continue;
-    }
-    const [name, inline] = a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a, undefined];
-    if (booleans.includes(name)) flags.set(name, 'true');
-    else if (valued.includes(name)) {
-      const v = inline ?? args[++i];
-      if (v === undefined) throw new UsageError(`${name} needs a value`);
-      flags.set(name, v);
-    } else throw new UsageError(`unknown option '${name}'`);
-  }
-  return { flags, positional };
-}
 
 const HELP = `usage: cqseg data check DATASET [options]
 
@@ -65,21 +38,24 @@ export const commands: Command[] = [{
   summary: 'read a dataset and report every problem (exit 1 on errors)',
   help: HELP,
   async run(args) {
-    const { flags, positional } = parseArgs(args, ['--classes', '--mask-mode', '--images', '--overlap', '--size'], ['--all', '--json']);
+    const { flags, positionals: positional } = parseArgs(args, {
+      classes: {}, 'mask-mode': {}, images: {}, overlap: {}, size: {}, all: { type: 'boolean' }, json: { type: 'boolean' },
+    });
     if (positional.length !== 1) throw new UsageError('needs exactly one DATASET (see --help)');
-    const overlap = flags.get('--overlap') as OverlapOrder | undefined;
+    const get = (k: string): string | undefined => flags[k] as string | undefined;
+    const overlap = get('overlap') as OverlapOrder | undefined;
     if (overlap !== undefined && !['area', 'order', 'class'].includes(overlap)) throw new UsageError(`--overlap must be area, order or class, got '${overlap}'`);
     try {
       const ds = openDataset(positional[0], {
-        classes: flags.get('--classes'),
-        maskMode: flags.has('--mask-mode') ? parseMaskMode(flags.get('--mask-mode')!) : undefined,
-        images: flags.get('--images'),
+        classes: get('classes'),
+        maskMode: get('mask-mode') !== undefined ? parseMaskMode(get('mask-mode')!) : undefined,
+        images: get('images'),
         overlap,
       });
-      const size = flags.has('--size') ? parseSize(flags.get('--size'), '--size') : undefined;
+      const size = sizeFlag(flags.size, 'size');
       const report = await checkDataset(ds, { size });
-      if (flags.has('--json')) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
-      else process.stdout.write(formatReport(report, { maxFiles: flags.has('--all') ? Infinity : 10 }) + '\n');
+      if (flags.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
+      else process.stdout.write(formatReport(report, { maxFiles: flags.all ? Infinity : 10 }) + '\n');
       return report.errors > 0 ? 1 : 0;
     } catch (err) {
       if (err instanceof DataError) throw new UsageError(err.message, 1);

@@ -1,7 +1,7 @@
 /** `cqseg synth --out DIR`: writes the synthetic domain-shift benchmark (hq, lq, sp). */
 import { Command, UsageError } from '../command';
 import { writeSynth } from '../../data/synth';
-import { parseArgs, parseSize } from './data';
+import { intFlag, parseArgs, sizeFlag } from '../args';
 
 const HELP = `usage: cqseg synth --out DIR [--size HxW] [--count N] [--seed S]
 
@@ -27,19 +27,13 @@ export const command: Command = {
   summary: 'write the synthetic domain-shift benchmark (hq / lq / sp folder datasets)',
   help: HELP,
   async run(args) {
-    const { flags, positional } = parseArgs(args, ['--out', '--size', '--count', '--seed'], []);
-    if (positional.length > 0) throw new UsageError(`unexpected argument '${positional[0]}'`);
-    const out = flags.get('--out');
+    const { flags, positionals } = parseArgs(args, { out: {}, size: {}, count: {}, seed: {} });
+    if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}'`);
+    const out = flags.out as string | undefined;
     if (!out) throw new UsageError('--out DIR is required');
-    const size = flags.has('--size') ? parseSize(flags.get('--size'), '--size') : undefined;
-    const int = (name: string, min: number): number | undefined => {
-      if (!flags.has(name)) return undefined;
-      const v = Number(flags.get(name));
-      if (!Number.isInteger(v) || v < min) throw new UsageError(`${name} needs an integer >= ${min}, got '${flags.get(name)}'`);
-      return v;
-    };
+    const size = sizeFlag(flags.size, 'size');
     const t0 = Date.now();
-    const m = await writeSynth({ out, size, count: int('--count', 2), seed: int('--seed', 0) });
+    const m = await writeSynth({ out, size, count: intFlag(flags.count, 'count', 2), seed: intFlag(flags.seed, 'seed', 0) });
     const counts = Object.entries(m.counts).map(([k, v]) => `${k} ${v}`).join(', ');
     process.stdout.write(`wrote ${m.images.length} images (${counts}) at ${m.size.join('x')}, seed ${m.seed}, to ${out} in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
     return 0;
