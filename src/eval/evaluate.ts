@@ -8,7 +8,7 @@
  * reference's test set does; `originalResolution` instead upsamples the probabilities
  * (bilinear) to each image's own size and compares with its original mask.
  */
-import { DataError, Loader, SegDataset, Size, assertDatasetOk, loadSample, resizeImage } from '../data';
+import { DataError, Loader, Rng, SegDataset, Size, assertDatasetOk, loadSample, resizeImage } from '../data';
 import { Tensor, argmax, dispose, interpolate, noGradAsync, tidy } from '../tensor';
 import { Progress } from '../util/progress';
 import { ConfusionMatrix } from './metrics';
@@ -42,18 +42,6 @@ export interface EvalResult {
   confusion: number[];
 }
 
-/** A small seeded generator for the bootstrap (mulberry32). */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /**
  * Percentile bootstrap over images: resample images with replacement, sum their
  * confusion matrices, recompute the dataset-level metric; the 2.5th and 97.5th percentiles.
@@ -61,11 +49,11 @@ function mulberry32(seed: number): () => number {
 export function bootstrapCI(perImage: ConfusionMatrix[], metric: (cm: ConfusionMatrix) => number, resamples: number, seed = 0): [number, number] | null {
   if (resamples <= 0 || perImage.length < 2) return null;
   const c = perImage[0].numClasses;
-  const rand = mulberry32(seed);
+  const rng = new Rng(seed);
   const values: number[] = [];
   for (let b = 0; b < resamples; b++) {
     const cm = new ConfusionMatrix(c);
-    for (let k = 0; k < perImage.length; k++) cm.merge(perImage[Math.floor(rand() * perImage.length)]);
+    for (let k = 0; k < perImage.length; k++) cm.merge(perImage[Math.floor(rng.next() * perImage.length)]);
     const v = metric(cm);
     if (!Number.isNaN(v)) values.push(v);
   }
