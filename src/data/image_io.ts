@@ -184,8 +184,10 @@ function tensorToRaw(t: Tensor, op: string): RawImage {
 
 function sharpOf(t: Tensor, op: string): Sharp {
   const raw = tensorToRaw(t, op);
-  return sharp(Buffer.from(raw.data.buffer, raw.data.byteOffset, raw.data.byteLength),
+  const img = sharp(Buffer.from(raw.data.buffer, raw.data.byteOffset, raw.data.byteLength),
     { raw: { width: raw.width, height: raw.height, channels: raw.channels as 1 | 3 | 4 } });
+  // one channel stays one channel (8-bit gray PNG: masks of class indices), not sRGB
+  return raw.channels === 1 ? img.toColourspace('b-w') : img;
 }
 
 /** PNG bytes of a uint8 (H, W) or (H, W, C) tensor (lossless: use for masks). */

@@ -7,14 +7,12 @@
 import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
-import { labStats } from '../color';
-import { SegDataset, assertDatasetOk, loadSample, openDataset, readImage, writeImage } from '../data';
-import { buildBank, dcinPredict, disposeBank, EncoderEmbedder, loadBank, ReferenceBank, saveBank } from '../dcin';
+import { SegDataset, assertDatasetOk, loadSample, openDataset, writeImage } from '../data';
+import { dcinPredict, disposeBank, EncoderEmbedder, loadBank, ReferenceBank, saveBank } from '../dcin';
+import { buildBankFor, encoderEmbedder, exriStatsFor, openSession, overlay, Session } from '../dcin/session';
 import { EvalResult, evaluateDataset } from '../eval/evaluate';
-import { normalize } from '../models/preprocess';
-import { loadRun, RunInfo } from '../models/run';
-import { Unet } from '../models/unet/model';
-import { Tensor, argmax, dispose, keep, noGradAsync, setNumThreads, tensor, tidy, where } from '../tensor';
+import { RunInfo } from '../models/run';
+import { Tensor, argmax, dispose, keep, noGradAsync, setNumThreads, tidy } from '../tensor';
 import { resolveConfig, TrainMode } from '../train/config';
 import { EpochMetrics, train } from '../train/trainer';
 import { Progress } from '../util/progress';
@@ -63,7 +61,6 @@ function listingHash(root: string): string {
   return h.digest('hex');
 }
 
-const sha256File = (f: string): string => crypto.createHash('sha256').update(fs.readFileSync(f)).digest('hex');
 const hashOf = (v: unknown): string => crypto.createHash('sha256').update(JSON.stringify(v)).digest('hex');
 
 function reusable(dir: string, fingerprint: string, needed: string): boolean {
@@ -92,16 +89,10 @@ async function trainModels(cfg: ExperimentConfig, log: Log, reused: string[]): P
   return runs;
 }
 
-function embedderFor(model: Unet, info: RunInfo, weightsFile: string): EncoderEmbedder {
-  return new EncoderEmbedder(model.encoder, { id: `encoder:${sha256File(weightsFile).slice(0, 16)}`, mean: info.preprocessing.mean, std: info.preprocessing.std, input: info.size });
-}
-
-async function bankFor(cfg: ExperimentConfig, mode: string, runDir: string, model: Unet, info: RunInfo, log: Log, reused: string[]): Promise<ReferenceBank> {
+async function bankFor(cfg: ExperimentConfig, mode: string, s: Session, emb: EncoderEmbedder, log: Log, reused: string[]): Promise<ReferenceBank> {
   const dir = path.join(cfg.out, 'banks', mode);
   const file = path.join(dir, 'bank.safetensors');
-  const weights = path.join(runDir, 'model.safetensors');
-  const emb = embedderFor(model, info, weights);
-  const fp = hashOf({ weights: sha256File(weights), data: listingHash(cfg.source.train), embedder: emb.id });
+  const fp = hashOf({ weights: s.weightsSha256, data: listingHash(cfg.source.train), embedder: emb.id });
   if (reusable(dir, fp, file)) {
     log(`bank ${mode}: reusing ${file}`);
     reused.push(mode);
@@ -110,7 +101,7 @@ async function bankFor(cfg: ExperimentConfig, mode: string, runDir: string, mode
   const ds = openDataset(cfg.source.train, { requireMasks: true });
   const paths = ds.items.map((it) => it.image);
   const bar = new Progress(`bank ${mode}`, paths.length);
-  const bank = await buildBank(paths, (p) => readImage(p), emb, { onProgress: (d) => bar.update(d) });
+  const bank = await buildBankFor(paths, s, emb, { onProgress: (d) => bar.update(d) });
   fs.mkdirSync(dir, { recursive: true });
   saveBank(bank, file);
   fs.writeFileSync(path.join(dir, 'fingerprint.json'), JSON.stringify({ hash: fp }));
@@ -119,7 +110,7 @@ async function bankFor(cfg: ExperimentConfig, mode: string, runDir: string, mode
 }
 
 interface Ctx {
-  model: Unet;
+  session: Session;
   info: RunInfo;
   bank: ReferenceBank;
   embedder: EncoderEmbedder;
@@ -127,9 +118,8 @@ interface Ctx {
 }
 
 async function predictColumn(images: Tensor, col: DcinColumn, ctx: Ctx, tally?: CellResult): Promise<Tensor> {
-  const modelFn = (x: Tensor): Tensor => ctx.model.forward(normalize(x, ctx.info.preprocessing));
   const r = await dcinPredict(images, {
-    mode: col === 'full-robust' ? 'full' : col, model: modelFn, bank: ctx.bank, embedder: ctx.embedder, exriStats: ctx.exriStats,
+    mode: col === 'full-robust' ? 'full' : col, model: ctx.session.forward, bank: ctx.bank, embedder: ctx.embedder, exriStats: ctx.exriStats,
     transfer: col === 'full-robust' ? { excludeSpecular: true } : undefined,
   });
   if (tally && r.lris) {
@@ -146,26 +136,14 @@ async function predictColumn(images: Tensor, col: DcinColumn, ctx: Ctx, tally?: 
   return r.probs;
 }
 
-const DEFAULT_PALETTE: [number, number, number][] = [[0, 0, 0], [230, 80, 80], [80, 200, 80], [80, 120, 230], [230, 200, 60], [200, 80, 200], [80, 200, 200]];
-
-/** (H, W) class indices blended over (H, W, 3) uint8 image -> (H, W, 3) uint8; background left as is. */
-function overlay(image: Tensor, labels: Tensor, palette: [number, number, number][]): Tensor {
-  return tidy(() => {
-    const pal = tensor(palette.flat(), [palette.length, 3]);
-    const colors = pal.indexSelect(0, labels.reshape([-1]).to('int64')).reshape([...labels.shape, 3]);
-    const fg = labels.gt(0).unsqueeze(2);
-    const mixed = image.to('float32').mul(0.45).add(colors.mul(0.55));
-    return where(fg, mixed, image.to('float32')).round().clamp(0, 255).to('uint8');
-  });
-}
-
-async function figures(cfg: ExperimentConfig, domains: Record<string, SegDataset>, ctxs: Record<string, Ctx>, palette: [number, number, number][], log: Log): Promise<ExperimentResults['figures']> {
+async function figures(cfg: ExperimentConfig, domains: Record<string, SegDataset>, ctxs: Record<string, Ctx>, log: Log): Promise<ExperimentResults['figures']> {
   const out: ExperimentResults['figures'] = {};
   const figMode = cfg.modes.includes('cqg') ? 'cqg' : cfg.modes[cfg.modes.length - 1];
   for (const [name, ds] of Object.entries(domains)) {
     out[name] = [];
     const n = Math.min(cfg.figureImages, ds.items.length);
     const info = ctxs[figMode].info;
+    const palette = ctxs[figMode].session.palette;
     for (let i = 0; i < n; i++) {
       const s = await loadSample(ds, i, info.size);
       const stem = ds.items[i].stem;
@@ -213,18 +191,17 @@ export async function runExperiment(cfg: ExperimentConfig, log: Log = (l) => pro
   const curves: ExperimentResults['curves'] = {};
   const gris: Record<string, string> = {};
   let classNames: string[] = [];
-  let exriStats: Tensor | undefined;
+  const stats: Tensor[] = [];
   try {
-    if (cfg.dcin.includes('exri')) {
-      const img = await readImage(cfg.exri);
-      exriStats = keep(tidy(() => labStats(img.permute([2, 0, 1]).unsqueeze(0).contiguous()).select(0, 0)));
-      img.dispose();
-    }
     for (const mode of cfg.modes) {
-      const { model, info } = loadRun(runs[mode]);
+      const session = openSession(runs[mode]);
+      const info = session.info;
       classNames = info.classNames;
-      const bank = await bankFor(cfg, mode, runs[mode], model, info, log, reused.banks);
-      ctxs[mode] = { model, info, bank, embedder: embedderFor(model, info, path.join(runs[mode], 'model.safetensors')), exriStats };
+      const embedder = encoderEmbedder(session.model, info, session.weightsSha256);
+      const exriStats = cfg.dcin.includes('exri') ? keep(await exriStatsFor(cfg.exri, session)) : undefined;
+      if (exriStats) stats.push(exriStats);
+      const bank = await bankFor(cfg, mode, session, embedder, log, reused.banks);
+      ctxs[mode] = { session, info, bank, embedder, exriStats };
       gris[mode] = path.basename(bank.gris.path);
       curves[mode] = fs.readFileSync(path.join(runs[mode], 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as EpochMetrics);
     }
@@ -241,8 +218,7 @@ export async function runExperiment(cfg: ExperimentConfig, log: Log = (l) => pro
         }
       }
     }
-    const palette = DEFAULT_PALETTE;
-    const figs = await figures(cfg, domains, ctxs, palette, log);
+    const figs = await figures(cfg, domains, ctxs, log);
     const results: ExperimentResults = {
       config: cfg, classNames, domains: Object.keys(domains), cells, curves, gris, figures: figs, reused, seconds: (Date.now() - t0) / 1000,
     };
@@ -250,9 +226,9 @@ export async function runExperiment(cfg: ExperimentConfig, log: Log = (l) => pro
     return results;
   } finally {
     for (const c of Object.values(ctxs)) {
-      c.model.dispose();
+      c.session.dispose();
       disposeBank(c.bank);
     }
-    exriStats?.dispose();
+    dispose(stats);
   }
 }

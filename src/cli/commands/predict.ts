@@ -1,0 +1,194 @@
+/** `cqseg predict`: segments images of any size with DCIN and writes mask, overlay and JSON per image. */
+import * as fs from 'fs';
+import * as path from 'path';
+import { isImageFile, readImage, readImageList, writeFileAtomic, writeImage } from '../../data';
+import { BankError, DcinMode, DCIN_MODES, disposeBank, Embedder, EnsembleMode, ReferenceBank } from '../../dcin';
+import { disposePrediction, exriStatsFor, openBank, openEmbedder, openSession, overlay, predictImage, Session, writeMask } from '../../dcin/session';
+import { dispose, setNumThreads, Tensor } from '../../tensor';
+import { Progress } from '../../util/progress';
+import { intFlag, parseArgs } from '../args';
+import { Command, UsageError } from '../command';
+
+const HELP = `usage: cqseg predict --model RUN [--refs BANK] [--dcin MODE] [--exri IMAGE] IMAGES... --out DIR
+
+Segments each image (any size and aspect) after DCIN color normalization and writes,
+per image STEM, into DIR:
+  STEM_mask.png     class indices (single-channel PNG) at the image's original size
+  STEM_overlay.png  the image with each class > 0 blended with its class color
+  STEM.json         input, original size, DCIN mode, chosen references, per-class
+                    areas (pixels, fraction) and confidence (mean max-probability)
+The image is resized (lanczos3) to the run's input size for the model; the
+probabilities are resized back with bilinear interpolation, then argmax.
+
+IMAGES are image files, folders of images, or lists (.txt one path per line, .csv with
+a path column).
+
+options:
+  --model RUN           trained run folder (config.json + model.safetensors)
+  --refs BANK           reference bank from cqseg references (for gris, lris, full, auto)
+  --dcin MODE           none | exri | gris | lris | full (GRIS+LRIS) | auto (default full)
+                        auto: per image, the candidate (none, gris, lris, full) of
+                        lowest mean predictive entropy (beyond the paper)
+  --exri IMAGE          the expert's reference image (mode exri)
+  --ensemble E          softmax (default: mean of probabilities) | logits (the paper's
+                        reference code: softmax of the mean of logits)
+  --robust              leave specular highlights out of the test image's Lab statistics
+  --robust-foreground   also leave out the pixels a first prediction without DCIN
+                        assigns to classes > 0 (implies --robust)
+  --embedder SPEC       encoder (default) | onnx:FILE: must be the bank's embedder
+  --verify V            hash (default: re-hash every bank image) | exists | none
+  --out DIR             output folder (files written atomically)
+  --threads N           libtorch CPU threads
+  --quiet               no progress bar
+`;
+
+const ENSEMBLES = ['softmax', 'logits'];
+const VERIFY = ['hash', 'exists', 'none'];
+
+/** The image files named by files, folders and list files, in order. */
+export function expandInputs(inputs: string[]): string[] {
+  const out: string[] = [];
+  for (const p of inputs) {
+    if (!fs.existsSync(p)) throw new UsageError(`input '${p}' does not exist`, 1);
+    const dir = fs.statSync(p).isDirectory();
+    if (!dir && isImageFile(p)) out.push(p);
+    else if (dir || /\.(txt|csv)$/i.test(p)) {
+      const list = readImageList(p);
+      if (list.length === 0) throw new UsageError(`input '${p}' names no images`, 1);
+      out.push(...list);
+    } else throw new UsageError(`input '${p}' is not an image (.jpg, .png, .webp, .tif, ...), a folder or a .txt/.csv list`, 1);
+  }
+  const stems = new Map<string, string>();
+  for (const f of out) {
+    const stem = path.parse(f).name;
+    const prev = stems.get(stem);
+    if (prev !== undefined) throw new UsageError(`inputs '${prev}' and '${f}' share the name '${stem}': their outputs would overwrite each other`, 1);
+    stems.set(stem, f);
+  }
+  return out;
+}
+
+interface Options {
+  mode: DcinMode;
+  out: string;
+  ensemble: EnsembleMode;
+  robust: boolean;
+  robustForeground: boolean;
+  exri?: string;
+}
+
+async function predictOne(file: string, s: Session, ctx: { bank?: ReferenceBank; embedder?: Embedder; exriStats?: Tensor }, o: Options): Promise<void> {
+  const stem = path.parse(file).name;
+  const image = await readImage(file);
+  try {
+    const p = await predictImage(s, image, { mode: o.mode, bank: ctx.bank, embedder: ctx.embedder, exriStats: ctx.exriStats, ensemble: o.ensemble, robust: o.robust, robustForeground: o.robustForeground });
+    const ov = overlay(image, p.labels, s.palette);
+    try {
+      const mask = path.join(o.out, `${stem}_mask.png`);
+      const over = path.join(o.out, `${stem}_overlay.png`);
+      await writeMask(mask, p.labels);
+      await writeImage(over, ov);
+      const json = {
+        input: path.resolve(file),
+        size: { height: image.shape[0], width: image.shape[1] },
+        model: { run: path.resolve(s.runDir), size: s.info.size, weightsSha256: s.weightsSha256 },
+        dcin: { mode: o.mode, ensemble: o.ensemble, robust: o.robust || o.robustForeground, robustForeground: o.robustForeground, exri: o.exri ? path.resolve(o.exri) : undefined },
+        references: p.summary.references,
+        confidence: p.summary.confidence,
+        classes: p.summary.classes,
+        outputs: { mask: path.basename(mask), overlay: path.basename(over) },
+        mapping: 'probabilities resized bilinearly (align_corners false) from the model size to the original size, then argmax',
+      };
+      await writeFileAtomic(path.join(o.out, `${stem}.json`), JSON.stringify(json, null, 2) + '\n');
+    } finally {
+      ov.dispose();
+      disposePrediction(p);
+    }
+  } finally {
+    image.dispose();
+  }
+}
+
+function parse(args: string[]): { o: Options; flags: Record<string, unknown>; inputs: string[] } {
+  const { flags, positionals } = parseArgs(args, {
+    model: {}, refs: {}, dcin: {}, exri: {}, ensemble: {}, robust: { type: 'boolean' }, 'robust-foreground': { type: 'boolean' },
+    embedder: {}, verify: {}, out: {}, threads: {}, quiet: { type: 'boolean' },
+  });
+  const mode = (flags.dcin as string | undefined) ?? 'full';
+  if (!DCIN_MODES.includes(mode as DcinMode)) throw new UsageError(`--dcin must be one of ${DCIN_MODES.join(', ')}, got '${mode}'`);
+  const ensemble = (flags.ensemble as string | undefined) ?? 'softmax';
+  if (!ENSEMBLES.includes(ensemble)) throw new UsageError(`--ensemble must be softmax or logits, got '${ensemble}'`);
+  if (flags.verify !== undefined && !VERIFY.includes(flags.verify as string)) throw new UsageError(`--verify must be one of ${VERIFY.join(', ')}, got '${String(flags.verify)}'`);
+  for (const k of ['model', 'out']) if (typeof flags[k] !== 'string') throw new UsageError(`--${k} is required (see cqseg predict --help)`);
+  if (positionals.length === 0) throw new UsageError('no IMAGES given (files, folders or .txt/.csv lists)');
+  if (mode === 'exri' && typeof flags.exri !== 'string') throw new UsageError("--dcin exri needs --exri IMAGE (the expert's reference image)");
+  if (['gris', 'lris', 'full', 'auto'].includes(mode) && typeof flags.refs !== 'string') {
+    throw new UsageError(`--dcin ${mode} needs --refs BANK (build one with cqseg references --data TRAIN --model RUN --out BANK)`);
+  }
+  const o: Options = {
+    mode: mode as DcinMode, out: flags.out as string, ensemble: ensemble as EnsembleMode,
+    robust: Boolean(flags.robust), robustForeground: Boolean(flags['robust-foreground']), exri: flags.exri as string | undefined,
+  };
+  return { o, flags, inputs: positionals };
+}
+
+export const command: Command = {
+  name: 'predict',
+  summary: 'segment images with DCIN (none, exri, gris, lris, full, auto); mask, overlay, JSON per image',
+  help: HELP,
+  async run(args) {
+    const { o, flags, inputs } = parse(args);
+    const threads = intFlag(flags.threads, 'threads');
+    if (threads !== undefined) setNumThreads(threads);
+    const files = expandInputs(inputs);
+    let s: Session | undefined;
+    const ctx: { bank?: ReferenceBank; embedder?: Embedder; exriStats?: Tensor } = {};
+    try {
+      s = openSession(flags.model as string);
+      if (o.mode === 'exri') {
+        if (!fs.existsSync(o.exri!)) throw new UsageError(`--exri image '${o.exri}' does not exist`, 1);
+        ctx.exriStats = await exriStatsFor(o.exri!, s);
+      }
+      if (typeof flags.refs === 'string' && o.mode !== 'none' && o.mode !== 'exri') {
+        const needLris = o.mode !== 'gris';
+        let spec = flags.embedder as string | undefined;
+        if (spec === undefined) {
+          // the bank's embedder kind decides the default; an ONNX one needs its file
+          const peek = openBank(flags.refs, { verify: 'none' });
+          const onnx = peek.embedder.startsWith('onnx:');
+          disposeBank(peek);
+          if (onnx && needLris) throw new UsageError(`${flags.refs} was built with an ONNX embedder: pass --embedder onnx:FILE (the same model)`, 1);
+          spec = onnx ? undefined : 'encoder';
+        }
+        if (spec !== undefined) ctx.embedder = await openEmbedder(spec, s);
+        ctx.bank = openBank(flags.refs, { embedder: ctx.embedder, verify: (flags.verify as 'hash' | 'exists' | 'none' | undefined) ?? 'hash' });
+      }
+      fs.mkdirSync(o.out, { recursive: true });
+      const bar = flags.quiet ? undefined : new Progress(`predict ${o.mode}`, files.length);
+      const failed: string[] = [];
+      for (let i = 0; i < files.length; i++) {
+        try {
+          await predictOne(files[i], s, ctx, o);
+        } catch (err) {
+          failed.push(`${files[i]}: ${(err as Error).message}`);
+        }
+        bar?.update(i + 1);
+      }
+      if (failed.length > 0) {
+        process.stderr.write(`cqseg predict: ${failed.length} of ${files.length} images failed:\n${failed.map((f) => `  ${f}`).join('\n')}\n`);
+        return 1;
+      }
+      process.stdout.write(`wrote ${files.length} prediction(s) (${o.mode}) to ${o.out}\n`);
+      return 0;
+    } catch (err) {
+      if (err instanceof UsageError) throw err;
+      if (err instanceof BankError) throw new UsageError(err.message, 1);
+      throw new UsageError((err as Error).message, 1);
+    } finally {
+      dispose([ctx.exriStats]);
+      if (ctx.bank) disposeBank(ctx.bank);
+      ctx.embedder?.dispose();
+      s?.dispose();
+    }
+  },
+};

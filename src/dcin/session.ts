@@ -1,0 +1,308 @@
+/**
+ * A trained run opened for DCIN prediction: the model, its preprocessing, an embedder
+ * whose identity is tied to the run's weights, the class palette, and helpers that
+ * take one image of any size and aspect through DCIN and back to its own size.
+ * `cqseg references` and `cqseg predict` are thin wrappers around this file.
+ *
+ * Sizes: every image (bank references, the ExRI image, test images) is resized to the
+ * run's input size [H, W] with lanczos3 (as the training loader does) before its Lab
+ * statistics, histogram, embedding and color transfer are computed, so references and
+ * test images are compared as the model sees them. The model-size probabilities are
+ * mapped back to the image's original size by bilinear interpolation (align_corners
+ * false) of the probabilities, then argmax; the confidence figures use the same
+ * interpolated probabilities.
+ *
+ *   const s = await openSession('runs/cqg');
+ *   const bank = openBankFor('bank.safetensors', s, { needEmbedder: true });
+ *   const img = await readImage('x.jpg');
+ *   const p = await predictImage(s, img, { mode: 'full', bank });
+ *   // p.labels (H, W) uint8 at the image's size; p.summary: areas and confidence
+ *   disposePrediction(p); disposeBank(bank); s.dispose();
+ */
+import * as crypto from 'crypto';
+import * as fs from 'fs';
+import * as path from 'path';
+import * as T from '../tensor';
+import { ArgumentError } from '../tensor';
+import { labStats, LabTransferOptions } from '../color';
+import { loadClassMap, readImage, resizeImage, writeImage } from '../data';
+import { normalize } from '../models/preprocess';
+import { loadRun, RunError, RunInfo } from '../models/run';
+import { Unet } from '../models/unet/model';
+import { BankError, buildBank, BuildOptions, loadBank, disposeBank, ReferenceBank } from './bank';
+import { Embedder, EncoderEmbedder, OnnxEmbedder } from './embedders';
+import { EnsembleMode } from './ensemble';
+import { dcinPredict, DcinMode, DCIN_MODES } from './predict';
+
+export type Rgb = [number, number, number];
+
+/** Colors for classes without one in the run's class map (class 0 is never painted). */
+export const DEFAULT_PALETTE: Rgb[] = [[0, 0, 0], [230, 80, 80], [80, 200, 80], [80, 120, 230], [230, 200, 60], [200, 80, 200], [80, 200, 200]];
+
+/** 'encoder' (the run's own encoder) or 'onnx:FILE' (an ONNX model with FILE.json beside it). */
+export type EmbedderSpec = string;
+
+export interface Session {
+  runDir: string;
+  info: RunInfo;
+  model: Unet;
+  /** sha256 of the run's model.safetensors */
+  weightsSha256: string;
+  /** one color per class */
+  palette: Rgb[];
+  /** uint8 (N, 3, H, W) at info.size -> logits (N, C, H, W) */
+  forward(images: T.Tensor): T.Tensor;
+  dispose(): void;
+}
+
+const sha256File = (f: string): string => crypto.createHash('sha256').update(fs.readFileSync(f)).digest('hex');
+
+/** Golden-angle hues for classes past the fixed palette. */
+function paletteColor(i: number): Rgb {
+  if (i < DEFAULT_PALETTE.length) return DEFAULT_PALETTE[i];
+  const h = (i * 137.508) % 360;
+  const f = (n: number): number => {
+    const k = (n + h / 60) % 6;
+    return Math.round(255 * (0.85 - 0.6 * Math.max(0, Math.min(k, 4 - k, 1))));
+  };
+  return [f(5), f(3), f(1)];
+}
+
+/**
+ * The class colors: those of the run's class map (config.json `classes`, else the
+ * training set's classes.json) when it gives one per class, else the fixed palette.
+ */
+function runPalette(runDir: string, classes: number): Rgb[] {
+  const fallback = Array.from({ length: classes }, (_, i) => paletteColor(i));
+  try {
+    const cfg = JSON.parse(fs.readFileSync(path.join(runDir, 'config.json'), 'utf8')) as { classes?: string; data?: string };
+    let spec = cfg.classes;
+    if (!spec && cfg.data && fs.existsSync(path.join(cfg.data, 'classes.json'))) spec = path.join(cfg.data, 'classes.json');
+    if (!spec) return fallback;
+    const map = loadClassMap(spec);
+    if (map.classes.length !== classes) return fallback;
+    return map.classes.map((c, i) => c.color ?? fallback[i]);
+  } catch {
+    return fallback; // colors are cosmetic: a moved or broken class map only loses them
+  }
+}
+
+/** Opens a run folder (config.json + model.safetensors) for prediction, in eval mode. */
+export function openSession(runDir: string): Session {
+  if (!fs.existsSync(runDir)) throw new RunError(`model folder '${runDir}' does not exist (expected a cqseg run folder with config.json and model.safetensors)`);
+  const weights = path.join(runDir, 'model.safetensors');
+  const { info, model } = loadRun(runDir);
+  const weightsSha256 = sha256File(weights);
+  return {
+    runDir, info, model, weightsSha256,
+    palette: runPalette(runDir, info.model.classes),
+    forward: (x) => model.forward(normalize(x, info.preprocessing)),
+    dispose: () => model.dispose(),
+  };
+}
+
+/**
+ * The run's encoder as an LRIS embedder. Its id names the weights (the first 16 hex
+ * digits of model.safetensors' sha256) and the preprocessing, so a bank built with
+ * another model is refused. Same id as the experiment runner's.
+ */
+export function encoderEmbedder(model: Unet, info: RunInfo, weightsSha256: string): EncoderEmbedder {
+  return new EncoderEmbedder(model.encoder, { id: `encoder:${weightsSha256.slice(0, 16)}`, mean: info.preprocessing.mean, std: info.preprocessing.std, input: info.size });
+}
+
+/** An embedder from its spec: 'encoder' or 'onnx:FILE'. */
+export async function openEmbedder(spec: EmbedderSpec, s: Session): Promise<Embedder> {
+  if (spec === 'encoder') return encoderEmbedder(s.model, s.info, s.weightsSha256);
+  if (spec.startsWith('onnx:') && spec.length > 5) return OnnxEmbedder.load(spec.slice(5));
+  throw new ArgumentError(`embedder must be 'encoder' or 'onnx:FILE', got '${spec}'`);
+}
+
+/** uint8 (H, W, 3) at any size -> uint8 (1, 3, H', W') at the run's input size (lanczos3). */
+export async function toModelInput(image: T.Tensor, size: [number, number]): Promise<T.Tensor> {
+  if (image.ndim !== 3 || image.shape[2] !== 3 || image.dtype !== 'uint8') {
+    throw new ArgumentError(`expected a uint8 (H, W, 3) RGB image, got ${image.dtype} [${image.shape.join(',')}]`);
+  }
+  const same = image.shape[0] === size[0] && image.shape[1] === size[1];
+  const r = same ? image : await resizeImage(image, size);
+  try {
+    return T.tidy(() => r.permute([2, 0, 1]).unsqueeze(0).contiguous());
+  } finally {
+    if (!same) r.dispose();
+  }
+}
+
+/** Reads an image file at the run's input size, as (H, W, 3) uint8. */
+export function readAtModelSize(file: string, s: Session): Promise<T.Tensor> {
+  return readImage(file, { size: s.info.size });
+}
+
+/**
+ * Builds a reference bank over training images with the session's model (embedder
+ * 'encoder') or another embedder; images are read at the run's input size.
+ */
+export async function buildBankFor(paths: string[], s: Session, embedder: Embedder, opts: BuildOptions = {}): Promise<ReferenceBank> {
+  return buildBank(paths, (p) => readAtModelSize(p, s), embedder, opts);
+}
+
+export interface OpenBankOptions {
+  /** the embedder in use; when given, a bank built by another one is refused */
+  embedder?: Embedder;
+  verify?: 'hash' | 'exists' | 'none';
+}
+
+/** Loads a bank and refuses it (BankError) when its images changed or its embedder differs. */
+export function openBank(file: string, opts: OpenBankOptions = {}): ReferenceBank {
+  const bank = loadBank(file, { verify: opts.verify ?? 'hash' });
+  const want = opts.embedder?.id;
+  if (want !== undefined && want !== bank.embedder) {
+    disposeBank(bank);
+    const other = bank.embedder.startsWith('encoder:') && want.startsWith('encoder:') ? ' (a bank made with another model\'s weights)' : '';
+    throw new BankError(`${file}: stale bank: built with embedder ${bank.embedder}, but ${want} is in use${other}; rebuild it with cqseg references --model RUN --out ${file}`);
+  }
+  return bank;
+}
+
+/** Lab statistics (3, 2) of the expert's reference image (ExRI), read at the run's input size. */
+export async function exriStatsFor(file: string, s: Session): Promise<T.Tensor> {
+  const img = await readAtModelSize(file, s);
+  try {
+    return T.tidy(() => labStats(img.permute([2, 0, 1]).unsqueeze(0).contiguous()).select(0, 0));
+  } finally {
+    img.dispose();
+  }
+}
+
+export interface PredictImageOptions {
+  mode: DcinMode;
+  bank?: ReferenceBank;
+  embedder?: Embedder;
+  exriStats?: T.Tensor;
+  /** 'softmax' (default): mean of probabilities; 'logits': the reference's mean of logits */
+  ensemble?: EnsembleMode;
+  /** leave specular highlights out of the test image's Lab statistics */
+  robust?: boolean;
+  /** also leave out the pixels a first prediction without DCIN assigns to classes > 0 (implies robust) */
+  robustForeground?: boolean;
+}
+
+export interface ClassSummary {
+  index: number;
+  name: string;
+  /** pixels of this class in the mask at the original size */
+  pixels: number;
+  fraction: number;
+  /** mean max-probability over this class's pixels (null when it has none) */
+  confidence: number | null;
+}
+
+export interface PredictionSummary {
+  mode: DcinMode;
+  references: {
+    gris?: { index: number; path: string };
+    lris?: { index: number; path: string };
+    auto?: { choice: string; entropies: Record<string, number> };
+  };
+  classes: ClassSummary[];
+  /** mean max-probability over the whole image */
+  confidence: number;
+}
+
+export interface ImagePrediction {
+  /** (1, C, H', W') float32 probabilities at the model's size */
+  probs: T.Tensor;
+  /** (H, W) uint8 class indices at the image's original size */
+  labels: T.Tensor;
+  summary: PredictionSummary;
+}
+
+const refOf = (bank: ReferenceBank, i: number): { index: number; path: string } => ({ index: i, path: bank.images[i].path });
+
+/** First pass without DCIN: (1, H', W') bool, the pixels predicted as a class > 0. */
+function foregroundOf(s: Session, x: T.Tensor): T.Tensor {
+  return T.tidy(() => T.noGrad(() => T.argmax(s.forward(x), 1).gt(0)));
+}
+
+/** Bilinear upsampling of probabilities to (H, W), argmax, areas and confidence. */
+function mapBack(probs: T.Tensor, size: [number, number], names: string[]): { labels: T.Tensor; classes: ClassSummary[]; confidence: number } {
+  const c = probs.shape[1];
+  return T.tidy(() => {
+    const same = probs.shape[2] === size[0] && probs.shape[3] === size[1];
+    const up = same ? probs : T.interpolate(probs, { size, mode: 'bilinear', alignCorners: false });
+    const [maxP, idx] = T.maxDim(up.select(0, 0), 0);
+    const flat = idx.reshape([-1]);
+    const counts = T.bincount(flat, undefined, c).toArray();
+    const sums = T.bincount(flat, maxP.reshape([-1]).to('float64'), c).toArray();
+    const total = size[0] * size[1];
+    const classes = counts.map((n, i) => ({
+      index: i, name: names[i] ?? `class ${i}`, pixels: n, fraction: n / total, confidence: n > 0 ? sums[i] / n : null,
+    }));
+    const confidence = maxP.to('float64').mean().item();
+    return { labels: T.keep(idx.to('uint8')), classes, confidence };
+  });
+}
+
+/**
+ * Predicts one uint8 (H, W, 3) image of any size under a DCIN mode and maps the
+ * result back to (H, W). The caller disposes `probs` and `labels` (disposePrediction).
+ */
+export async function predictImage(s: Session, image: T.Tensor, opts: PredictImageOptions): Promise<ImagePrediction> {
+  if (!DCIN_MODES.includes(opts.mode)) throw new ArgumentError(`DCIN mode must be one of ${DCIN_MODES.join(', ')}, got '${String(opts.mode)}'`);
+  const x = await toModelInput(image, s.info.size);
+  let exclude: T.Tensor | undefined;
+  try {
+    let transfer: LabTransferOptions | undefined;
+    if (opts.robust || opts.robustForeground) {
+      transfer = { excludeSpecular: true };
+      if (opts.robustForeground && opts.mode !== 'none') {
+        exclude = foregroundOf(s, x);
+        transfer.exclude = exclude;
+      }
+    }
+    const r = await T.noGradAsync(() => dcinPredict(x, {
+      mode: opts.mode, model: s.forward, bank: opts.bank, embedder: opts.embedder, exriStats: opts.exriStats, ensemble: opts.ensemble, transfer,
+    }));
+    const refs: PredictionSummary['references'] = {};
+    if (r.gris !== undefined) refs.gris = refOf(opts.bank!, r.gris);
+    if (r.lris !== undefined) refs.lris = refOf(opts.bank!, r.lris[0]);
+    if (r.auto) {
+      const names = ['none', 'gris', 'lris', 'full'];
+      refs.auto = { choice: r.auto.choice[0], entropies: Object.fromEntries(names.map((n, k) => [n, r.auto!.entropies[k][0]])) };
+    }
+    let back: ReturnType<typeof mapBack>;
+    try {
+      back = mapBack(r.probs, [image.shape[0], image.shape[1]], s.info.classNames);
+    } catch (e) {
+      r.probs.dispose();
+      throw e;
+    }
+    return { probs: r.probs, labels: back.labels, summary: { mode: opts.mode, references: refs, classes: back.classes, confidence: back.confidence } };
+  } finally {
+    T.dispose([x, exclude]);
+  }
+}
+
+export function disposePrediction(p: ImagePrediction): void {
+  T.dispose([p.probs, p.labels]);
+}
+
+/**
+ * The image with every pixel of class > 0 blended half-and-half with its class color;
+ * class 0 (background) is left as it is. image uint8 (H, W, 3), labels (H, W) -> uint8 (H, W, 3).
+ */
+export function overlay(image: T.Tensor, labels: T.Tensor, palette: Rgb[], alpha = 0.5): T.Tensor {
+  return T.tidy(() => {
+    const pal = T.tensor(palette.flat(), [palette.length, 3]);
+    const colors = pal.indexSelect(0, labels.reshape([-1]).to('int64')).reshape([...labels.shape, 3]);
+    const img = image.to('float32');
+    const mixed = img.mul(1 - alpha).add(colors.mul(alpha));
+    return T.where(labels.gt(0).unsqueeze(2), mixed, img).round().clamp(0, 255).to('uint8');
+  });
+}
+
+/** Writes class indices (H, W) uint8 as a single-channel 8-bit PNG (temp file + rename). */
+export async function writeMask(file: string, labels: T.Tensor): Promise<void> {
+  if (labels.ndim !== 2 || labels.dtype !== 'uint8') throw new ArgumentError(`writeMask needs uint8 (H, W) class indices, got ${labels.dtype} [${labels.shape.join(',')}]`);
+  await writeImage(file, labels);
+}
+
+export { disposeBank };
