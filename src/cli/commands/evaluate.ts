@@ -1,0 +1,120 @@
+/** `cqseg evaluate`: Dice (torchmetrics convention) of a run on labelled domains under DCIN configurations. */
+import * as path from 'path';
+import { DataError, openDataset, parseMaskMode } from '../../data';
+import { BankError, dcinPredict, disposeBank, Embedder, ReferenceBank } from '../../dcin';
+import { exriStatsFor, openBank, openEmbedder, openSession } from '../../dcin/session';
+import { EvalResult, evaluateDataset } from '../../eval/evaluate';
+import { RunError } from '../../models/run';
+import { dispose, setNumThreads, Tensor } from '../../tensor';
+import { writeAtomic } from '../../train/checkpoint';
+import { intFlag, parseArgs } from '../args';
+import { Command, UsageError } from '../command';
+
+const CONFIGS = ['none', 'exri', 'gris', 'lris', 'full', 'full-robust', 'auto'] as const;
+type Config = (typeof CONFIGS)[number];
+
+const HELP = `usage: cqseg evaluate --model RUN [--refs BANK] --data DOMAIN [--data DOMAIN ...] [options]
+
+Evaluates a trained run on labelled datasets (folders with images/ + masks/, or COCO
+.json) under DCIN configurations, prints a table (Dice macro %, rows domains, columns
+configurations) and writes a JSON with every figure.
+
+Dice is torchmetrics 1.4's Dice(num_classes=C, average='macro') on argmax labels,
+accumulated over each dataset (a class absent from both prediction and truth is left
+out of the mean), with per-class Dice and IoU, per-image Dice and bootstrap 95%
+intervals over images.
+
+options:
+  --model RUN            run folder (config.json + model.safetensors)
+  --refs BANK            reference bank (cqseg references) for gris, lris, full, full-robust, auto
+  --data DOMAIN          a labelled dataset; repeat for several (name: the folder's name)
+  --dcin LIST            comma-separated from none,exri,gris,lris,full,full-robust,auto
+                         (default none,exri,gris,lris,full when --exri is given, else without exri)
+  --exri IMAGE           the expert's reference image (for exri)
+  --embedder SPEC        encoder (default) | onnx:FILE: must be the bank's embedder
+  --mask-mode MODE       exact | threshold[:T] | nearest
+  --original-resolution  compare at each image's own size (default: the model's input
+                         size with masks resized by nearest, as the paper's reference)
+  --bootstrap N          resamples for the intervals (default 1000; 0 = none)
+  --json FILE            where to write the results (default evaluation.json in RUN)
+  --threads N            libtorch CPU threads
+`;
+
+export const command: Command = {
+  name: 'evaluate',
+  summary: 'Dice of a run on labelled domains under DCIN configurations (table + JSON)',
+  help: HELP,
+  async run(args) {
+    const { flags } = parseArgs(args, {
+      model: {}, refs: {}, data: { multiple: true }, dcin: {}, exri: {}, embedder: {}, 'mask-mode': {},
+      'original-resolution': { type: 'boolean' }, bootstrap: {}, json: {}, threads: {},
+    });
+    const runDir = flags.model as string | undefined;
+    const domains = (flags.data as string[] | undefined) ?? [];
+    if (!runDir) throw new UsageError('--model RUN is required');
+    if (domains.length === 0) throw new UsageError('at least one --data DOMAIN is required');
+    const configs = ((flags.dcin as string | undefined) ?? (flags.exri ? 'none,exri,gris,lris,full' : 'none,gris,lris,full')).split(',').map((c) => c.trim());
+    for (const c of configs) if (!CONFIGS.includes(c as Config)) throw new UsageError(`unknown DCIN configuration '${c}'; known: ${CONFIGS.join(', ')}`);
+    if (configs.includes('exri') && !flags.exri) throw new UsageError("configuration 'exri' needs --exri IMAGE");
+    const needBank = configs.some((c) => c !== 'none' && c !== 'exri');
+    if (needBank && !flags.refs) throw new UsageError(`configurations ${configs.filter((c) => c !== 'none' && c !== 'exri').join(', ')} need --refs BANK`);
+    const threads = intFlag(flags.threads, 'threads', 1);
+    if (threads) setNumThreads(threads);
+    const bootstrap = intFlag(flags.bootstrap, 'bootstrap', 0) ?? 1000;
+    let session;
+    try {
+      session = openSession(runDir);
+    } catch (err) {
+      if (err instanceof RunError) throw new UsageError(err.message, 1);
+      throw err;
+    }
+    let bank: ReferenceBank | undefined;
+    let embedder: Embedder | undefined;
+    let exriStats: Tensor | undefined;
+    const results: { domain: string; dcin: string; result: EvalResult }[] = [];
+    try {
+      if (flags.exri) exriStats = await exriStatsFor(flags.exri as string, session);
+      if (needBank) {
+        embedder = await openEmbedder((flags.embedder as string | undefined) ?? 'encoder', session);
+        bank = openBank(flags.refs as string, { embedder, verify: 'exists' });
+      }
+      const maskMode = flags['mask-mode'] ? parseMaskMode(flags['mask-mode'] as string) : undefined;
+      for (const d of domains) {
+        const ds = openDataset(d, { requireMasks: true, maskMode });
+        let checked = false;
+        for (const c of configs) {
+          const r = await evaluateDataset(ds, async (x) => (await dcinPredict(x, {
+            mode: c === 'full-robust' ? 'full' : (c as Exclude<Config, 'full-robust'>), model: session.forward, bank, embedder, exriStats,
+            transfer: c === 'full-robust' ? { excludeSpecular: true } : undefined,
+          })).probs, session.info.model.classes, {
+            size: session.info.size, originalResolution: Boolean(flags['original-resolution']), bootstrap,
+            progress: `evaluate ${path.basename(d)} ${c}`, skipCheck: checked,
+          });
+          checked = true;
+          results.push({ domain: d, dcin: c, result: r });
+        }
+      }
+    } catch (err) {
+      if (err instanceof DataError || err instanceof BankError || err instanceof RunError) throw new UsageError(err.message, 1);
+      throw err;
+    } finally {
+      if (bank) disposeBank(bank);
+      embedder?.dispose();
+      dispose(exriStats);
+      session.dispose();
+    }
+    const pct = (v: number): string => (Number.isNaN(v) ? 'n/a' : (v * 100).toFixed(2));
+    const lines = [`Dice macro % of ${runDir} (bootstrap 95% interval)`, ['domain'.padEnd(20), ...configs.map((c) => c.padStart(22))].join('')];
+    for (const d of domains) {
+      const row = configs.map((c) => {
+        const r = results.find((x) => x.domain === d && x.dcin === c)!.result;
+        return `${pct(r.dice)}${r.diceCI ? ` (${pct(r.diceCI[0])}-${pct(r.diceCI[1])})` : ''}`.padStart(22);
+      });
+      lines.push([path.basename(path.resolve(d)).padEnd(20), ...row].join(''));
+    }
+    const jsonFile = (flags.json as string | undefined) ?? path.join(runDir, 'evaluation.json');
+    writeAtomic(jsonFile, JSON.stringify({ model: runDir, classNames: session.info.classNames, configs, results }, null, 1));
+    process.stdout.write(`${lines.join('\n')}\n\nwrote ${jsonFile}\n`);
+    return 0;
+  },
+};

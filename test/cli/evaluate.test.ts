@@ -1,0 +1,78 @@
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { before, test } from 'node:test';
+import { main } from '../../src/cli/main';
+import { resolveConfig } from '../../src/train/config';
+import { train } from '../../src/train/trainer';
+import { memory } from '../../src/tensor';
+import { makeDiscDataset } from '../helpers/tiny_dataset';
+
+const root = fs.mkdtempSync(path.join(os.tmpdir(), 'cqseg-cli-eval-'));
+let data = '';
+let run = '';
+let bank = '';
+
+async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
+  const so = process.stdout.write.bind(process.stdout);
+  const se = process.stderr.write.bind(process.stderr);
+  let out = '';
+  let err = '';
+  process.stdout.write = ((c: string) => ((out += c), true)) as typeof process.stdout.write;
+  process.stderr.write = ((c: string) => ((err += c), true)) as typeof process.stderr.write;
+  try {
+    return { code: await main(args), out, err };
+  } finally {
+    process.stdout.write = so;
+    process.stderr.write = se;
+  }
+}
+
+before(async () => {
+  data = await makeDiscDataset(4, [64, 64]);
+  run = path.join(root, 'run');
+  await train(resolveConfig({ data, out: run, encoder: 'efficientnet-test', size: [64, 64], epochs: 2, lr: 1e-2, valFraction: 0, threads: 1 }), { progress: false });
+  bank = path.join(root, 'bank.safetensors');
+  const r = await cli(['references', '--data', data, '--model', run, '--out', bank, '--quiet']);
+  assert.equal(r.code, 0, r.err);
+});
+
+test('cqseg evaluate prints a table and writes every figure as JSON, without leaking tensors', async () => {
+  const before = memory().liveTensors;
+  const json = path.join(root, 'eval.json');
+  const exri = path.join(data, 'images', fs.readdirSync(path.join(data, 'images')).sort()[0]);
+  const r = await cli(['evaluate', '--model', run, '--refs', bank, '--data', data, '--dcin', 'none,exri,gris,lris,full,auto',
+    '--exri', exri, '--bootstrap', '50', '--json', json]);
+  assert.equal(r.code, 0, r.err);
+  assert.match(r.out, /Dice macro %/);
+  assert.match(r.out, /none\s+exri\s+gris\s+lris\s+full\s+auto/);
+  const res = JSON.parse(fs.readFileSync(json, 'utf8')) as { configs: string[]; results: { dcin: string; result: { dice: number; images: number; dicePerClass: number[]; diceCI: number[] } }[] };
+  assert.deepEqual(res.configs, ['none', 'exri', 'gris', 'lris', 'full', 'auto']);
+  for (const x of res.results) {
+    assert.equal(x.result.images, 4);
+    assert.ok(x.result.dice >= 0 && x.result.dice <= 1);
+    assert.equal(x.result.dicePerClass.length, 2);
+    assert.ok(x.result.diceCI[0] <= x.result.diceCI[1]);
+  }
+  assert.equal(memory().liveTensors, before);
+  const orig = await cli(['evaluate', '--model', run, '--data', data, '--dcin', 'none', '--original-resolution', '--bootstrap', '0', '--json', json]);
+  assert.equal(orig.code, 0, orig.err);
+});
+
+test('cqseg evaluate errors name what is wrong', async () => {
+  const cases: [string[], RegExp][] = [
+    [['evaluate', '--data', data], /--model RUN is required/],
+    [['evaluate', '--model', run], /at least one --data/],
+    [['evaluate', '--model', run, '--data', data, '--dcin', 'none,magic'], /unknown DCIN configuration 'magic'/],
+    [['evaluate', '--model', run, '--data', data, '--dcin', 'gris'], /need --refs BANK/],
+    [['evaluate', '--model', run, '--data', data, '--dcin', 'exri'], /'exri' needs --exri IMAGE/],
+    [['evaluate', '--model', path.join(root, 'nope'), '--data', data, '--dcin', 'none'], /does not exist/],
+    [['evaluate', '--model', run, '--data', path.join(root, 'nodata'), '--dcin', 'none'], /does not exist/],
+  ];
+  for (const [args, re] of cases) {
+    const r = await cli(args);
+    assert.notEqual(r.code, 0, args.join(' '));
+    assert.match(r.err, re, args.join(' '));
+  }
+});
