@@ -9,5 +9,5 @@ export { ensemble, meanEntropy, selectByEntropy } from './ensemble';
 export type { EnsembleMode } from './ensemble';
 export { buildBank, saveBank, loadBank, disposeBank, BankError, BANK_FORMAT, BANK_VERSION } from './bank';
 export type { ReferenceBank, BankImage, BuildOptions, LoadBankOptions } from './bank';
-export { dcinPredict, DCIN_MODES } from './predict';
-export type { DcinMode, DcinOptions, DcinResult } from './predict';
+export { dcinPredict, dcinPredictMany, DCIN_MODES } from './predict';
+export type { DcinMode, DcinOptions, DcinResult, DcinColumnSpec } from './predict';

@@ -105,3 +105,77 @@ export async function dcinPredict(images: T.Tensor, opts: DcinOptions): Promise<
     T.dispose([gLogits, lLogits]);
   }
 }
+
+/** A DCIN column of an evaluation grid: a mode, optionally with robust statistics. */
+export type DcinColumnSpec = DcinMode | 'full-robust';
+
+/**
+ * Every requested column for one batch, sharing the work between them: each distinct
+ * model input (the image itself, ExRI-, GRIS- and LRIS-transferred, and their robust
+ * variants) runs through the model once, and the embedding is computed once; the columns
+ * are then assembled exactly as dcinPredict would (full = ensemble of GRIS and LRIS,
+ * auto = lowest mean entropy among none, gris, lris, full).
+ *   const byColumn = await dcinPredictMany(images, ['none', 'gris', 'full'], { model, bank, embedder })
+ */
+export async function dcinPredictMany(images: T.Tensor, columns: readonly DcinColumnSpec[], opts: Omit<DcinOptions, 'mode'>): Promise<Map<DcinColumnSpec, DcinResult>> {
+  const ens = opts.ensemble ?? 'softmax';
+  const tr = opts.transfer ?? {};
+  const robust: LabTransferOptions = { ...tr, excludeSpecular: true };
+  const logits = new Map<string, T.Tensor>();
+  const out = new Map<DcinColumnSpec, DcinResult>();
+  const wants = (...cs: DcinColumnSpec[]): boolean => cs.some((c) => columns.includes(c));
+  try {
+    const forward = (key: string, fn: () => T.Tensor): T.Tensor => {
+      let l = logits.get(key);
+      if (!l) {
+        l = T.keep(T.tidy(fn));
+        logits.set(key, l);
+      }
+      return l;
+    };
+    let lris: number[] | undefined;
+    let lrisIdx: T.Tensor | undefined;
+    const bank = wants('gris', 'lris', 'full', 'full-robust', 'auto') ? need(opts.bank, 'a reference bank', 'gris/lris/full/auto') : undefined;
+    if (wants('lris', 'full', 'full-robust', 'auto')) {
+      const q = await need(opts.embedder, 'an embedder', 'lris/full/auto').embed(images);
+      try {
+        lris = lrisSelect(q, bank!.embeddings).indices;
+      } finally {
+        q.dispose();
+      }
+      lrisIdx = T.keep(T.tensor(new BigInt64Array(lris.map(BigInt)), [lris.length]));
+    }
+    try {
+      const gStats = (): T.Tensor => bank!.labStats.narrow(0, bank!.gris.index, 1);
+      const lStats = (): T.Tensor => T.indexSelect(bank!.labStats, 0, lrisIdx!);
+      const none = (): T.Tensor => forward('none', () => opts.model(images));
+      const gris = (o: LabTransferOptions, k: string): T.Tensor => forward(k, () => opts.model(labTransferToStats(images, gStats(), o)));
+      const lrisL = (o: LabTransferOptions, k: string): T.Tensor => forward(k, () => opts.model(labTransferToStats(images, lStats(), o)));
+      for (const c of columns) {
+        let r: DcinResult;
+        if (c === 'none') r = { probs: T.softmax(none(), 1) };
+        else if (c === 'exri') {
+          const s = need(opts.exriStats, "'exriStats' (the expert reference's labStats)", c);
+          r = { probs: T.softmax(forward('exri', () => opts.model(labTransferToStats(images, s, tr))), 1) };
+        } else if (c === 'gris') r = { probs: T.softmax(gris(tr, 'gris'), 1), gris: bank!.gris.index };
+        else if (c === 'lris') r = { probs: T.softmax(lrisL(tr, 'lris'), 1), lris };
+        else if (c === 'full') r = { probs: ensemble([gris(tr, 'gris'), lrisL(tr, 'lris')], ens), gris: bank!.gris.index, lris };
+        else if (c === 'full-robust') r = { probs: ensemble([gris(robust, 'gris-r'), lrisL(robust, 'lris-r')], ens), gris: bank!.gris.index, lris };
+        else {
+          const names = ['none', 'gris', 'lris', 'full'];
+          const sel = T.tidy(() => selectByEntropy([T.softmax(none(), 1), T.softmax(gris(tr, 'gris'), 1), T.softmax(lrisL(tr, 'lris'), 1), ensemble([gris(tr, 'gris'), lrisL(tr, 'lris')], ens)]));
+          r = { probs: sel.probs, gris: bank!.gris.index, lris, auto: { choice: sel.choice.map((k) => names[k]), entropies: sel.entropies } };
+        }
+        out.set(c, r);
+      }
+    } finally {
+      lrisIdx?.dispose();
+    }
+    return out;
+  } catch (err) {
+    for (const r of out.values()) r.probs.dispose();
+    throw err;
+  } finally {
+    T.dispose([...logits.values()]);
+  }
+}

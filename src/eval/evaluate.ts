@@ -72,23 +72,45 @@ function perImageMatrices(pred: Tensor, target: Tensor, classes: number): Confus
   return out;
 }
 
+/** Maps a uint8 RGB batch (N, 3, H, W) to probabilities (N, C, H, W) for each of several columns. */
+export type MultiPredictor = (images: Tensor) => Promise<Map<string, Tensor>>;
+
 export async function evaluateDataset(ds: SegDataset, predict: Predictor, classes: number, opts: EvalOptions): Promise<EvalResult> {
+  const r = await evaluateDatasetMany(ds, async (x) => new Map([['', await predict(x)]]), [''], classes, opts);
+  return r.get('')!;
+}
+
+/**
+ * evaluateDataset for several predictions of every batch at once (DCIN columns sharing
+ * their work): the data is read once and each column gets its own figures.
+ */
+export async function evaluateDatasetMany(ds: SegDataset, predict: MultiPredictor, columns: string[], classes: number, opts: EvalOptions): Promise<Map<string, EvalResult>> {
   if (ds.classes.classes.length !== classes) {
     throw new DataError(`dataset '${ds.source}' has ${ds.classes.classes.length} classes, the model predicts ${classes}`, 'classes', ds.source);
   }
   if (!opts.skipCheck) await assertDatasetOk(ds, { size: opts.size });
-  const per: ConfusionMatrix[] = [];
+  const per = new Map<string, ConfusionMatrix[]>(columns.map((c) => [c, []]));
   const stems: string[] = [];
   const bar = opts.progress === false ? null : new Progress(opts.progress ?? `evaluate ${ds.source}`, ds.items.length);
+  const score = async (images: Tensor, target: Tensor, outSize?: [number, number]): Promise<void> => {
+    const probs = await noGradAsync(() => predict(images));
+    try {
+      for (const c of columns) {
+        const p = probs.get(c);
+        if (!p) throw new Error(`predictor gave no '${c}' prediction`);
+        const pred = tidy(() => argmax(outSize ? interpolate(p, { size: outSize, mode: 'bilinear', alignCorners: false }) : p, 1));
+        per.get(c)!.push(...perImageMatrices(pred, target, classes));
+        pred.dispose();
+      }
+    } finally {
+      dispose([...probs.values()]);
+    }
+  };
   if (!opts.originalResolution) {
     const loader = new Loader(ds, { batchSize: opts.batchSize ?? 4, size: opts.size, shuffle: false });
     for await (const b of loader.epoch(0)) {
       try {
-        const probs = await noGradAsync(() => predict(b.images));
-        const pred = tidy(() => argmax(probs, 1));
-        probs.dispose();
-        per.push(...perImageMatrices(pred, b.masks!, classes));
-        pred.dispose();
+        await score(b.images, b.masks!);
         stems.push(...b.stems);
         bar?.tick(b.stems.length);
       } finally {
@@ -102,14 +124,12 @@ export async function evaluateDataset(ds: SegDataset, predict: Predictor, classe
         const small = await resizeImage(s.image, opts.size);
         const batch = tidy(() => small.permute([2, 0, 1]).unsqueeze(0).contiguous());
         small.dispose();
-        const probs = await noGradAsync(() => predict(batch));
-        batch.dispose();
-        const [h, w] = s.mask!.shape;
-        const pred = tidy(() => argmax(interpolate(probs, { size: [h, w], mode: 'bilinear', alignCorners: false }), 1));
-        probs.dispose();
         const target = tidy(() => s.mask!.unsqueeze(0).to('int64'));
-        per.push(...perImageMatrices(pred, target, classes));
-        dispose([pred, target]);
+        try {
+          await score(batch, target, [s.mask!.shape[0], s.mask!.shape[1]]);
+        } finally {
+          dispose([batch, target]);
+        }
         stems.push(ds.items[i].stem);
         bar?.tick();
       } finally {
@@ -118,18 +138,23 @@ export async function evaluateDataset(ds: SegDataset, predict: Predictor, classe
     }
   }
   bar?.end();
-  const total = new ConfusionMatrix(classes);
-  for (const cm of per) total.merge(cm);
   const n = opts.bootstrap ?? 1000;
-  return {
-    images: per.length,
-    dice: total.diceMacro(),
-    diceCI: bootstrapCI(per, (cm) => cm.diceMacro(), n, opts.seed ?? 0),
-    iou: total.iouMacro(),
-    iouCI: bootstrapCI(per, (cm) => cm.iouMacro(), n, (opts.seed ?? 0) + 1),
-    dicePerClass: total.dicePerClass(),
-    iouPerClass: total.iouPerClass(),
-    perImage: per.map((cm, i) => ({ stem: stems[i], dice: cm.diceMacro() })),
-    confusion: Array.from(total.counts),
-  };
+  const out = new Map<string, EvalResult>();
+  for (const c of columns) {
+    const list = per.get(c)!;
+    const total = new ConfusionMatrix(classes);
+    for (const cm of list) total.merge(cm);
+    out.set(c, {
+      images: list.length,
+      dice: total.diceMacro(),
+      diceCI: bootstrapCI(list, (cm) => cm.diceMacro(), n, opts.seed ?? 0),
+      iou: total.iouMacro(),
+      iouCI: bootstrapCI(list, (cm) => cm.iouMacro(), n, (opts.seed ?? 0) + 1),
+      dicePerClass: total.dicePerClass(),
+      iouPerClass: total.iouPerClass(),
+      perImage: list.map((cm, i) => ({ stem: stems[i], dice: cm.diceMacro() })),
+      confusion: Array.from(total.counts),
+    });
+  }
+  return out;
 }

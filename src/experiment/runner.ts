@@ -8,9 +8,9 @@ import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import { SegDataset, assertDatasetOk, loadSample, openDataset, writeImage } from '../data';
-import { dcinPredict, disposeBank, EncoderEmbedder, loadBank, ReferenceBank, saveBank } from '../dcin';
+import { dcinPredictMany, disposeBank, EncoderEmbedder, loadBank, ReferenceBank, saveBank } from '../dcin';
 import { buildBankFor, encoderEmbedder, exriStatsFor, openSession, overlay, Session } from '../dcin/session';
-import { EvalResult, evaluateDataset } from '../eval/evaluate';
+import { EvalResult, evaluateDatasetMany } from '../eval/evaluate';
 import { RunInfo } from '../models/run';
 import { Tensor, argmax, dispose, keep, noGradAsync, setNumThreads, tidy } from '../tensor';
 import { resolveConfig, TrainMode } from '../train/config';
@@ -117,23 +117,26 @@ interface Ctx {
   exriStats?: Tensor;
 }
 
-async function predictColumn(images: Tensor, col: DcinColumn, ctx: Ctx, tally?: CellResult): Promise<Tensor> {
-  const r = await dcinPredict(images, {
-    mode: col === 'full-robust' ? 'full' : col, model: ctx.session.forward, bank: ctx.bank, embedder: ctx.embedder, exriStats: ctx.exriStats,
-    transfer: col === 'full-robust' ? { excludeSpecular: true } : undefined,
-  });
-  if (tally && r.lris) {
-    tally.lrisChoices ??= {};
-    for (const i of r.lris) {
-      const p = path.basename(ctx.bank.images[i].path);
-      tally.lrisChoices[p] = (tally.lrisChoices[p] ?? 0) + 1;
+/** Every DCIN column's probabilities for a batch, sharing forward passes; tallies the references chosen. */
+async function predictColumns(images: Tensor, cols: DcinColumn[], ctx: Ctx, tally?: Map<DcinColumn, CellResult>): Promise<Map<string, Tensor>> {
+  const byCol = await dcinPredictMany(images, cols, { model: ctx.session.forward, bank: ctx.bank, embedder: ctx.embedder, exriStats: ctx.exriStats });
+  const out = new Map<string, Tensor>();
+  for (const [col, r] of byCol) {
+    out.set(col, r.probs);
+    const cell = tally?.get(col as DcinColumn);
+    if (cell && r.lris && col === 'lris') {
+      cell.lrisChoices ??= {};
+      for (const i of r.lris) {
+        const p = path.basename(ctx.bank.images[i].path);
+        cell.lrisChoices[p] = (cell.lrisChoices[p] ?? 0) + 1;
+      }
+    }
+    if (cell && r.auto) {
+      cell.autoChoices ??= {};
+      for (const c of r.auto.choice) cell.autoChoices[c] = (cell.autoChoices[c] ?? 0) + 1;
     }
   }
-  if (tally && r.auto) {
-    tally.autoChoices ??= {};
-    for (const c of r.auto.choice) tally.autoChoices[c] = (tally.autoChoices[c] ?? 0) + 1;
-  }
-  return r.probs;
+  return out;
 }
 
 async function figures(cfg: ExperimentConfig, domains: Record<string, SegDataset>, ctxs: Record<string, Ctx>, log: Log): Promise<ExperimentResults['figures']> {
@@ -163,7 +166,7 @@ async function figures(cfg: ExperimentConfig, domains: Record<string, SegDataset
       if (cfg.modes.includes('baseline') && figMode !== 'baseline') columns.push(['baseline:none', ctxs.baseline, 'none']);
       for (const col of cfg.dcin) columns.push([`${figMode}:${col}`, ctxs[figMode], col]);
       for (const [key, ctx, col] of columns) {
-        const probs = await noGradAsync(() => predictColumn(batch, col, ctx));
+        const probs = (await noGradAsync(() => predictColumns(batch, [col], ctx))).get(col)!;
         const lab = tidy(() => argmax(probs, 1).select(0, 0));
         probs.dispose();
         await save(key.replace(':', '_'), overlay(s.image, lab, palette));
@@ -207,14 +210,14 @@ export async function runExperiment(cfg: ExperimentConfig, log: Log = (l) => pro
     }
     for (const [name, ds] of Object.entries(domains)) {
       for (const mode of cfg.modes) {
+        const tally = new Map<DcinColumn, CellResult>(cfg.dcin.map((col) => [col, { domain: name, model: mode, dcin: col } as CellResult]));
+        const res = await evaluateDatasetMany(ds, (x) => predictColumns(x, cfg.dcin, ctxs[mode], tally), cfg.dcin, classNames.length, {
+          size: ctxs[mode].info.size, bootstrap: cfg.bootstrap, progress: `eval ${name} ${mode}`, skipCheck: true,
+        });
         for (const col of cfg.dcin) {
-          const cell = { domain: name, model: mode, dcin: col } as CellResult;
-          const r = await evaluateDataset(ds, (x) => predictColumn(x, col, ctxs[mode], cell), classNames.length, {
-            size: ctxs[mode].info.size, bootstrap: cfg.bootstrap, progress: `eval ${name} ${mode} ${col}`, skipCheck: true,
-          });
-          Object.assign(cell, r);
+          const cell = Object.assign(tally.get(col)!, res.get(col)!);
           cells.push(cell);
-          log(`${name.padEnd(8)} ${mode.padEnd(8)} ${col.padEnd(11)} Dice ${(r.dice * 100).toFixed(2)}`);
+          log(`${name.padEnd(8)} ${mode.padEnd(8)} ${col.padEnd(11)} Dice ${(cell.dice * 100).toFixed(2)}`);
         }
       }
     }

@@ -18,7 +18,7 @@ Sized to finish in under 10 minutes on 2 CPU cores; re-running reuses what is fi
 
 options:
   --out DIR        default demo-output
-  --epochs N       default 8
+  --epochs N       default 6
   --count N        hq images (default 96; lq and sp get 3/8 of it each)
   --encoder NAME   default resnet18 (the paper's efficientnet-b2 is ~4x slower on a CPU)
   --seed S         default 0
@@ -50,7 +50,7 @@ export const command: Command = {
       out: path.join(out, 'experiment'),
       source: { train: path.join(dataDir, 'hq', 'train'), val: path.join(dataDir, 'hq', 'val') },
       targets: { lq: path.join(dataDir, 'lq'), sp: path.join(dataDir, 'sp') },
-      train: { encoder: (flags.encoder as string | undefined) ?? 'resnet18', size: [128, 192], epochs: intFlag(flags.epochs, 'epochs') ?? 8, batchSize: 4, lr: 1e-3, seed },
+      train: { encoder: (flags.encoder as string | undefined) ?? 'resnet18', size: [128, 192], epochs: intFlag(flags.epochs, 'epochs') ?? 6, batchSize: 4, lr: 1e-3, seed },
       // ExRI: an expert names a reference; the demo has no expert and takes the first hq training image (its name is in the report)
       exri: path.join(dataDir, 'hq', 'train', 'images', firstImage),
       bootstrap: 1000,
