@@ -19,7 +19,7 @@
       "defines": [ "NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED" ],
       "cflags!": [ "-fno-exceptions", "-fno-rtti" ],
       "cflags_cc!": [ "-fno-exceptions", "-fno-rtti", "-std=gnu++17", "-std=gnu++20" ],
-      "cflags_cc": [ "-std=c++17", "-fexceptions", "-O2", "-Wno-unused-parameter", "-Wno-deprecated-declarations", "<!@(node scripts/libtorch.js --gyp cflags)" ],
+      "cflags_cc": [ "<!(node scripts/libtorch.js --gyp std)", "-fexceptions", "-O2", "-Wno-unused-parameter", "-Wno-deprecated-declarations", "<!@(node scripts/libtorch.js --gyp cflags)" ],
       "libraries": [
         "-L<!(node scripts/libtorch.js --gyp libdir)",
         "-Wl,--no-as-needed",

@@ -32,15 +32,30 @@ function abiFlag(prefix) {
   return null;
 }
 
+/** libtorch's version from torch/version.h, e.g. [1, 13] or [2, 14]. */
+function version(includeDir) {
+  const file = path.join(includeDir, 'torch', 'csrc', 'api', 'include', 'torch', 'version.h');
+  if (!fs.existsSync(file)) return null;
+  const text = fs.readFileSync(file, 'utf8');
+  const major = /#define TORCH_VERSION_MAJOR (\d+)/.exec(text);
+  const minor = /#define TORCH_VERSION_MINOR (\d+)/.exec(text);
+  return major && minor ? [Number(major[1]), Number(minor[1])] : null;
+}
+
 function describe(prefix, includeDir, libDir, source) {
   const cuda = hasLib(libDir, 'torch_cuda');
   const libs = ['-ltorch', '-ltorch_cpu', '-lc10'];
   if (cuda) libs.push('-ltorch_cuda', '-lc10_cuda');
   const defines = [];
   const abi = abiFlag(prefix);
+  const v = version(includeDir);
+  // ATen headers need C++20 from PyTorch 2.12 on (pytorch/pytorch#178150); C++17 before
+  const std = v && (v[0] > 2 || (v[0] === 2 && v[1] >= 12)) ? 'c++20' : 'c++17';
   return {
     source,
     prefix,
+    version: v ? v.join('.') : 'unknown',
+    std,
     include: [includeDir, path.join(includeDir, 'torch', 'csrc', 'api', 'include')],
     libDir,
     libs,
@@ -82,6 +97,7 @@ if (require.main === module) {
       cflags: res.cflags.join(' '),
       rpath: `-Wl,-rpath,${res.libDir}`,
       cuda: res.cuda ? '1' : '0',
+      std: `-std=${res.std}`,
     };
     process.stdout.write(map[key] ?? '');
   } else {
