@@ -92,7 +92,8 @@ const lockHash = hashFiles(['package-lock.json', 'package.json'], '');
 if (!fs.existsSync(stampNpm) || fs.readFileSync(stampNpm, 'utf8') !== lockHash) {
   if (!fs.existsSync(lock)) fail('package-lock.json is missing');
   say('installing npm dependencies (npm ci)');
-  run('npm', ['ci', '--no-audit', '--no-fund', '--loglevel=error']);
+  // onnxruntime-node's install script would download CUDA binaries: cqseg uses its CPU build
+  run('npm', ['ci', '--no-audit', '--no-fund', '--loglevel=error'], { env: { ONNXRUNTIME_NODE_INSTALL: 'skip' } });
   fs.writeFileSync(stampNpm, lockHash);
 }
 
