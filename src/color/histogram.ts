@@ -9,7 +9,7 @@
  */
 import * as T from '../tensor';
 import { ArgumentError } from '../tensor';
-import { imageDims, Layout, toPlanar } from './lab';
+import { imageDims, Layout, rowChunks, toPlanar } from './lab';
 
 export interface HistogramOptions {
   layout?: Layout;
@@ -36,12 +36,20 @@ export function rgbHistogram(images: T.Tensor, opts: HistogramOptions = {}): T.T
   return T.tidy(() => {
     const dev = images.device;
     const x = toPlanar(images, d);
-    // bin per channel (uint8 floor division), then the flat index by a 1x1 convolution (exact in float32)
-    const q = x.div(256 / bins, 'floor').to('float32');
     const w = T.tensor([bins * bins, bins, 1], [1, 3, 1, 1], { device: dev });
-    const off = T.arange(0, d.n * nb, nb, { device: dev });
-    const bin = T.conv2d(q, w, null).reshape([d.n, -1]).add(off.reshape([d.n, 1])).to('int32');
-    const counts = T.bincount(bin.reshape([-1]), undefined, d.n * nb).reshape([d.n, nb]).to('float64');
+    // one bincount per row block (see mapChunks: the intermediates stay cache-sized)
+    const hs: T.Tensor[] = Array.from({ length: d.n }, () => T.zeros([nb], { dtype: 'int64', device: dev }));
+    for (const [i, r, rows] of rowChunks(x.shape)) {
+      const next = T.tidy(() => {
+        // bin per channel (uint8 floor division), then the flat index by a 1x1 convolution (exact in float32)
+        const q = x.narrow(0, i, 1).narrow(2, r, rows).div(256 / bins, 'floor').to('float32');
+        const bin = T.conv2d(q, w, null).to('int32');
+        return hs[i].add(T.bincount(bin.reshape([-1]), undefined, nb));
+      });
+      hs[i].dispose();
+      hs[i] = next;
+    }
+    const counts = (hs.length === 0 ? T.zeros([0, nb], { device: dev }) : T.stack(hs)).to('float64');
     if (norm === 'none') return counts.to('float32');
     const l2 = counts.square().sum(1, { keepdim: true }).sqrt();
     return counts.div(T.where(l2.eq(0), T.onesLike(l2), l2)).to('float32');

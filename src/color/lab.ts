@@ -61,7 +61,7 @@ interface Lab8Tables {
   /** (3, 3) float32 and (3): [fX, fY, fZ] -> [L, a, b] (OpenCV's integer formula / 2^15, rounding bias included). */
   toLab: T.Tensor;
   labBias: T.Tensor;
-  /** (3) float64: CV_DESCALE's rounding for the RGB step. */
+  /** (3) float64: CV_DESCALE's rounding for the RGB step, plus invGamma's index offset. */
   rgbBias: T.Tensor;
   /** (768) float32: row c*256+v: channel L -> LabToYF_b's fy - minABvalue; a -> adiv; b -> -bdiv. */
   stage1: T.Tensor;
@@ -71,7 +71,10 @@ interface Lab8Tables {
   xzExt: T.Tensor;
   /** (3, 3) float64: [X, Y, Z] -> linear [R, G, B] (12-bit coefficients / 2^14). */
   toRgb: T.Tensor;
-  /** (4096) uint8: sRGBInvGammaTab_b. */
+  /**
+   * uint8: sRGBInvGammaTab_b indexed by value + offset and clamped at both ends, over
+   * every value the RGB step can produce, so truncating to int32 indexes it directly.
+   */
   invGamma: T.Tensor;
 }
 
@@ -139,6 +142,27 @@ function buildLab8(device: string): Lab8Tables {
     const g = x <= 0.0031308 ? x * 12.92 : 1.055 * Math.pow(x, 1 / 2.4) - 0.055;
     invGamma[i] = Math.min(255, roundEven(255 * g));
   }
+  // the RGB step's range over all xzExt values, so that one table covers the clamp
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const v of xzExt) [lo, hi] = [Math.min(lo, v), Math.max(hi, v)];
+  let linMin = Infinity;
+  let linMax = -Infinity;
+  for (let r = 0; r < 3; r++) {
+    let a = 0.5;
+    let b = 0.5;
+    for (let i = 0; i < 3; i++) {
+      const c = toRgb[i * 3 + r];
+      a += Math.min(c * lo, c * hi);
+      b += Math.max(c * lo, c * hi);
+    }
+    [linMin, linMax] = [Math.min(linMin, a), Math.max(linMax, b)];
+  }
+  // value + offset stays > 0, where truncation is the floor: index offset + floor(value),
+  // and values in (-1, 0) (0 for OpenCV after truncation) fall on offset - 1, also clamped to 0
+  const gOff = Math.max(1, Math.ceil(-linMin) + 1);
+  const invExt = new Uint8Array(gOff + Math.ceil(linMax) + 2);
+  for (let j = 0; j < invExt.length; j++) invExt[j] = invGamma[Math.min(INV_GAMMA_SIZE - 1, Math.max(0, j - gOff))];
   const o = { device };
   // matrices above are [input][output]; as 1x1 convolution weights they are (out, in, 1, 1)
   const conv = (m: Float32Array | Float64Array): T.Tensor => T.keep(T.tidy(() => T.tensor(m, [3, 3], o).transpose(0, 1).contiguous().reshape([3, 3, 1, 1])));
@@ -153,8 +177,8 @@ function buildLab8(device: string): Lab8Tables {
     toIdx: conv(toIdx),
     xzExt: T.keep(T.tensor(xzExt, [xzExt.length], o)),
     toRgb: conv(toRgb),
-    rgbBias: T.keep(T.tensor(new Float64Array([0.5, 0.5, 0.5]), [3], o)),
-    invGamma: T.keep(T.tensor(invGamma, [INV_GAMMA_SIZE], { dtype: 'uint8', device })),
+    rgbBias: T.keep(T.tensor(new Float64Array([0.5 + gOff, 0.5 + gOff, 0.5 + gOff]), [3], o)),
+    invGamma: T.keep(T.tensor(invExt, [invExt.length], { dtype: 'uint8', device })),
   };
 }
 
@@ -228,6 +252,48 @@ export function fromPlanar(y: T.Tensor, d: ImageDims): T.Tensor {
   return o;
 }
 
+/**
+ * Pixels per chunk of the chunked 8-bit paths. Their many passes are bound by memory
+ * (each full-size float32 or int32 intermediate is a fresh multi-MB allocation that the
+ * OS pages in); run on row blocks of about this many pixels, the intermediates stay
+ * cache-sized and are reused. Every op is per pixel, so results do not depend on it.
+ */
+const CHUNK_PIXELS = 1 << 16;
+
+/** @internal the row blocks of an (N, C, H, W) batch: [image, first row, rows]. */
+export function rowChunks(shape: number[]): [number, number, number][] {
+  const [n, , h, w] = shape;
+  const rows = Math.max(1, Math.floor(CHUNK_PIXELS / Math.max(1, w)));
+  const out: [number, number, number][] = [];
+  for (let i = 0; i < n; i++) {
+    if (h === 0) out.push([i, 0, 0]);
+    for (let r = 0; r < h; r += rows) out.push([i, r, Math.min(rows, h - r)]);
+  }
+  return out;
+}
+
+/**
+ * @internal applies a per-pixel map to an (N, C, H, W) batch block by block: `fn(block,
+ * image)` gets a (1, C, rows, W) block of image `image`; the results are concatenated
+ * back to (N, C', H, W).
+ */
+export function mapChunks(x: T.Tensor, fn: (block: T.Tensor, image: number) => T.Tensor): T.Tensor {
+  return T.tidy(() => {
+    const chunks = rowChunks(x.shape);
+    if (chunks.length <= 1) return fn(x, 0);
+    const images: T.Tensor[] = [];
+    let parts: T.Tensor[] = [];
+    for (const [i, r, rows] of chunks) {
+      parts.push(T.tidy(() => fn(x.narrow(0, i, 1).narrow(2, r, rows), i)));
+      if (r + rows === x.shape[2]) {
+        images.push(parts.length === 1 ? parts[0] : T.cat(parts, 2));
+        parts = [];
+      }
+    }
+    return images.length === 1 ? images[0] : T.cat(images, 0);
+  });
+}
+
 /** Table lookup: table[idx] with idx an int tensor of any shape. */
 function take(table: T.Tensor, idx: T.Tensor): T.Tensor {
   return T.indexSelect(table, 0, idx.reshape([-1])).reshape(idx.shape);
@@ -251,6 +317,11 @@ export function rgbPlanesToLab8f(rgb: T.Tensor): T.Tensor {
   });
 }
 
+/** @internal uint8 (N, 3, H, W) RGB planes -> uint8 (N, 3, H, W) OpenCV 8-bit Lab (rgbPlanesToLab8f by blocks). */
+export function rgbPlanesToLab8(rgb: T.Tensor): T.Tensor {
+  return mapChunks(rgb, (b) => rgbPlanesToLab8f(b).to('uint8'));
+}
+
 /**
  * @internal Lab -> RGB from int32 indices `idx` (N, 3, H, W) into `stage1` (a float32
  * table of LabToYF/adiv/bdiv values: lab8().stage1 indexed by value + 256 * channel,
@@ -263,7 +334,7 @@ export function labIndexToRgb8(idx: T.Tensor, stage1: T.Tensor): T.Tensor {
     const g = take(stage1, idx);
     const xi = T.conv2d(g, t.toIdx).to('int32');
     const xyz = take(t.xzExt, xi); // float64 table: no conversion pass
-    const lin = T.conv2d(xyz, t.toRgb, t.rgbBias).to('int32').clamp(0, INV_GAMMA_SIZE - 1); // trunc == floor once clamped at 0
+    const lin = T.conv2d(xyz, t.toRgb, t.rgbBias).to('int32'); // offset: always > 0, trunc == floor; the table clamps
     return take(t.invGamma, lin);
   });
 }
@@ -325,7 +396,7 @@ export function rgbToLab(image: T.Tensor, opts: LabOptions = {}): T.Tensor {
   if (image.dtype !== 'uint8') checkFloat(image, 'image', 'rgbToLab');
   return T.tidy(() => {
     const x = toPlanar(image, d);
-    return fromPlanar(image.dtype === 'uint8' ? rgbPlanesToLab8f(x).to('uint8') : rgbPlanesToLabF(x), d);
+    return fromPlanar(image.dtype === 'uint8' ? rgbPlanesToLab8(x) : rgbPlanesToLabF(x), d);
   });
 }
 
@@ -341,8 +412,9 @@ export function labToRgb(image: T.Tensor, opts: LabOptions = {}): T.Tensor {
   return T.tidy(() => {
     const x = toPlanar(image, d);
     if (image.dtype !== 'uint8') return fromPlanar(labPlanesToRgbF(x), d);
-    const idx = x.to('int32').add(channelOffsets(x.device));
-    return fromPlanar(labIndexToRgb8(idx, lab8(x.device).stage1), d);
+    const off = channelOffsets(x.device);
+    const stage1 = lab8(x.device).stage1;
+    return fromPlanar(mapChunks(x, (b) => labIndexToRgb8(b.add(off), stage1)), d); // uint8 + int32 -> int32
   });
 }
 

@@ -28,7 +28,7 @@
  */
 import * as T from '../tensor';
 import { ArgumentError } from '../tensor';
-import { fromPlanar, ImageDims, imageDims, lab8, labIndexToRgb8, labPlanesToRgbF, Layout, rgbPlanesToLab8f, rgbPlanesToLabF, toPlanar } from './lab';
+import { channelOffsets, fromPlanar, ImageDims, imageDims, lab8, labIndexToRgb8, labPlanesToRgbF, Layout, mapChunks, rgbPlanesToLab8, rgbPlanesToLabF, rowChunks, toPlanar } from './lab';
 
 export type TransferMode = 'cqseg' | 'reference';
 export type LabPrecision = 'uint8' | 'float';
@@ -58,7 +58,7 @@ export type LabTransferOptions = LabStatsOptions;
 
 interface Prepared {
   d: ImageDims;
-  /** (N, 3, H, W) Lab planes: float32 integers 0..255 (8-bit path) or float64 (float path) */
+  /** (N, 3, H, W) Lab planes: uint8 (8-bit path) or float64 (float path) */
   lab: T.Tensor;
   eight: boolean;
   /** (N, 1, H, W) float64 weights, or undefined for all pixels */
@@ -127,27 +127,39 @@ function prepare(rgb: T.Tensor, op: string, opts: LabStatsOptions): Prepared {
   if (opts.mode === 'reference') x = x.flip(1);
   let lab: T.Tensor;
   if (eight) {
-    lab = rgbPlanesToLab8f(x);
+    lab = rgbPlanesToLab8(x);
   } else {
     lab = rgbPlanesToLabF(rgb.dtype === 'uint8' ? x.to('float64').div(255) : x.to('float64'));
   }
   return { d, lab, eight, weights: weightsOf(rgb, d, opts, op) };
 }
 
-/** (N, 3, H, W) 8-bit Lab planes -> int32 indices into an (N, 3, 256) table. */
-function tableIndex(lab: T.Tensor): T.Tensor {
+/**
+ * (N, 3, 256) per-image, per-channel histograms of 8-bit Lab planes (weighted when
+ * weights (N, 1, H, W) are given), one bincount per row block (see mapChunks).
+ */
+function labHistogram(lab: T.Tensor, weights: T.Tensor | undefined): T.Tensor {
   const n = lab.shape[0];
-  const off = T.arange(0, n * 3 * 256, 256, { dtype: 'int32', device: lab.device }).reshape([n, 3, 1, 1]);
-  return lab.to('int32').add(off);
+  const off = channelOffsets(lab.device);
+  const hs: T.Tensor[] = Array.from({ length: n }, () => T.zeros([3 * 256], { dtype: 'float64', device: lab.device }));
+  for (const [i, r, rows] of rowChunks(lab.shape)) {
+    const next = T.tidy(() => {
+      const idx = lab.narrow(0, i, 1).narrow(2, r, rows).add(off).reshape([-1]); // uint8 + int32 -> int32
+      const w = weights === undefined ? undefined : weights.narrow(0, i, 1).narrow(2, r, rows).expand([1, 3, rows, lab.shape[3]]).reshape([-1]);
+      return hs[i].add(T.bincount(idx, w, 3 * 256));
+    });
+    hs[i].dispose();
+    hs[i] = next;
+  }
+  off.dispose();
+  return n === 0 ? T.zeros([0, 3 * 256], { dtype: 'float64', device: lab.device }) : T.stack(hs); // (N, 768)
 }
 
-function statsOf(p: Prepared, index?: T.Tensor): T.Tensor {
+function statsOf(p: Prepared): T.Tensor {
   const { lab, weights } = p;
   const n = lab.shape[0];
   if (p.eight) {
-    const idx = (index ?? tableIndex(lab)).reshape([-1]);
-    const w = weights === undefined ? undefined : weights.expand(lab.shape).reshape([-1]);
-    const h = T.bincount(idx, w, n * 3 * 256).to('float64').reshape([n, 3, 256]);
+    const h = labHistogram(lab, weights).reshape([n, 3, 256]);
     const v = T.arange(256, undefined, 1, { dtype: 'float64', device: lab.device });
     const cnt = h.sum(2, { keepdim: true });
     const mean = h.mul(v).sum(2, { keepdim: true }).div(cnt);
@@ -192,8 +204,7 @@ export function labTransferToStats(images: T.Tensor, refStats: T.Tensor, opts: L
   return T.tidy(() => {
     const p = prepare(images, 'labTransfer', opts);
     const ref = checkStats(refStats, p.d.n, 'labTransfer');
-    const idx = p.eight ? tableIndex(p.lab) : undefined;
-    const inp = statsOf(p, idx);
+    const inp = statsOf(p);
     const [mIn, sIn] = [inp.narrow(2, 0, 1), inp.narrow(2, 1, 1)];
     const [mRef, sRef] = [ref.narrow(2, 0, 1), ref.narrow(2, 1, 1)];
     const guarded = opts.mode !== 'reference';
@@ -207,7 +218,8 @@ export function labTransferToStats(images: T.Tensor, refStats: T.Tensor, opts: L
       lut = lut.clamp(0, 255).to('int32').add(T.tensor(new Int32Array([0, 256, 512]), [1, 3, 1], { device: images.device })); // to int32 truncates
       // composed with the first table of Lab -> RGB, so the transferred Lab is never materialised
       const composed = T.indexSelect(lab8(images.device).stage1, 0, lut.reshape([-1]));
-      rgb = labIndexToRgb8(idx!, composed);
+      const off = channelOffsets(images.device);
+      rgb = mapChunks(p.lab, (b, i) => labIndexToRgb8(b.add(off), composed.narrow(0, i * 768, 768)));
     } else {
       const n = p.d.n;
       const sh = [n, 3, 1, 1];
