@@ -5,7 +5,8 @@
 namespace cqseg {
 
 void RegisterColorOps(std::vector<OpDef>& ops) {
-  (void)ops;
+  // integer bin of uint8 values: x >> k (histograms)
+  OP("bitwiseRightShift", return at::bitwise_right_shift(a.t(0), a.scalar(1)););
 }
 
 }  // namespace cqseg

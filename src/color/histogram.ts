@@ -9,6 +9,7 @@
  */
 import * as T from '../tensor';
 import { ArgumentError } from '../tensor';
+import { callT } from '../tensor/ops';
 import { imageDims, Layout, rowChunks, toPlanar } from './lab';
 
 export interface HistogramOptions {
@@ -28,11 +29,12 @@ export function rgbHistogram(images: T.Tensor, opts: HistogramOptions = {}): T.T
   if (images.dtype !== 'uint8') throw new ArgumentError(`Argument 'images' passed to 'rgbHistogram' must be uint8, got ${images.dtype}`);
   const bins = opts.bins ?? 8;
   if (!Number.isInteger(bins) || bins < 1 || bins > 256 || 256 % bins !== 0) {
-    throw new ArgumentError(`Argument 'bins' passed to 'rgbHistogram' must be an integer dividing 256, got ${String(bins)}`);
+    throw new ArgumentError(`Argument 'bins' passed to 'rgbHistogram' must be a power of two from 1 to 256, got ${String(bins)}`);
   }
   const norm = opts.normalize ?? 'l2';
   if (norm !== 'l2' && norm !== 'none') throw new ArgumentError(`Argument 'normalize' passed to 'rgbHistogram' must be 'l2' or 'none', got ${String(norm)}`);
   const nb = bins * bins * bins;
+  const shift = Math.log2(256 / bins);
   return T.tidy(() => {
     const dev = images.device;
     const x = toPlanar(images, d);
@@ -41,8 +43,8 @@ export function rgbHistogram(images: T.Tensor, opts: HistogramOptions = {}): T.T
     const hs: T.Tensor[] = Array.from({ length: d.n }, () => T.zeros([nb], { dtype: 'int64', device: dev }));
     for (const [i, r, rows] of rowChunks(x.shape)) {
       const next = T.tidy(() => {
-        // bin per channel (uint8 floor division), then the flat index by a 1x1 convolution (exact in float32)
-        const q = x.narrow(0, i, 1).narrow(2, r, rows).div(256 / bins, 'floor').to('float32');
+        // bin per channel (uint8 shift: bins is a power of two dividing 256), then the flat index by a 1x1 convolution (exact in float32)
+        const q = callT('bitwiseRightShift', x.narrow(0, i, 1).narrow(2, r, rows).handle, shift).to('float32');
         const bin = T.conv2d(q, w, null).to('int32');
         return hs[i].add(T.bincount(bin.reshape([-1]), undefined, nb));
       });

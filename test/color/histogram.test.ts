@@ -38,7 +38,7 @@ test('raw counts: bin = v >> 5, index (r * 8 + g) * 8 + b, total = pixels', () =
 test('errors name the argument', () => {
   T.tidy(() => {
     assert.throws(() => rgbHistogram(T.zeros([1, 3, 2, 2])), /'images' passed to 'rgbHistogram' must be uint8, got float32/);
-    assert.throws(() => rgbHistogram(T.zeros([1, 3, 2, 2], { dtype: 'uint8' }), { bins: 7 }), /'bins' passed to 'rgbHistogram' must be an integer dividing 256/);
+    assert.throws(() => rgbHistogram(T.zeros([1, 3, 2, 2], { dtype: 'uint8' }), { bins: 7 }), /'bins' passed to 'rgbHistogram' must be a power of two from 1 to 256/);
   });
 });
 
@@ -46,4 +46,11 @@ test('no leak', () => {
   const x = T.zeros([2, 3, 4, 4], { dtype: 'uint8' });
   assertNoLeak(() => rgbHistogram(x).dispose());
   x.dispose();
+});
+
+test('one bin per channel counts every pixel in bin 0', () => {
+  const x = T.tensor(new Uint8Array([0, 255, 128, 7, 200, 1]), [1, 3, 1, 2], { dtype: 'uint8' });
+  const h = rgbHistogram(x, { bins: 1, normalize: 'none' });
+  assert.deepEqual(h.toArray(), [2]);
+  T.dispose([x, h]);
 });
