@@ -8,8 +8,8 @@
  * Masks: decoded without color management into 1 channel (gray / class indices) or 3
  * channels (RGB-palette masks); never interpolated (resizeMask is nearest, in tensors).
  */
-import * as fs from 'fs';
 import * as path from 'path';
+import { writeFileAtomic } from '../util/atomic';
 import sharp from 'sharp';
 import { Tensor, tensor, tidy, indexSelect, logicalAnd, all } from '../tensor';
 
@@ -201,18 +201,7 @@ export async function encodeJpeg(t: Tensor, quality = 90): Promise<Buffer> {
   return sharpOf(t, 'encodeJpeg').jpeg({ quality, chromaSubsampling: '4:2:0', mozjpeg: false }).toBuffer();
 }
 
-/** Writes a file via a temp file in the same folder and a rename: never half-written. */
-export async function writeFileAtomic(file: string, data: Buffer | string): Promise<void> {
-  await fs.promises.mkdir(path.dirname(file), { recursive: true });
-  const tmp = `${file}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
-  try {
-    await fs.promises.writeFile(tmp, data);
-    await fs.promises.rename(tmp, file);
-  } catch (err) {
-    await fs.promises.rm(tmp, { force: true });
-    throw err;
-  }
-}
+export { writeFileAtomic };
 
 /** Encodes by extension (.png lossless; .jpg/.jpeg at `quality`) and writes atomically. */
 export async function writeImage(file: string, t: Tensor, opts: { quality?: number } = {}): Promise<void> {

@@ -6,7 +6,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { writeAtomic } from '../train/checkpoint';
+import { writeFileAtomicSync } from '../util/atomic';
 import { EpochMetrics } from '../train/trainer';
 import { PAPER_COLUMNS } from './config';
 import type { CellResult, ExperimentResults } from './runner';
@@ -174,9 +174,9 @@ td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}th{background:#f4f4
 export function writeReports(out: string, r: ExperimentResults): void {
   fs.mkdirSync(out, { recursive: true });
   const slim = { ...r, cells: r.cells.map((c) => ({ ...c, confusion: c.confusion })) };
-  writeAtomic(path.join(out, 'results.json'), JSON.stringify(slim, null, 1));
-  writeAtomic(path.join(out, 'report.md'), markdown(r));
-  writeAtomic(path.join(out, 'report.html'), html(r));
+  writeFileAtomicSync(path.join(out, 'results.json'), JSON.stringify(slim, null, 1));
+  writeFileAtomicSync(path.join(out, 'report.md'), markdown(r));
+  writeFileAtomicSync(path.join(out, 'report.html'), html(r));
 }
 
 /** The tables as plain text for the terminal. */

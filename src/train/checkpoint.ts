@@ -9,6 +9,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { Module, Optimizer, readSafetensors, saveStateDict, writeSafetensors } from '../nn';
 import { Tensor, dispose, getRngState, setRngState, tensor } from '../tensor';
+import { writeFileAtomicSync } from '../util/atomic';
 
 export interface TrainState {
   /** epochs completed */
@@ -22,12 +23,6 @@ export interface TrainState {
   dir: string;
 }
 
-/** Writes data to file via a temp file and rename. */
-export function writeAtomic(file: string, data: string | Buffer): void {
-  const tmp = `${file}.${process.pid}.tmp`;
-  fs.writeFileSync(tmp, data);
-  fs.renameSync(tmp, file);
-}
 
 export function saveCheckpoint(runDir: string, model: Module, opt: Optimizer, state: Omit<TrainState, 'rng' | 'dir'>): void {
   const rel = path.join('checkpoint', `epoch-${state.epoch}`);
@@ -41,7 +36,7 @@ export function saveCheckpoint(runDir: string, model: Module, opt: Optimizer, st
   const rng = Buffer.from((rngT.dataSync() as Uint8Array).buffer).toString('base64');
   rngT.dispose();
   const full: TrainState = { ...state, rng, dir: rel };
-  writeAtomic(path.join(runDir, 'checkpoint', 'state.json'), JSON.stringify(full, null, 1));
+  writeFileAtomicSync(path.join(runDir, 'checkpoint', 'state.json'), JSON.stringify(full, null, 1));
   // older checkpoints are no longer needed once state.json points past them
   for (const f of fs.readdirSync(path.join(runDir, 'checkpoint'))) {
     if (f.startsWith('epoch-') && f !== `epoch-${state.epoch}`) fs.rmSync(path.join(runDir, 'checkpoint', f), { recursive: true, force: true });

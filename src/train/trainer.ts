@@ -21,7 +21,8 @@ import { importWeights } from '../models/weights';
 import { Adam, saveStateDict } from '../nn';
 import { Tensor, TorchError, argmax, dispose, manualSeed, noGrad, setNumThreads, tensor, tidy, torchVersion } from '../tensor';
 import { Progress } from '../util/progress';
-import { readState, restoreCheckpoint, saveCheckpoint, writeAtomic } from './checkpoint';
+import { readState, restoreCheckpoint, saveCheckpoint } from './checkpoint';
+import { writeFileAtomicSync } from '../util/atomic';
 import { TrainConfig } from './config';
 import { cqgLoss, diceCELoss } from './losses';
 
@@ -130,7 +131,7 @@ export async function train(cfg: TrainConfig, hooks: TrainHooks = {}, resume = f
   // the checks of `cqseg data check` on everything training will read (stops with its messages)
   for (const ds of [sets.train, sets.val]) if (ds) await assertDatasetOk(ds, { size: cfg.size });
   fs.mkdirSync(runDir, { recursive: true });
-  writeAtomic(path.join(runDir, 'config.json'), JSON.stringify(runInfo(cfg, classNames), null, 2));
+  writeFileAtomicSync(path.join(runDir, 'config.json'), JSON.stringify(runInfo(cfg, classNames), null, 2));
 
   createEncoder(cfg.encoder).dispose(); // fail early on an unknown encoder name
   manualSeed(cfg.seed); // initial weights, dropout and drop-connect draws follow the seed
@@ -241,7 +242,7 @@ function truncateMetrics(file: string, epochs: number): void {
       return false; // a line cut short by the kill
     }
   });
-  writeAtomic(file, keep.map((l) => l + '\n').join(''));
+  writeFileAtomicSync(file, keep.map((l) => l + '\n').join(''));
 }
 
 class NanLoss extends Error {

@@ -6,7 +6,7 @@ import { exriStatsFor, openBank, openEmbedder, openSession } from '../../dcin/se
 import { EvalResult, evaluateDataset } from '../../eval/evaluate';
 import { RunError } from '../../models/run';
 import { dispose, setNumThreads, Tensor } from '../../tensor';
-import { writeAtomic } from '../../train/checkpoint';
+import { writeFileAtomicSync } from '../../util/atomic';
 import { intFlag, parseArgs } from '../args';
 import { Command, UsageError } from '../command';
 
@@ -113,7 +113,7 @@ export const command: Command = {
       lines.push([path.basename(path.resolve(d)).padEnd(20), ...row].join(''));
     }
     const jsonFile = (flags.json as string | undefined) ?? path.join(runDir, 'evaluation.json');
-    writeAtomic(jsonFile, JSON.stringify({ model: runDir, classNames: session.info.classNames, configs, results }, null, 1));
+    writeFileAtomicSync(jsonFile, JSON.stringify({ model: runDir, classNames: session.info.classNames, configs, results }, null, 1));
     process.stdout.write(`${lines.join('\n')}\n\nwrote ${jsonFile}\n`);
     return 0;
   },
