@@ -13,6 +13,7 @@
 import { BatchNorm2d, Conv2d, Conv2dLayerOptions, Module, ModuleList } from '../nn';
 import { Tensor, adaptiveAvgPool2d, conv2d, dispose, pad, rand, sigmoid, silu, tidy } from '../tensor';
 import { ArgumentError } from '../tensor/check';
+import { EncoderModule } from './encoder';
 import type { Encoder } from './registry';
 
 /** One stage of the spec, decoded from 'r2_k3_s22_e6_i16_o24_se0.25'. */
@@ -221,7 +222,7 @@ export interface EfficientNetConfig {
  * smp's EfficientNetEncoder: efficientnet_pytorch's EfficientNet without `_fc`
  * (`_conv_head` and `_bn1` stay, unused, as in smp's state dict).
  */
-export class EfficientNetEncoder extends Module implements Encoder {
+export class EfficientNetEncoder extends EncoderModule implements Encoder {
   readonly convStem: Conv2dStaticSame;
   readonly bn0: BatchNorm2d;
   readonly blocks: ModuleList<MBConvBlock>;
@@ -280,9 +281,4 @@ export class EfficientNetEncoder extends Module implements Encoder {
     return feats;
   }
 
-  override forward(x: Tensor): Tensor {
-    const f = this.features(x);
-    dispose(f.slice(1, -1));
-    return f[f.length - 1];
-  }
 }

@@ -6,6 +6,7 @@
  */
 import { BatchNorm2d, Conv2d, Module, ReLU, Sequential } from '../nn';
 import { Tensor, dispose, maxPool2d, noGrad, relu, tidy } from '../tensor';
+import { EncoderModule } from './encoder';
 import type { Encoder } from './registry';
 
 function conv(inC: number, outC: number, k: number, stride = 1): Conv2d {
@@ -84,7 +85,7 @@ export const RESNET_SPECS: Record<string, { block: 'basic' | 'bottleneck'; layer
 };
 
 /** smp's ResNetEncoder (torchvision ResNet minus fc/avgpool); features at 1, 1/2, ..., 1/32. */
-export class ResNetEncoder extends Module implements Encoder {
+export class ResNetEncoder extends EncoderModule implements Encoder {
   readonly conv1: Conv2d;
   readonly bn1: BatchNorm2d;
   readonly layers: Sequential[] = [];
@@ -129,9 +130,4 @@ export class ResNetEncoder extends Module implements Encoder {
     return feats;
   }
 
-  override forward(x: Tensor): Tensor {
-    const f = this.features(x);
-    dispose(f.slice(1, -1));
-    return f[f.length - 1];
-  }
 }
