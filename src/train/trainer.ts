@@ -65,13 +65,14 @@ export interface TrainResult {
 
 const namesOf = (ds: SegDataset): string[] => ds.classes.classes.map((c) => c.name);
 
-function openSets(cfg: TrainConfig): { train: SegDataset; val: SegDataset | null } {
+/** Opens the training and validation sets, with the checks of `cqseg data check` on everything they hold. */
+async function openSets(cfg: TrainConfig): Promise<{ train: SegDataset; val: SegDataset | null }> {
   const opts = { classes: cfg.classes, maskMode: parseMaskMode(cfg.maskMode), images: cfg.images, requireMasks: true };
   const full = openDataset(cfg.data, opts);
-  checkListing(full);
+  await assertDatasetOk(full, { size: cfg.size });
   if (cfg.val) {
     const val = openDataset(cfg.val, opts);
-    checkListing(val);
+    await assertDatasetOk(val, { size: cfg.size });
     if (namesOf(val).join() !== namesOf(full).join()) {
       throw new TrainError(`validation set '${cfg.val}' has classes [${namesOf(val).join(', ')}], training set has [${namesOf(full).join(', ')}]`);
     }
@@ -80,16 +81,6 @@ function openSets(cfg: TrainConfig): { train: SegDataset; val: SegDataset | null
   if (cfg.valFraction === 0) return { train: full, val: null };
   const s = splitBySeed(full, { valFraction: cfg.valFraction, seed: cfg.seed });
   return { train: s.train, val: s.val.items.length > 0 ? s.val : null };
-}
-
-/** The listing-level checks of `cqseg data check` (empty, missing masks, duplicates...). */
-function checkListing(ds: SegDataset): void {
-  if (ds.items.length === 0) throw new TrainError(`dataset '${ds.source}' is empty: no images found (run cqseg data check ${ds.source})`);
-  const errors = ds.issues.filter((i) => i.severity === 'error');
-  if (errors.length > 0) {
-    const lines = errors.map((e) => `  ${e.code}: ${e.message} (${e.files.length} file(s): ${e.files.slice(0, 5).join(', ')}${e.files.length > 5 ? ', ...' : ''})`);
-    throw new TrainError(`dataset '${ds.source}' has errors:\n${lines.join('\n')}\n(run cqseg data check ${ds.source} for the full report)`);
-  }
 }
 
 function runInfo(cfg: TrainConfig, classNames: string[]): RunInfo & Record<string, unknown> {
@@ -126,10 +117,8 @@ export async function train(cfg: TrainConfig, hooks: TrainHooks = {}, resume = f
       }
     }
   }
-  const sets = openSets(cfg);
+  const sets = await openSets(cfg);
   const classNames = namesOf(sets.train);
-  // the checks of `cqseg data check` on everything training will read (stops with its messages)
-  for (const ds of [sets.train, sets.val]) if (ds) await assertDatasetOk(ds, { size: cfg.size });
   fs.mkdirSync(runDir, { recursive: true });
   writeFileAtomicSync(path.join(runDir, 'config.json'), JSON.stringify(runInfo(cfg, classNames), null, 2));
 
