@@ -1,9 +1,9 @@
 /** `cqseg evaluate`: Dice (torchmetrics convention) of a run on labelled domains under DCIN configurations. */
 import * as path from 'path';
 import { DataError, openDataset, parseMaskMode } from '../../data';
-import { BankError, dcinPredict, disposeBank, Embedder, ReferenceBank } from '../../dcin';
+import { BankError, dcinPredictMany, disposeBank, Embedder, ReferenceBank } from '../../dcin';
 import { exriStatsFor, openBank, openEmbedder, openSession } from '../../dcin/session';
-import { EvalResult, evaluateDataset } from '../../eval/evaluate';
+import { EvalResult, evaluateDatasetMany } from '../../eval/evaluate';
 import { RunError } from '../../models/run';
 import { dispose, setNumThreads, Tensor } from '../../tensor';
 import { writeFileAtomicSync } from '../../util/atomic';
@@ -81,18 +81,13 @@ export const command: Command = {
       const maskMode = flags['mask-mode'] ? parseMaskMode(flags['mask-mode'] as string) : undefined;
       for (const d of domains) {
         const ds = openDataset(d, { requireMasks: true, maskMode });
-        let checked = false;
-        for (const c of configs) {
-          const r = await evaluateDataset(ds, async (x) => (await dcinPredict(x, {
-            mode: c === 'full-robust' ? 'full' : (c as Exclude<Config, 'full-robust'>), model: session.forward, bank, embedder, exriStats,
-            transfer: c === 'full-robust' ? { excludeSpecular: true } : undefined,
-          })).probs, session.info.model.classes, {
-            size: session.info.size, originalResolution: Boolean(flags['original-resolution']), bootstrap,
-            progress: `evaluate ${path.basename(d)} ${c}`, skipCheck: checked,
-          });
-          checked = true;
-          results.push({ domain: d, dcin: c, result: r });
-        }
+        const byCol = await evaluateDatasetMany(ds, async (x) => {
+          const r = await dcinPredictMany(x, configs as Config[], { model: session.forward, bank, embedder, exriStats });
+          return new Map([...r].map(([c, v]) => [c, v.probs]));
+        }, configs, session.info.model.classes, {
+          size: session.info.size, originalResolution: Boolean(flags['original-resolution']), bootstrap, progress: `evaluate ${path.basename(d)}`,
+        });
+        for (const c of configs) results.push({ domain: d, dcin: c, result: byCol.get(c)! });
       }
     } catch (err) {
       if (err instanceof DataError || err instanceof BankError || err instanceof RunError) throw new UsageError(err.message, 1);
