@@ -8,7 +8,8 @@
  * - GRIS for 1,600 and 16,000 images: histogram time per image (measured on 512x768
  *   images) x M + selection on synthesised histograms (the images are not decoded:
  *   the decode cost is the same for both sides and belongs to src/data);
- * - LRIS query latency over 16,000 references of dimension 1,536;
+ * - LRIS query latency over 16,000 references of dimension 1,536 (exact search: int8
+ *   first pass + float64 re-scoring, see src/dcin/lris.ts), at 1 and 2 threads each side;
  * - agreement with cv2's 8-bit RGB->Lab and Lab->RGB over all 2^24 inputs.
  * Ratios are cqseg time / OpenCV+NumPy time (target <= 0.5 for transfer and selection).
  * Ends with one JSON line holding every figure.
@@ -62,7 +63,7 @@ const cubeDir = flag('no-cube') || flag('no-ref') ? null : fs.mkdtempSync(path.j
 let ref: Record<string, unknown> | null = null;
 if (!flag('no-ref')) {
   console.log('running bench/dcin_ref.py (OpenCV + NumPy) ...');
-  const cfg = { transfer: TRANSFER.map(([h, w]) => [h, w, reps]), hist: [512, 768, reps], gris: GRIS_M, lris: [...LRIS, 20], cube: cubeDir };
+  const cfg = { transfer: TRANSFER.map(([h, w]) => [h, w, reps]), hist: [512, 768, reps], gris: GRIS_M, lris: [...LRIS, 2], cube: cubeDir };
   const p = spawnSync('/usr/bin/python3', [path.join(__dirname, '..', '..', 'bench', 'dcin_ref.py'), JSON.stringify(cfg)], { encoding: 'utf8', maxBuffer: 1 << 24 });
   if (p.status !== 0) console.log(`reference side failed: ${p.stderr || p.error}`);
   else ref = JSON.parse(p.stdout.trim().split('\n').pop()!) as Record<string, unknown>;
@@ -118,16 +119,29 @@ for (const m of GRIS_M) {
 }
 
 // ---------------------------------------------------------------- LRIS
+// One query, at 1 and 2 threads on both sides (NumPy's product runs on OpenBLAS's
+// threads, set per run by OPENBLAS_NUM_THREADS; cqseg's scan on libtorch's).
 {
   const [m, d] = LRIS;
   const bank = T.tidy(() => normalizeEmbeddings(T.randn([m, d])));
   const q = T.tidy(() => normalizeEmbeddings(T.randn([1, d])));
+  const tb = now();
   const index = new LrisIndex(bank); // built once, as the reference's bank array
-  const t = timeSync(20, () => { index.search(q); });
+  const build = now() - tb;
+  for (const th of [1, 2]) {
+    T.setNumThreads(th);
+    const t = timeSync(20, () => { index.search(q); });
+    let rl: number | undefined;
+    if (!flag('no-ref')) {
+      const p = spawnSync('/usr/bin/python3', [path.join(__dirname, '..', '..', 'bench', 'dcin_ref.py'), JSON.stringify({ lris: [m, d, 20] })], { encoding: 'utf8', env: { ...process.env, OPENBLAS_NUM_THREADS: String(th) } });
+      if (p.status === 0) rl = (JSON.parse(p.stdout.trim().split('\n').pop()!) as { lris: Timing }).lris.best;
+      else console.log(`reference LRIS side failed: ${p.stderr || String(p.error)}`);
+    }
+    out[`lris_${m}x${d}_threads${th}`] = { cqseg_ms: r3(t.best), cqseg_median_ms: r3(t.median), ref_ms: rl ? r3(rl) : null, ratio: rl ? r3(t.best / rl) : null, index_build_ms: r3(build) };
+    console.log(`LRIS query over ${m} x ${d}, ${th} thread(s): cqseg ${r3(t.best)} ms (index built once in ${r3(build)} ms), NumPy ${rl ? r3(rl) : '-'} ms, ratio ${rl ? r3(t.best / rl) : '-'}`);
+  }
+  T.setNumThreads(threads);
   index.dispose();
-  const rl = (ref?.lris as Timing | undefined)?.best;
-  out[`lris_${m}x${d}`] = { cqseg_ms: r3(t.best), cqseg_median_ms: r3(t.median), ref_ms: rl ? r3(rl) : null, ratio: rl ? r3(t.best / rl) : null };
-  console.log(`LRIS query over ${m} x ${d}: cqseg ${r3(t.best)} ms, NumPy ${rl ? r3(rl) : '-'} ms`);
   T.dispose([bank, q]);
 }
 

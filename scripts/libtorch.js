@@ -42,6 +42,17 @@ function version(includeDir) {
   return major && minor ? [Number(major[1]), Number(minor[1])] : null;
 }
 
+/**
+ * True when ATen parallelises with OpenMP (ATen/Config.h): at::parallel_for is a header
+ * template whose '#pragma omp parallel' only takes effect when the addon is compiled with
+ * -fopenmp (compile only: the GOMP symbols then bind to the OpenMP runtime libtorch itself
+ * loads, so a wheel's bundled libgomp is never joined by a second one).
+ */
+function openmp(includeDir) {
+  const file = path.join(includeDir, 'ATen', 'Config.h');
+  return fs.existsSync(file) && /#define AT_PARALLEL_OPENMP 1/.test(fs.readFileSync(file, 'utf8'));
+}
+
 function describe(prefix, includeDir, libDir, source) {
   const cuda = hasLib(libDir, 'torch_cuda');
   const libs = ['-ltorch', '-ltorch_cpu', '-lc10'];
@@ -60,7 +71,7 @@ function describe(prefix, includeDir, libDir, source) {
     libDir,
     libs,
     cuda,
-    cflags: abi ? [abi] : [],
+    cflags: [...(abi ? [abi] : []), ...(openmp(includeDir) ? ['-fopenmp'] : [])],
     defines,
   };
 }

@@ -22,6 +22,7 @@ std::vector<OpDef>& OpTable() {
     RegisterAugmentOps(ops);
     RegisterColorOps(ops);
     RegisterTrainOps(ops);
+    RegisterKernelOps(ops);
   });
   return ops;
 }

@@ -110,6 +110,7 @@ void RegisterModelsOps(std::vector<OpDef>& ops);
 void RegisterAugmentOps(std::vector<OpDef>& ops);
 void RegisterColorOps(std::vector<OpDef>& ops);
 void RegisterTrainOps(std::vector<OpDef>& ops);
+void RegisterKernelOps(std::vector<OpDef>& ops);
 
 // dtype codes shared with src/tensor/dtype.ts
 at::ScalarType DtypeFromCode(int64_t code);

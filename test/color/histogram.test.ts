@@ -54,3 +54,25 @@ test('one bin per channel counts every pixel in bin 0', () => {
   assert.deepEqual(h.toArray(), [2]);
   T.dispose([x, h]);
 });
+
+test('counts equal a direct count on images larger than one pixel chunk, any layout, bins 8 and 64', () => {
+  T.tidy(() => {
+    const [h, w] = [601, 511]; // 307,111 pixels: two chunks of the CPU kernel and a tail
+    const x = T.rand([2, 3, h, w]).mul(256).floor().to('uint8');
+    const px = x.dataSync() as Uint8Array;
+    for (const bins of [8, 64]) {
+      const shift = Math.log2(256 / bins);
+      const got = rgbHistogram(x, { bins, normalize: 'none' });
+      const nhwc = rgbHistogram(x.permute([0, 2, 3, 1]), { bins, normalize: 'none', layout: 'NHWC' }); // a non-contiguous view
+      for (let n = 0; n < 2; n++) {
+        const want = new Float64Array(bins ** 3);
+        const base = n * 3 * h * w;
+        for (let i = 0; i < h * w; i++) {
+          want[((px[base + i] >> shift) * bins + (px[base + h * w + i] >> shift)) * bins + (px[base + 2 * h * w + i] >> shift)]++;
+        }
+        assert.deepEqual(got.select(0, n).toArray(), Array.from(want), `bins ${bins} image ${n}`);
+        assert.deepEqual(nhwc.select(0, n).toArray(), Array.from(want), `bins ${bins} image ${n} NHWC`);
+      }
+    }
+  });
+});
