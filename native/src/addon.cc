@@ -23,6 +23,7 @@ std::vector<OpDef>& OpTable() {
     RegisterColorOps(ops);
     RegisterTrainOps(ops);
     RegisterKernelOps(ops);
+    RegisterFusedOps(ops);
   });
   return ops;
 }

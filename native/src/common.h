@@ -111,6 +111,7 @@ void RegisterAugmentOps(std::vector<OpDef>& ops);
 void RegisterColorOps(std::vector<OpDef>& ops);
 void RegisterTrainOps(std::vector<OpDef>& ops);
 void RegisterKernelOps(std::vector<OpDef>& ops);
+void RegisterFusedOps(std::vector<OpDef>& ops);
 
 // dtype codes shared with src/tensor/dtype.ts
 at::ScalarType DtypeFromCode(int64_t code);

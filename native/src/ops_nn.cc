@@ -95,6 +95,8 @@ void RegisterNnOps(std::vector<OpDef>& ops) {
   // ---------------------------------------------------------- convolutions
   // (x, w, b?, stride[2], padding[2], dilation[2], groups)
   OP("conv2d", return at::conv2d(a.t(0), a.t(1), a.optT(2), a.ints(3), a.ints(4), a.ints(5), a.i64(6)););
+  // (x, w, b?, stride[2], padding[2]): the im2col + GEMM algorithm (no groups or dilation)
+  OP("thnnConv2d", { auto w = a.t(1); return at::thnn_conv2d(a.t(0), w, {w.size(2), w.size(3)}, a.optT(2), a.ints(3), a.ints(4)); });
   // (x, w, b?, stride[2], padding 'same'|'valid', dilation[2], groups)
   OP("conv2dPadMode", return at::conv2d(a.t(0), a.t(1), a.optT(2), a.ints(3), a.str(4), a.ints(5), a.i64(6)););
   // (x, w, b?, stride, padding, outputPadding, groups, dilation)

@@ -182,8 +182,8 @@ export class MBConvBlock extends Module {
   forwardBlock(inputs: Tensor, dropConnectRate = 0): Tensor {
     return tidy(() => {
       let x = inputs;
-      if (this.expandConv) x = silu(this.bn0!.forward(this.expandConv.forward(x)));
-      x = silu(this.bn1.forward(this.depthwiseConv.forward(x)));
+      if (this.expandConv) x = this.bn0!.forwardSilu(this.expandConv.forward(x));
+      x = this.bn1.forwardSilu(this.depthwiseConv.forward(x));
       if (this.seReduce) {
         const s = this.seExpand!.forward(silu(this.seReduce.forward(adaptiveAvgPool2d(x, 1))));
         x = sigmoid(s).mul(x);
@@ -266,7 +266,7 @@ export class EfficientNetEncoder extends EncoderModule implements Encoder {
    */
   features(x: Tensor): Tensor[] {
     const feats: Tensor[] = [x];
-    let y = tidy(() => silu(this.bn0.forward(this.convStem.forward(x))));
+    let y = tidy(() => this.bn0.forwardSilu(this.convStem.forward(x)));
     feats.push(y);
     const n = this.blocks.length;
     const bounds = [0, ...this.config.stageIdxs];

@@ -5,7 +5,7 @@
  * BatchNorm weight 1, bias 0, running_mean 0, running_var 1, num_batches_tracked 0.
  */
 import {
-  Tensor, batchNorm, conv2d, dropout, empty, linear, noGrad, ones, relu, sigmoid, silu, zeros,
+  Tensor, batchNorm, batchNormSilu, conv2d, dropout, empty, linear, noGrad, ones, relu, sigmoid, silu, zeros,
 } from '../tensor';
 import type { Conv2dOptions } from '../tensor';
 import { ArgumentError } from '../tensor/check';
@@ -89,6 +89,15 @@ export class BatchNorm2d extends Module {
   }
 
   override forward(x: Tensor): Tensor {
+    return this.apply(x, batchNorm);
+  }
+
+  /** silu(forward(x)), fused in training (see batchNormSilu): EfficientNet's BN + swish. */
+  forwardSilu(x: Tensor): Tensor {
+    return this.apply(x, batchNormSilu);
+  }
+
+  private apply(x: Tensor, fn: typeof batchNorm): Tensor {
     if (x.ndim !== 4) throw new ArgumentError(`Argument 'x' passed to 'BatchNorm2d' must be 4-D (N,C,H,W), got [${x.shape.join(',')}]`);
     if (x.shape[1] !== this.numFeatures) {
       throw new ArgumentError(`Argument 'x' passed to 'BatchNorm2d' has ${x.shape[1]} channels, expected ${this.numFeatures}`);
@@ -99,7 +108,7 @@ export class BatchNorm2d extends Module {
       if (this.momentum === null) momentum = 1 / this.numBatchesTracked.item();
     }
     const useBatchStats = this.training || this.runningMean === null;
-    return batchNorm(x, useBatchStats && !this.training ? null : this.runningMean, useBatchStats && !this.training ? null : this.runningVar, {
+    return fn(x, useBatchStats && !this.training ? null : this.runningMean, useBatchStats && !this.training ? null : this.runningVar, {
       weight: this.weight, bias: this.bias, training: useBatchStats, momentum, eps: this.eps,
     });
   }

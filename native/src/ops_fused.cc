@@ -1,0 +1,284 @@
+// Op table, part for fused training ops: batch norm (batch statistics) followed by SiLU,
+// as one autograd node that keeps only its input. libtorch records two nodes here, and the
+// SiLU node keeps the batch-norm output, a full activation-sized tensor per layer (a
+// fifth of Unet(efficientnet-b2)'s saved activations); the fused backward recomputes it.
+// Formulas: batch norm as torch.nn.functional.batch_norm (biased variance to normalise,
+// unbiased for the running estimate; Ioffe & Szegedy 2015), SiLU x * sigmoid(x); the
+// backward is the standard batch-norm gradient
+//   dx = w * invstd * (dz - mean(dz) - xhat * mean(dz * xhat)),
+//   dz = g * s * (1 + z (1 - s)), s = sigmoid(z), z = w * xhat + b.
+#include "common.h"
+
+#include <ATen/Parallel.h>
+#include <torch/csrc/autograd/custom_function.h>
+
+#include <cmath>
+
+#if defined(__x86_64__) || defined(_M_X64)
+#include <immintrin.h>
+#define CQSEG_X86 1
+#endif
+
+namespace cqseg {
+
+namespace {
+
+// Sums in float over blocks of at most 1024 values, added up in double.
+constexpr int64_t kBlock = 1024;
+
+inline float SigmoidScalar(float z) { return 1.0f / (1.0f + std::exp(-z)); }
+
+#ifdef CQSEG_X86
+// exp(x) for 8 floats, Cephes' expf (range reduction by ln 2, degree-6 polynomial), about
+// 1-2 ulp over the clamped range [-87.3, 88.7].
+__attribute__((target("avx2,fma"))) inline __m256 Exp8(__m256 x) {
+  x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.3365f)), _mm256_set1_ps(88.7228f));
+  const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+  __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+  p = _mm256_fmadd_ps(_mm256_mul_ps(p, r), r, _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+  const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+  return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+}
+
+__attribute__((target("avx2,fma"))) inline __m256 Sigmoid8(__m256 z) {
+  const __m256 one = _mm256_set1_ps(1.0f);
+  return _mm256_div_ps(one, _mm256_add_ps(one, Exp8(_mm256_sub_ps(_mm256_setzero_ps(), z))));
+}
+
+__attribute__((target("avx2,fma"))) inline float HSum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+// sum of x and of (x - mu)^2 over n values
+__attribute__((target("avx2,fma"))) void SumsAvx2(const float* x, int64_t n, float mu, double* sum, double* sq) {
+  const __m256 m = _mm256_set1_ps(mu);
+  for (int64_t b0 = 0; b0 < n; b0 += kBlock) {
+    const int64_t b1 = std::min(n, b0 + kBlock);
+    __m256 s = _mm256_setzero_ps(), q = _mm256_setzero_ps();
+    int64_t i = b0;
+    for (; i + 8 <= b1; i += 8) {
+      const __m256 v = _mm256_loadu_ps(x + i);
+      const __m256 d = _mm256_sub_ps(v, m);
+      s = _mm256_add_ps(s, v);
+      q = _mm256_fmadd_ps(d, d, q);
+    }
+    float ts = HSum(s), tq = HSum(q);
+    for (; i < b1; i++) {
+      ts += x[i];
+      tq += (x[i] - mu) * (x[i] - mu);
+    }
+    *sum += ts;
+    *sq += tq;
+  }
+}
+
+// y = silu(x * a + c)
+__attribute__((target("avx2,fma"))) void ForwardAvx2(const float* x, float* y, int64_t n, float a, float c) {
+  const __m256 va = _mm256_set1_ps(a), vc = _mm256_set1_ps(c);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 z = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), va, vc);
+    _mm256_storeu_ps(y + i, _mm256_mul_ps(z, Sigmoid8(z)));
+  }
+  for (; i < n; i++) {
+    const float z = x[i] * a + c;
+    y[i] = z * SigmoidScalar(z);
+  }
+}
+
+// dz = g * s * (1 + z (1 - s)) into dz; sums of dz and dz * (x - mu)
+__attribute__((target("avx2,fma"))) void BackwardSumsAvx2(const float* x, const float* g, float* dz, int64_t n, float a, float c, float mu, double* sdz, double* sdzx) {
+  const __m256 va = _mm256_set1_ps(a), vc = _mm256_set1_ps(c), m = _mm256_set1_ps(mu), one = _mm256_set1_ps(1.0f);
+  for (int64_t b0 = 0; b0 < n; b0 += kBlock) {
+    const int64_t b1 = std::min(n, b0 + kBlock);
+    __m256 s1 = _mm256_setzero_ps(), s2 = _mm256_setzero_ps();
+    int64_t i = b0;
+    for (; i + 8 <= b1; i += 8) {
+      const __m256 xv = _mm256_loadu_ps(x + i);
+      const __m256 z = _mm256_fmadd_ps(xv, va, vc);
+      const __m256 s = Sigmoid8(z);
+      const __m256 d = _mm256_mul_ps(_mm256_mul_ps(_mm256_loadu_ps(g + i), s), _mm256_fmadd_ps(z, _mm256_sub_ps(one, s), one));
+      _mm256_storeu_ps(dz + i, d);
+      s1 = _mm256_add_ps(s1, d);
+      s2 = _mm256_fmadd_ps(d, _mm256_sub_ps(xv, m), s2);
+    }
+    float t1 = HSum(s1), t2 = HSum(s2);
+    for (; i < b1; i++) {
+      const float z = x[i] * a + c, s = SigmoidScalar(z), d = g[i] * s * (1 + z * (1 - s));
+      dz[i] = d;
+      t1 += d;
+      t2 += d * (x[i] - mu);
+    }
+    *sdz += t1;
+    *sdzx += t2;
+  }
+}
+#endif
+
+void Sums(const float* x, int64_t n, float mu, double* sum, double* sq, bool avx2) {
+#ifdef CQSEG_X86
+  if (avx2) return SumsAvx2(x, n, mu, sum, sq);
+#endif
+  for (int64_t b0 = 0; b0 < n; b0 += kBlock) {
+    float ts = 0, tq = 0;
+    for (int64_t i = b0; i < std::min(n, b0 + kBlock); i++) {
+      ts += x[i];
+      tq += (x[i] - mu) * (x[i] - mu);
+    }
+    *sum += ts;
+    *sq += tq;
+  }
+}
+
+void Forward(const float* x, float* y, int64_t n, float a, float c, bool avx2) {
+#ifdef CQSEG_X86
+  if (avx2) return ForwardAvx2(x, y, n, a, c);
+#endif
+  for (int64_t i = 0; i < n; i++) {
+    const float z = x[i] * a + c;
+    y[i] = z * SigmoidScalar(z);
+  }
+}
+
+void BackwardSums(const float* x, const float* g, float* dz, int64_t n, float a, float c, float mu, double* sdz, double* sdzx, bool avx2) {
+#ifdef CQSEG_X86
+  if (avx2) return BackwardSumsAvx2(x, g, dz, n, a, c, mu, sdz, sdzx);
+#endif
+  for (int64_t b0 = 0; b0 < n; b0 += kBlock) {
+    float t1 = 0, t2 = 0;
+    for (int64_t i = b0; i < std::min(n, b0 + kBlock); i++) {
+      const float z = x[i] * a + c, s = SigmoidScalar(z), d = g[i] * s * (1 + z * (1 - s));
+      dz[i] = d;
+      t1 += d;
+      t2 += d * (x[i] - mu);
+    }
+    *sdz += t1;
+    *sdzx += t2;
+  }
+}
+
+bool HasAvx2() {
+#ifdef CQSEG_X86
+  static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return yes;
+#else
+  return false;
+#endif
+}
+
+struct BatchNormSiluFn : public torch::autograd::Function<BatchNormSiluFn> {
+  // x (N,C,H,W) float32; w, b (C); running stats (C) updated in place; returns y.
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& xIn, const at::Tensor& w, const at::Tensor& b,
+                            const c10::optional<at::Tensor>& runningMean, const c10::optional<at::Tensor>& runningVar, double momentum, double eps) {
+    const at::Tensor x = xIn.contiguous();
+    const int64_t n = x.size(0), c = x.size(1), hw = x.numel() / std::max<int64_t>(1, n * c), m = n * hw;
+    TORCH_CHECK(m > 1, "batchNormSilu: expected more than 1 value per channel when training, got input size ", x.sizes());
+    at::Tensor y = at::empty_like(x);
+    at::Tensor mean = at::empty({c}, x.options()), invstd = at::empty({c}, x.options());
+    at::Tensor varUnbiased = at::empty({c}, x.options().dtype(at::kDouble));
+    const at::Tensor wc = w.contiguous(), bc = b.contiguous();
+    const float* xp = x.data_ptr<float>();
+    float* yp = y.data_ptr<float>();
+    const float* wp = wc.data_ptr<float>();
+    const float* bp = bc.data_ptr<float>();
+    float* mp = mean.data_ptr<float>();
+    float* ip = invstd.data_ptr<float>();
+    double* vp = varUnbiased.data_ptr<double>();
+    const bool avx2 = HasAvx2();
+    at::parallel_for(0, c, 1, [&](int64_t c0, int64_t c1) {
+      for (int64_t ch = c0; ch < c1; ch++) {
+        double sum = 0, unused = 0;
+        for (int64_t k = 0; k < n; k++) Sums(xp + (k * c + ch) * hw, hw, 0.0f, &sum, &unused, avx2);
+        const double mu = sum / static_cast<double>(m);
+        double s2 = 0, sq = 0;
+        for (int64_t k = 0; k < n; k++) Sums(xp + (k * c + ch) * hw, hw, static_cast<float>(mu), &s2, &sq, avx2);
+        // the float mean's own offset: sum (x - mu_f)^2 = sum (x - mu)^2 + M (mu - mu_f)^2
+        const double off = mu - static_cast<double>(static_cast<float>(mu));
+        const double var = std::max(0.0, sq / static_cast<double>(m) - off * off);
+        const float is = static_cast<float>(1.0 / std::sqrt(var + eps));
+        mp[ch] = static_cast<float>(mu);
+        ip[ch] = is;
+        vp[ch] = var * static_cast<double>(m) / static_cast<double>(m - 1);
+        const float a = is * wp[ch], cc = bp[ch] - static_cast<float>(mu) * a;
+        for (int64_t k = 0; k < n; k++) Forward(xp + (k * c + ch) * hw, yp + (k * c + ch) * hw, hw, a, cc, avx2);
+      }
+    });
+    if (runningMean.has_value() && runningVar.has_value()) {
+      at::NoGradGuard guard;
+      at::Tensor rm = *runningMean, rv = *runningVar;
+      rm.mul_(1 - momentum).add_(mean, momentum);
+      rv.mul_(1 - momentum).add_(varUnbiased.to(rv.scalar_type()), momentum);
+    }
+    ctx->save_for_backward({x, wc, bc, mean, invstd});
+    return y;
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx, torch::autograd::variable_list grads) {
+    auto saved = ctx->get_saved_variables();
+    const at::Tensor& x = saved[0];
+    const at::Tensor g = grads[0].contiguous();
+    const int64_t n = x.size(0), c = x.size(1), hw = x.numel() / std::max<int64_t>(1, n * c), m = n * hw;
+    at::Tensor dx = at::empty_like(x);
+    at::Tensor gw = at::empty({c}, x.options()), gb = at::empty({c}, x.options());
+    const float* xp = x.data_ptr<float>();
+    const float* gp = g.data_ptr<float>();
+    float* dp = dx.data_ptr<float>();
+    const float* wp = saved[1].data_ptr<float>();
+    const float* bp = saved[2].data_ptr<float>();
+    const float* mp = saved[3].data_ptr<float>();
+    const float* ip = saved[4].data_ptr<float>();
+    float* gwp = gw.data_ptr<float>();
+    float* gbp = gb.data_ptr<float>();
+    const bool avx2 = HasAvx2();
+    at::parallel_for(0, c, 1, [&](int64_t c0, int64_t c1) {
+      for (int64_t ch = c0; ch < c1; ch++) {
+        const float mu = mp[ch], is = ip[ch], a = is * wp[ch], cc = bp[ch] - mu * a;
+        double sdz = 0, sdzx = 0;
+        for (int64_t k = 0; k < n; k++) {
+          const int64_t o = (k * c + ch) * hw;
+          BackwardSums(xp + o, gp + o, dp + o, hw, a, cc, mu, &sdz, &sdzx, avx2);
+        }
+        gbp[ch] = static_cast<float>(sdz);
+        gwp[ch] = static_cast<float>(sdzx * is);
+        // dx = a * (dz - mean(dz)) - a * is^2 * (x - mu) * mean(dz * (x - mu))
+        const float k1 = static_cast<float>(sdz / static_cast<double>(m));
+        const float k2 = static_cast<float>(sdzx / static_cast<double>(m)) * is * is;
+        for (int64_t k = 0; k < n; k++) {
+          const int64_t o = (k * c + ch) * hw;
+          float* d = dp + o;
+          const float* xr = xp + o;
+#pragma omp simd
+          for (int64_t i = 0; i < hw; i++) d[i] = a * (d[i] - k1 - (xr[i] - mu) * k2);
+        }
+      }
+    });
+    return {dx, gw, gb, at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
+  }
+};
+
+// (x, weight, bias, runningMean?, runningVar?, momentum, eps)
+at::Tensor BatchNormSilu(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b, const at::Tensor& rm, const at::Tensor& rv, double momentum, double eps) {
+  TORCH_CHECK(x.dim() >= 2 && x.device().is_cpu() && x.scalar_type() == at::kFloat, "batchNormSilu: x must be a float32 CPU tensor (N,C,...)");
+  TORCH_CHECK(w.defined() && b.defined() && w.numel() == x.size(1) && b.numel() == x.size(1) && w.scalar_type() == at::kFloat && b.scalar_type() == at::kFloat,
+              "batchNormSilu: weight and bias must be float32 (C)");
+  auto opt = [](const at::Tensor& t) { return t.defined() ? c10::optional<at::Tensor>(t) : c10::nullopt; };
+  return BatchNormSiluFn::apply(x, w, b, opt(rm), opt(rv), momentum, eps);
+}
+
+}  // namespace
+
+void RegisterFusedOps(std::vector<OpDef>& ops) {
+  OP("batchNormSilu", return BatchNormSilu(a.t(0), a.t(1), a.t(2), a.ot(3), a.ot(4), a.f64(5), a.f64(6)););
+}
+
+}  // namespace cqseg

@@ -1,0 +1,116 @@
+/**
+ * The training kernels that replace libtorch's where it is slow or keeps more memory:
+ * depthwise convolution backward, the fused batch norm + SiLU node, and the im2col + GEMM
+ * convolution algorithm. Each must give libtorch's own composition's values and gradients.
+ */
+import * as assert from 'node:assert/strict';
+import { test } from 'node:test';
+import * as T from '../../src/tensor';
+import { callT } from '../../src/tensor/ops';
+import { assertClose, assertNoLeak } from '../helpers/assert';
+
+/** Relative max difference of two tensors (to the second's largest magnitude). */
+const rel = (a: T.Tensor, b: T.Tensor): number => T.tidy(() => a.sub(b).abs().max().item() / Math.max(1e-12, b.abs().max().item()));
+
+interface Grads { y: T.Tensor; grads: T.Tensor[] }
+
+/** y = f(leaves), backward with g; returns y and the leaves' gradients. */
+function run(leaves: T.Tensor[], f: (xs: T.Tensor[]) => T.Tensor, g: T.Tensor | null): Grads {
+  const xs = leaves.map((l) => l.detach().clone().requiresGrad_());
+  const y = f(xs);
+  y.backward(g ?? T.onesLike(y));
+  return { y, grads: xs.map((x) => x.grad!) };
+}
+
+test('depthwise conv2d: the same values and gradients as libtorch (k 3/5, stride 1/2, padding 0-2, bias, odd sizes)', () => {
+  T.tidy(() => {
+    T.manualSeed(3);
+    for (const [c, h, w, k, s, p] of [[3, 9, 11, 3, 1, 1], [4, 10, 7, 3, 2, 0], [5, 12, 13, 5, 1, 2], [6, 13, 10, 5, 2, 0], [6, 13, 10, 5, 2, 1], [2, 8, 8, 3, 2, 1], [3, 5, 6, 5, 1, 0]]) {
+      const leaves = [T.randn([2, c, h, w]), T.randn([c, 1, k, k]), T.randn([c])];
+      const probe = T.conv2d(leaves[0], leaves[1], leaves[2], { stride: s, padding: p, groups: c });
+      const g = T.randn(probe.shape);
+      const ours = run(leaves, ([x, wt, b]) => T.conv2d(x, wt, b, { stride: s, padding: p, groups: c }), g);
+      const ref = run(leaves, ([x, wt, b]) => callT('conv2d', x.handle, wt.handle, b.handle, [s, s], [p, p], [1, 1], c), g);
+      const what = `c${c} ${h}x${w} k${k} s${s} p${p}`;
+      assert.equal(rel(ours.y, ref.y), 0, `${what}: forward is libtorch's`);
+      ['x', 'weight', 'bias'].forEach((name, i) => assert.ok(rel(ours.grads[i], ref.grads[i]) < 2e-6, `${what}: grad of ${name} ${rel(ours.grads[i], ref.grads[i])}`));
+    }
+  });
+});
+
+test('depthwise conv2d without bias, and the raw kernels against libtorch on a larger map', () => {
+  T.tidy(() => {
+    const x = T.randn([2, 4, 40, 52]);
+    const wt = T.randn([4, 1, 5, 5]);
+    const ours = run([x, wt], ([a, b]) => T.conv2d(a, b, null, { padding: 2, groups: 4 }), null);
+    const ref = run([x, wt], ([a, b]) => callT('conv2d', a.handle, b.handle, null, [1, 1], [2, 2], [1, 1], 4), null);
+    assert.ok(rel(ours.grads[1], ref.grads[1]) < 2e-6);
+    const g = T.randn([2, 4, 20, 26]);
+    const gw = callT('depthwiseWeightGrad', g.handle, x.handle, 3, 3, [2, 2], [1, 1]);
+    const gx = callT('depthwiseInputGrad', g.handle, T.randn([4, 1, 3, 3]).handle, 40, 52, [2, 2], [1, 1]);
+    assert.deepEqual(gw.shape, [4, 1, 3, 3]);
+    assert.deepEqual(gx.shape, [2, 4, 40, 52]);
+    const xr = x.detach().clone().requiresGrad_();
+    const wr = T.randn([4, 1, 3, 3]).requiresGrad_();
+    callT('conv2d', xr.handle, wr.handle, null, [2, 2], [1, 1], [1, 1], 4).backward(g);
+    assert.ok(rel(gw, wr.grad!) < 2e-6, 'weight kernel');
+    const gx2 = callT('depthwiseInputGrad', g.handle, wr.handle, 40, 52, [2, 2], [1, 1]);
+    assert.ok(rel(gx2, xr.grad!) < 2e-6, 'input kernel');
+  });
+});
+
+test('depthwise conv2d: no autograd or no float32 CPU -> plain libtorch; errors are TorchErrors', () => {
+  T.tidy(() => {
+    const x = T.randn([1, 2, 6, 6]);
+    const w = T.randn([2, 1, 3, 3]);
+    assertClose(T.conv2d(x, w, null, { groups: 2, padding: 1 }), T.conv2d(x.to('float64'), w.to('float64'), null, { groups: 2, padding: 1 }).toArray(), 1e-5);
+    assert.throws(() => callT('depthwiseConv2d', x.handle, T.randn([3, 1, 3, 3]).handle, null, [1, 1], [0, 0]), /x must be \(N,C,H,W\) and w \(C,1,kH,kW\)/);
+  });
+});
+
+test('batchNormSilu equals silu(batchNorm) in values, gradients and running statistics; eval and no-grad compose', () => {
+  T.tidy(() => {
+    T.manualSeed(4);
+    for (const shape of [[2, 3, 5, 7], [2, 16, 33, 40], [1, 4, 1, 3], [3, 2, 17, 9]]) {
+      const c = shape[1];
+      const leaves = [T.randn(shape).mul(3).add(1), T.randn([c]), T.randn([c])];
+      const g = T.randn(shape);
+      const stats = (): T.Tensor[] => [T.randn([c]).mul(0.1), T.rand([c]).add(0.5)];
+      const [rm1, rv1] = stats();
+      const [rm2, rv2] = [rm1.clone(), rv1.clone()];
+      const opts = (xs: T.Tensor[]): T.BatchNormOptions => ({ weight: xs[1], bias: xs[2], training: true, momentum: 0.1, eps: 1e-3 });
+      const ours = run(leaves, (xs) => T.batchNormSilu(xs[0], rm1, rv1, opts(xs)), g);
+      const ref = run(leaves, (xs) => T.silu(T.batchNorm(xs[0], rm2, rv2, opts(xs))), g);
+      const what = `[${shape.join(',')}]`;
+      assert.ok(rel(ours.y, ref.y) < 1e-6, `${what} y ${rel(ours.y, ref.y)}`);
+      ['x', 'weight', 'bias'].forEach((name, i) => assert.ok(rel(ours.grads[i], ref.grads[i]) < (shape[0] * shape[2] * shape[3] < 8 ? 1e-4 : 2e-6), `${what} grad of ${name} ${rel(ours.grads[i], ref.grads[i])}`));
+      assert.ok(rel(rm1, rm2) < 1e-6 && rel(rv1, rv2) < 1e-6, `${what} running statistics`);
+    }
+    // eval mode and no-grad take the composed path: the same numbers
+    const x = T.randn([2, 3, 4, 4]);
+    const [rm, rv, w, b] = [T.randn([3]), T.rand([3]).add(0.5), T.randn([3]), T.randn([3])];
+    assertClose(T.batchNormSilu(x, rm, rv, { weight: w, bias: b }), T.silu(T.batchNorm(x, rm, rv, { weight: w, bias: b })).toArray(), 0);
+    assert.throws(() => T.batchNormSilu(x, null, null, { training: false }), /eval mode needs 'runningMean' and 'runningVar'/);
+  });
+});
+
+test('batchNormSilu: one value per channel is refused by name; no leak', () => {
+  const w = T.ones([2]).requiresGrad_();
+  const b = T.zeros([2]).requiresGrad_();
+  assert.throws(() => T.tidy(() => T.batchNormSilu(T.randn([1, 2, 1, 1]), null, null, { weight: w, bias: b, training: true })), /more than 1 value per channel/);
+  const x = T.randn([2, 2, 3, 3]);
+  assertNoLeak(() => T.tidy(() => { T.batchNormSilu(x, null, null, { weight: w, bias: b, training: true }).sum().backward(); }));
+  T.dispose([w, b, x]);
+});
+
+test("conv2d algorithm 'gemm' gives 'auto''s values and gradients", () => {
+  T.tidy(() => {
+    for (const [s, p] of [[1, 1], [2, 1], [1, 0]]) {
+      const leaves = [T.randn([2, 8, 10, 12]), T.randn([16, 8, 3, 3]), T.randn([16])];
+      const gemm = run(leaves, ([x, w, b]) => T.conv2d(x, w, b, { stride: s, padding: p, algorithm: 'gemm' }), null);
+      const auto = run(leaves, ([x, w, b]) => T.conv2d(x, w, b, { stride: s, padding: p }), null);
+      assert.ok(rel(gemm.y, auto.y) < 1e-5);
+      gemm.grads.forEach((gr, i) => assert.ok(rel(gr, auto.grads[i]) < 1e-5, `s${s} p${p} grad ${i}`));
+    }
+  });
+});
