@@ -8,6 +8,7 @@
 //   dx = w * invstd * (dz - mean(dz) - xhat * mean(dz * xhat)),
 //   dz = g * s * (1 + z (1 - s)), s = sigmoid(z), z = w * xhat + b.
 #include "common.h"
+#include "kernels.h"
 
 #include <ATen/Parallel.h>
 #include <torch/csrc/autograd/custom_function.h>
@@ -176,109 +177,222 @@ bool HasAvx2() {
 #endif
 }
 
+struct BnStats {
+  at::Tensor y, mean, invstd, varUnbiased;
+};
+
+// y = silu(batchnorm(x)) with batch statistics; x contiguous float32 (N,C,...)
+BnStats BnSiluForward(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b, double eps) {
+  const int64_t n = x.size(0), c = x.size(1), hw = x.numel() / std::max<int64_t>(1, n * c), m = n * hw;
+  TORCH_CHECK(m > 1, "batchNormSilu: expected more than 1 value per channel when training, got input size ", x.sizes());
+  BnStats r{at::empty_like(x), at::empty({c}, x.options()), at::empty({c}, x.options()), at::empty({c}, x.options().dtype(at::kDouble))};
+  const float* xp = x.data_ptr<float>();
+  float* yp = r.y.data_ptr<float>();
+  const float* wp = w.data_ptr<float>();
+  const float* bp = b.data_ptr<float>();
+  float* mp = r.mean.data_ptr<float>();
+  float* ip = r.invstd.data_ptr<float>();
+  double* vp = r.varUnbiased.data_ptr<double>();
+  const bool avx2 = HasAvx2();
+  at::parallel_for(0, c, 1, [&](int64_t c0, int64_t c1) {
+    for (int64_t ch = c0; ch < c1; ch++) {
+      double sum = 0, unused = 0;
+      for (int64_t k = 0; k < n; k++) Sums(xp + (k * c + ch) * hw, hw, 0.0f, &sum, &unused, avx2);
+      const double mu = sum / static_cast<double>(m);
+      double s2 = 0, sq = 0;
+      for (int64_t k = 0; k < n; k++) Sums(xp + (k * c + ch) * hw, hw, static_cast<float>(mu), &s2, &sq, avx2);
+      // the float mean's own offset: sum (x - mu_f)^2 = sum (x - mu)^2 + M (mu - mu_f)^2
+      const double off = mu - static_cast<double>(static_cast<float>(mu));
+      const double var = std::max(0.0, sq / static_cast<double>(m) - off * off);
+      const float is = static_cast<float>(1.0 / std::sqrt(var + eps));
+      mp[ch] = static_cast<float>(mu);
+      ip[ch] = is;
+      vp[ch] = var * static_cast<double>(m) / static_cast<double>(m - 1);
+      const float a = is * wp[ch], cc = bp[ch] - static_cast<float>(mu) * a;
+      for (int64_t k = 0; k < n; k++) Forward(xp + (k * c + ch) * hw, yp + (k * c + ch) * hw, hw, a, cc, avx2);
+    }
+  });
+  return r;
+}
+
+// y again from the saved statistics (the fused nodes' recomputation)
+at::Tensor BnSiluRecompute(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b, const at::Tensor& mean, const at::Tensor& invstd) {
+  const int64_t n = x.size(0), c = x.size(1), hw = x.numel() / std::max<int64_t>(1, n * c);
+  at::Tensor y = at::empty_like(x);
+  const float* xp = x.data_ptr<float>();
+  float* yp = y.data_ptr<float>();
+  const float *wp = w.data_ptr<float>(), *bp = b.data_ptr<float>(), *mp = mean.data_ptr<float>(), *ip = invstd.data_ptr<float>();
+  const bool avx2 = HasAvx2();
+  at::parallel_for(0, c, 1, [&](int64_t c0, int64_t c1) {
+    for (int64_t ch = c0; ch < c1; ch++) {
+      const float a = ip[ch] * wp[ch], cc = bp[ch] - mp[ch] * a;
+      for (int64_t k = 0; k < n; k++) Forward(xp + (k * c + ch) * hw, yp + (k * c + ch) * hw, hw, a, cc, avx2);
+    }
+  });
+  return y;
+}
+
+void UpdateRunning(const c10::optional<at::Tensor>& runningMean, const c10::optional<at::Tensor>& runningVar, const BnStats& st, double momentum) {
+  if (!runningMean.has_value() || !runningVar.has_value()) return;
+  at::NoGradGuard guard;
+  at::Tensor rm = *runningMean, rv = *runningVar;
+  rm.mul_(1 - momentum).add_(st.mean, momentum);
+  rv.mul_(1 - momentum).add_(st.varUnbiased.to(rv.scalar_type()), momentum);
+}
+
+// [dx, dw, db] of y = silu(batchnorm(x)) for the output gradient g
+std::vector<at::Tensor> BnSiluBackward(const at::Tensor& x, const at::Tensor& gIn, const at::Tensor& w, const at::Tensor& b, const at::Tensor& mean, const at::Tensor& invstd) {
+  const at::Tensor g = gIn.contiguous();
+  const int64_t n = x.size(0), c = x.size(1), hw = x.numel() / std::max<int64_t>(1, n * c), m = n * hw;
+  at::Tensor dx = at::empty_like(x);
+  at::Tensor gw = at::empty({c}, x.options()), gb = at::empty({c}, x.options());
+  const float* xp = x.data_ptr<float>();
+  const float* gp = g.data_ptr<float>();
+  float* dp = dx.data_ptr<float>();
+  const float *wp = w.data_ptr<float>(), *bp = b.data_ptr<float>(), *mp = mean.data_ptr<float>(), *ip = invstd.data_ptr<float>();
+  float* gwp = gw.data_ptr<float>();
+  float* gbp = gb.data_ptr<float>();
+  const bool avx2 = HasAvx2();
+  at::parallel_for(0, c, 1, [&](int64_t c0, int64_t c1) {
+    for (int64_t ch = c0; ch < c1; ch++) {
+      const float mu = mp[ch], is = ip[ch], a = is * wp[ch], cc = bp[ch] - mu * a;
+      double sdz = 0, sdzx = 0;
+      for (int64_t k = 0; k < n; k++) {
+        const int64_t o = (k * c + ch) * hw;
+        BackwardSums(xp + o, gp + o, dp + o, hw, a, cc, mu, &sdz, &sdzx, avx2);
+      }
+      gbp[ch] = static_cast<float>(sdz);
+      gwp[ch] = static_cast<float>(sdzx * is);
+      // dx = a * (dz - mean(dz)) - a * is^2 * (x - mu) * mean(dz * (x - mu))
+      const float k1 = static_cast<float>(sdz / static_cast<double>(m));
+      const float k2 = static_cast<float>(sdzx / static_cast<double>(m)) * is * is;
+      for (int64_t k = 0; k < n; k++) {
+        const int64_t o = (k * c + ch) * hw;
+        float* d = dp + o;
+        const float* xr = xp + o;
+#pragma omp simd
+        for (int64_t i = 0; i < hw; i++) d[i] = a * (d[i] - k1 - (xr[i] - mu) * k2);
+      }
+    }
+  });
+  return {dx, gw, gb};
+}
+
 struct BatchNormSiluFn : public torch::autograd::Function<BatchNormSiluFn> {
   // x (N,C,H,W) float32; w, b (C); running stats (C) updated in place; returns y.
   static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& xIn, const at::Tensor& w, const at::Tensor& b,
                             const c10::optional<at::Tensor>& runningMean, const c10::optional<at::Tensor>& runningVar, double momentum, double eps) {
-    const at::Tensor x = xIn.contiguous();
-    const int64_t n = x.size(0), c = x.size(1), hw = x.numel() / std::max<int64_t>(1, n * c), m = n * hw;
-    TORCH_CHECK(m > 1, "batchNormSilu: expected more than 1 value per channel when training, got input size ", x.sizes());
-    at::Tensor y = at::empty_like(x);
-    at::Tensor mean = at::empty({c}, x.options()), invstd = at::empty({c}, x.options());
-    at::Tensor varUnbiased = at::empty({c}, x.options().dtype(at::kDouble));
-    const at::Tensor wc = w.contiguous(), bc = b.contiguous();
-    const float* xp = x.data_ptr<float>();
-    float* yp = y.data_ptr<float>();
-    const float* wp = wc.data_ptr<float>();
-    const float* bp = bc.data_ptr<float>();
-    float* mp = mean.data_ptr<float>();
-    float* ip = invstd.data_ptr<float>();
-    double* vp = varUnbiased.data_ptr<double>();
-    const bool avx2 = HasAvx2();
-    at::parallel_for(0, c, 1, [&](int64_t c0, int64_t c1) {
-      for (int64_t ch = c0; ch < c1; ch++) {
-        double sum = 0, unused = 0;
-        for (int64_t k = 0; k < n; k++) Sums(xp + (k * c + ch) * hw, hw, 0.0f, &sum, &unused, avx2);
-        const double mu = sum / static_cast<double>(m);
-        double s2 = 0, sq = 0;
-        for (int64_t k = 0; k < n; k++) Sums(xp + (k * c + ch) * hw, hw, static_cast<float>(mu), &s2, &sq, avx2);
-        // the float mean's own offset: sum (x - mu_f)^2 = sum (x - mu)^2 + M (mu - mu_f)^2
-        const double off = mu - static_cast<double>(static_cast<float>(mu));
-        const double var = std::max(0.0, sq / static_cast<double>(m) - off * off);
-        const float is = static_cast<float>(1.0 / std::sqrt(var + eps));
-        mp[ch] = static_cast<float>(mu);
-        ip[ch] = is;
-        vp[ch] = var * static_cast<double>(m) / static_cast<double>(m - 1);
-        const float a = is * wp[ch], cc = bp[ch] - static_cast<float>(mu) * a;
-        for (int64_t k = 0; k < n; k++) Forward(xp + (k * c + ch) * hw, yp + (k * c + ch) * hw, hw, a, cc, avx2);
-      }
-    });
-    if (runningMean.has_value() && runningVar.has_value()) {
-      at::NoGradGuard guard;
-      at::Tensor rm = *runningMean, rv = *runningVar;
-      rm.mul_(1 - momentum).add_(mean, momentum);
-      rv.mul_(1 - momentum).add_(varUnbiased.to(rv.scalar_type()), momentum);
-    }
-    ctx->save_for_backward({x, wc, bc, mean, invstd});
-    return y;
+    const at::Tensor x = xIn.contiguous(), wc = w.contiguous(), bc = b.contiguous();
+    BnStats st = BnSiluForward(x, wc, bc, eps);
+    UpdateRunning(runningMean, runningVar, st, momentum);
+    ctx->save_for_backward({x, wc, bc, st.mean, st.invstd});
+    return st.y;
   }
-
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx, torch::autograd::variable_list grads) {
-    auto saved = ctx->get_saved_variables();
-    const at::Tensor& x = saved[0];
-    const at::Tensor g = grads[0].contiguous();
-    const int64_t n = x.size(0), c = x.size(1), hw = x.numel() / std::max<int64_t>(1, n * c), m = n * hw;
-    at::Tensor dx = at::empty_like(x);
-    at::Tensor gw = at::empty({c}, x.options()), gb = at::empty({c}, x.options());
-    const float* xp = x.data_ptr<float>();
-    const float* gp = g.data_ptr<float>();
-    float* dp = dx.data_ptr<float>();
-    const float* wp = saved[1].data_ptr<float>();
-    const float* bp = saved[2].data_ptr<float>();
-    const float* mp = saved[3].data_ptr<float>();
-    const float* ip = saved[4].data_ptr<float>();
-    float* gwp = gw.data_ptr<float>();
-    float* gbp = gb.data_ptr<float>();
-    const bool avx2 = HasAvx2();
-    at::parallel_for(0, c, 1, [&](int64_t c0, int64_t c1) {
-      for (int64_t ch = c0; ch < c1; ch++) {
-        const float mu = mp[ch], is = ip[ch], a = is * wp[ch], cc = bp[ch] - mu * a;
-        double sdz = 0, sdzx = 0;
-        for (int64_t k = 0; k < n; k++) {
-          const int64_t o = (k * c + ch) * hw;
-          BackwardSums(xp + o, gp + o, dp + o, hw, a, cc, mu, &sdz, &sdzx, avx2);
-        }
-        gbp[ch] = static_cast<float>(sdz);
-        gwp[ch] = static_cast<float>(sdzx * is);
-        // dx = a * (dz - mean(dz)) - a * is^2 * (x - mu) * mean(dz * (x - mu))
-        const float k1 = static_cast<float>(sdz / static_cast<double>(m));
-        const float k2 = static_cast<float>(sdzx / static_cast<double>(m)) * is * is;
-        for (int64_t k = 0; k < n; k++) {
-          const int64_t o = (k * c + ch) * hw;
-          float* d = dp + o;
-          const float* xr = xp + o;
-#pragma omp simd
-          for (int64_t i = 0; i < hw; i++) d[i] = a * (d[i] - k1 - (xr[i] - mu) * k2);
-        }
-      }
-    });
-    return {dx, gw, gb, at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
+    auto sv = ctx->get_saved_variables();
+    auto r = BnSiluBackward(sv[0], grads[0], sv[1], sv[2], sv[3], sv[4]);
+    return {r[0], r[1], r[2], at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
   }
 };
+
+// conv2d(pad(silu(batchnorm(x)), pads), cw, cb, stride, groups) as one node that keeps
+// x and not the activation between the two (recomputed in backward: one elementwise pass).
+struct BatchNormSiluConvFn : public torch::autograd::Function<BatchNormSiluConvFn> {
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& xIn, const at::Tensor& w, const at::Tensor& b,
+                            const c10::optional<at::Tensor>& runningMean, const c10::optional<at::Tensor>& runningVar, double momentum, double eps,
+                            const at::Tensor& cw, const c10::optional<at::Tensor>& cb, std::vector<int64_t> stride, std::vector<int64_t> pads, int64_t groups) {
+    const at::Tensor x = xIn.contiguous(), wc = w.contiguous(), bc = b.contiguous();
+    BnStats st = BnSiluForward(x, wc, bc, eps);
+    UpdateRunning(runningMean, runningVar, st, momentum);
+    const bool sym = pads[0] == pads[1] && pads[2] == pads[3];
+    const at::Tensor yp = sym ? st.y : at::constant_pad_nd(st.y, {pads[0], pads[1], pads[2], pads[3]});
+    at::Tensor out = at::conv2d(yp, cw, cb, stride, sym ? std::vector<int64_t>{pads[2], pads[0]} : std::vector<int64_t>{0, 0}, {1, 1}, groups);
+    ctx->save_for_backward({x, wc, bc, st.mean, st.invstd, cw});
+    ctx->saved_data["stride"] = stride;
+    ctx->saved_data["pads"] = pads;
+    ctx->saved_data["groups"] = groups;
+    ctx->saved_data["bias"] = cb.has_value() && cb->defined();
+    // needs_input_grad counts tensor arguments only: the conv weight's edge follows the running statistics given
+    ctx->saved_data["cwEdge"] = int64_t{3} + runningMean.has_value() + runningVar.has_value();
+    return out;
+  }
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx, torch::autograd::variable_list grads) {
+    auto sv = ctx->get_saved_variables();
+    const at::Tensor g = grads[0].contiguous();
+    const at::Tensor y = BnSiluRecompute(sv[0], sv[1], sv[2], sv[3], sv[4]);
+    const bool needX = ctx->needs_input_grad(0) || ctx->needs_input_grad(1) || ctx->needs_input_grad(2);
+    const size_t cwEdge = static_cast<size_t>(ctx->saved_data["cwEdge"].toInt());
+    auto [gy, gcw] = ConvBackward(g, y, sv[5], ctx->saved_data["stride"].toIntVector(), ctx->saved_data["pads"].toIntVector(),
+                                  ctx->saved_data["groups"].toInt(), needX, ctx->needs_input_grad(cwEdge));
+    at::Tensor gcb;
+    if (ctx->saved_data["bias"].toBool() && ctx->needs_input_grad(cwEdge + 1)) gcb = g.sum({0, 2, 3});
+    std::vector<at::Tensor> r = needX ? BnSiluBackward(sv[0], gy, sv[1], sv[2], sv[3], sv[4]) : std::vector<at::Tensor>{at::Tensor(), at::Tensor(), at::Tensor()};
+    return {r[0], r[1], r[2], at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), gcw, gcb, at::Tensor(), at::Tensor(), at::Tensor()};
+  }
+};
+
+// conv2d(x * scale, w, b, stride, padding) with scale (N,C,1,1) (squeeze-and-excitation
+// before a 1x1 projection) as one node that keeps x and scale, not their product.
+struct ScaledConvFn : public torch::autograd::Function<ScaledConvFn> {
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x, const at::Tensor& scale, const at::Tensor& w,
+                            const c10::optional<at::Tensor>& bias, std::vector<int64_t> stride, std::vector<int64_t> padding) {
+    ctx->save_for_backward({x, scale, w});
+    ctx->saved_data["stride"] = stride;
+    ctx->saved_data["padding"] = padding;
+    ctx->saved_data["bias"] = bias.has_value() && bias->defined();
+    return at::conv2d(x * scale, w, bias, stride, padding);
+  }
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx, torch::autograd::variable_list grads) {
+    auto sv = ctx->get_saved_variables();
+    const at::Tensor& x = sv[0];
+    const at::Tensor& scale = sv[1];
+    const at::Tensor g = grads[0].contiguous();
+    const bool needXs = ctx->needs_input_grad(0) || ctx->needs_input_grad(1);
+    const at::Tensor xs = x * scale;
+    auto r = at::convolution_backward(g, xs, sv[2], c10::nullopt, ctx->saved_data["stride"].toIntVector(), ctx->saved_data["padding"].toIntVector(),
+                                      {1, 1}, false, {0, 0}, 1, {needXs, ctx->needs_input_grad(2), false});
+    at::Tensor gx, gs, gb;
+    const at::Tensor& gxs = std::get<0>(r);
+    if (ctx->needs_input_grad(0)) gx = gxs * scale;
+    if (ctx->needs_input_grad(1)) gs = (gxs * x).sum({2, 3}, true).sum_to_size(scale.sizes());
+    if (ctx->saved_data["bias"].toBool() && ctx->needs_input_grad(3)) gb = g.sum({0, 2, 3});
+    return {gx, gs, std::get<1>(r), gb, at::Tensor(), at::Tensor()};
+  }
+};
+
+c10::optional<at::Tensor> Opt(const at::Tensor& t) { return t.defined() ? c10::optional<at::Tensor>(t) : c10::nullopt; }
 
 // (x, weight, bias, runningMean?, runningVar?, momentum, eps)
 at::Tensor BatchNormSilu(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b, const at::Tensor& rm, const at::Tensor& rv, double momentum, double eps) {
   TORCH_CHECK(x.dim() >= 2 && x.device().is_cpu() && x.scalar_type() == at::kFloat, "batchNormSilu: x must be a float32 CPU tensor (N,C,...)");
   TORCH_CHECK(w.defined() && b.defined() && w.numel() == x.size(1) && b.numel() == x.size(1) && w.scalar_type() == at::kFloat && b.scalar_type() == at::kFloat,
               "batchNormSilu: weight and bias must be float32 (C)");
-  auto opt = [](const at::Tensor& t) { return t.defined() ? c10::optional<at::Tensor>(t) : c10::nullopt; };
-  return BatchNormSiluFn::apply(x, w, b, opt(rm), opt(rv), momentum, eps);
+  return BatchNormSiluFn::apply(x, w, b, Opt(rm), Opt(rv), momentum, eps);
+}
+
+// (x, weight, bias, runningMean?, runningVar?, momentum, eps, convWeight, convBias?, stride[2], pads[4] (l, r, t, b), groups)
+at::Tensor BatchNormSiluConv(Args& a) {
+  const at::Tensor& x = a.t(0);
+  const at::Tensor& w = a.t(1);
+  const at::Tensor& b = a.t(2);
+  const at::Tensor& cw = a.t(7);
+  TORCH_CHECK(x.dim() == 4 && x.device().is_cpu() && x.scalar_type() == at::kFloat, "batchNormSiluConv2d: x must be a float32 CPU tensor (N,C,H,W)");
+  TORCH_CHECK(w.numel() == x.size(1) && b.numel() == x.size(1), "batchNormSiluConv2d: weight and bias must be (C)");
+  const auto pads = a.ints(10);
+  TORCH_CHECK(pads.size() == 4 && a.ints(9).size() == 2, "batchNormSiluConv2d: stride takes 2 values and pads 4");
+  return BatchNormSiluConvFn::apply(x, w, b, Opt(a.ot(3)), Opt(a.ot(4)), a.f64(5), a.f64(6), cw, Opt(a.ot(8)), a.ints(9), pads, a.i64(11));
 }
 
 }  // namespace
 
 void RegisterFusedOps(std::vector<OpDef>& ops) {
   OP("batchNormSilu", return BatchNormSilu(a.t(0), a.t(1), a.t(2), a.ot(3), a.ot(4), a.f64(5), a.f64(6)););
+  OP("batchNormSiluConv2d", return BatchNormSiluConv(a););
+  // (x (N,C,H,W), scale (N,C,1,1), w, bias?, stride[2], padding[2])
+  OP("scaledConv2d", {
+    TORCH_CHECK(a.t(0).dim() == 4 && a.t(1).dim() == 4 && a.t(1).size(2) == 1 && a.t(1).size(3) == 1, "scaledConv2d: x must be (N,C,H,W) and scale (N,C,1,1)");
+    return ScaledConvFn::apply(a.t(0), a.t(1), a.t(2), Opt(a.ot(3)), a.ints(4), a.ints(5));
+  });
 }
 
 }  // namespace cqseg

@@ -9,6 +9,7 @@
 //   int8Dot: integer dot products of int16 queries with int8 rows, the coarse pass of
 //     the exact LRIS search (reads a quarter of the float32 bank's bytes).
 #include "common.h"
+#include "kernels.h"
 
 #include <ATen/Parallel.h>
 #include <torch/csrc/autograd/custom_function.h>
@@ -258,9 +259,36 @@ at::Tensor DepthwiseInputGrad(const at::Tensor& gIn, const at::Tensor& wIn, int6
   return out;
 }
 
-// at::conv2d forward; backward picks, per gradient, the kernel measured faster here
-// (1 thread, the Unet(efficientnet-b2) shapes): ours for the weight of 5x5 kernels and for
-// the input of stride-2 3x3 ones, libtorch's for the rest. Not twice differentiable.
+}  // namespace
+
+// Gradients of conv2d(pad(x, pads), w, stride, groups) for x and w (each when asked),
+// pads = [left, right, top, bottom]. Depthwise float32 convolutions take, per gradient,
+// the kernel measured faster here (1 thread, the Unet(efficientnet-b2) shapes): ours for
+// the weight of 5x5 kernels and for the input of stride-2 3x3 ones, libtorch's otherwise.
+std::pair<at::Tensor, at::Tensor> ConvBackward(const at::Tensor& g, const at::Tensor& x, const at::Tensor& w, const std::vector<int64_t>& stride,
+                                               const std::vector<int64_t>& pads, int64_t groups, bool needX, bool needW) {
+  const int64_t kh = w.size(2), kw = w.size(3), l = pads[0], r = pads[1], t = pads[2], bt = pads[3];
+  const bool depthwise = groups > 1 && groups == x.size(1) && w.size(0) == groups && w.size(1) == 1 && x.scalar_type() == at::kFloat && x.device().is_cpu();
+  const bool ourX = depthwise && needX && stride[0] == 2 && stride[1] == 2 && kh == 3 && kw == 3;
+  const bool ourW = depthwise && needW && kh == 5 && kw == 5;
+  at::Tensor gx, gw;
+  if ((needX && !ourX) || (needW && !ourW)) {
+    const bool sym = l == r && t == bt;
+    const at::Tensor xp = sym ? x : at::constant_pad_nd(x, {l, r, t, bt});
+    const std::vector<int64_t> p = sym ? std::vector<int64_t>{t, l} : std::vector<int64_t>{0, 0};
+    auto res = at::convolution_backward(g, xp, w, c10::nullopt, stride, p, {1, 1}, false, {0, 0}, groups, {needX && !ourX, needW && !ourW, false});
+    gx = std::get<0>(res);
+    gw = std::get<1>(res);
+    if (gx.defined() && !sym) gx = gx.narrow(2, t, x.size(2)).narrow(3, l, x.size(3)).contiguous();
+  }
+  if (ourX) gx = DepthwiseInputGrad(g, w, x.size(2), x.size(3), stride[0], stride[1], t, l);
+  if (ourW) gw = DepthwiseWeightGrad(g, x, kh, kw, stride[0], stride[1], t, l);
+  return {gx, gw};
+}
+
+namespace {
+
+// at::conv2d forward; backward by ConvBackward. Not twice differentiable.
 struct DepthwiseConv2dFn : public torch::autograd::Function<DepthwiseConv2dFn> {
   static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x, const at::Tensor& w, const c10::optional<at::Tensor>& bias,
                             std::vector<int64_t> stride, std::vector<int64_t> padding) {
@@ -272,23 +300,11 @@ struct DepthwiseConv2dFn : public torch::autograd::Function<DepthwiseConv2dFn> {
   }
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx, torch::autograd::variable_list grads) {
     auto saved = ctx->get_saved_variables();
-    const at::Tensor& x = saved[0];
-    const at::Tensor& w = saved[1];
     const at::Tensor g = grads[0].contiguous();
     const auto stride = ctx->saved_data["stride"].toIntVector();
-    const auto padding = ctx->saved_data["padding"].toIntVector();
-    const int64_t kh = w.size(2), kw = w.size(3);
-    const bool needX = ctx->needs_input_grad(0), needW = ctx->needs_input_grad(1);
-    const bool ourX = needX && stride[0] == 2 && stride[1] == 2 && kh == 3 && kw == 3;
-    const bool ourW = needW && kh == 5 && kw == 5;
-    at::Tensor gx, gw, gb;
-    if ((needX && !ourX) || (needW && !ourW)) {
-      auto r = at::convolution_backward(g, x, w, c10::nullopt, stride, padding, {1, 1}, false, {0, 0}, x.size(1), {needX && !ourX, needW && !ourW, false});
-      gx = std::get<0>(r);
-      gw = std::get<1>(r);
-    }
-    if (ourX) gx = DepthwiseInputGrad(g, w, x.size(2), x.size(3), stride[0], stride[1], padding[0], padding[1]);
-    if (ourW) gw = DepthwiseWeightGrad(g, x, kh, kw, stride[0], stride[1], padding[0], padding[1]);
+    const auto p = ctx->saved_data["padding"].toIntVector();
+    auto [gx, gw] = ConvBackward(g, saved[0], saved[1], stride, {p[1], p[1], p[0], p[0]}, saved[0].size(1), ctx->needs_input_grad(0), ctx->needs_input_grad(1));
+    at::Tensor gb;
     if (ctx->saved_data["bias"].toBool() && ctx->needs_input_grad(2)) gb = g.sum({0, 2, 3});
     return {gx, gw, gb, at::Tensor(), at::Tensor()};
   }

@@ -11,7 +11,7 @@
  * buffer names are smp's (`_conv_stem.weight`, `_blocks.3._depthwise_conv.weight`, ...).
  */
 import { BatchNorm2d, Conv2d, Conv2dLayerOptions, Module, ModuleList } from '../nn';
-import { Tensor, adaptiveAvgPool2d, conv2d, dispose, pad, rand, sigmoid, silu, tidy } from '../tensor';
+import { BatchNormOptions, Tensor, adaptiveAvgPool2d, batchNormSiluConv2d, conv2d, dispose, pad, rand, scaledConv2d, sigmoid, silu, tidy } from '../tensor';
 import { ArgumentError } from '../tensor/check';
 import { EncoderModule } from './encoder';
 import type { Encoder } from './registry';
@@ -111,6 +111,20 @@ export class Conv2dStaticSame extends Conv2d {
     this.pads = [l, r, t, b];
   }
 
+  /** forward(x * scale) for scale (N, C, 1, 1) (scaledConv2d: fused in training). */
+  forwardScaled(x: Tensor, scale: Tensor): Tensor {
+    const [l, r, t, b] = this.pads;
+    const o = this.options;
+    if (l !== r || t !== b) return tidy(() => this.forward(x.mul(scale)));
+    return scaledConv2d(x, scale, this.weight, this.bias, { stride: o.stride, padding: [t, l] });
+  }
+
+  /** forward(silu(batchNorm(x, ...))), fused in training (batchNormSiluConv2d). */
+  afterBnSilu(x: Tensor, runningMean: Tensor | null, runningVar: Tensor | null, bn: BatchNormOptions): Tensor {
+    const o = this.options;
+    return batchNormSiluConv2d(x, runningMean, runningVar, bn, this.weight, this.bias, { stride: o.stride, pads: this.pads, groups: o.groups });
+  }
+
   override forward(x: Tensor): Tensor {
     const [l, r, t, b] = this.pads;
     const o = this.options;
@@ -182,13 +196,13 @@ export class MBConvBlock extends Module {
   forwardBlock(inputs: Tensor, dropConnectRate = 0): Tensor {
     return tidy(() => {
       let x = inputs;
-      if (this.expandConv) x = this.bn0!.forwardSilu(this.expandConv.forward(x));
-      x = this.bn1.forwardSilu(this.depthwiseConv.forward(x));
-      if (this.seReduce) {
-        const s = this.seExpand!.forward(silu(this.seReduce.forward(adaptiveAvgPool2d(x, 1))));
-        x = sigmoid(s).mul(x);
-      }
-      x = this.bn2.forward(this.projectConv.forward(x));
+      // expand conv, then BN + swish + depthwise conv as one node in training (batchNormSiluConv2d)
+      if (this.expandConv) x = this.bn0!.apply(this.expandConv.forward(x), (z, rm, rv, o) => this.depthwiseConv.afterBnSilu(z, rm, rv, o!));
+      else x = this.depthwiseConv.forward(x);
+      x = this.bn1.forwardSilu(x);
+      // squeeze-and-excitation scales the projection's input (one node in training: scaledConv2d)
+      const scale = this.seReduce ? sigmoid(this.seExpand!.forward(silu(this.seReduce.forward(adaptiveAvgPool2d(x, 1))))) : null;
+      x = this.bn2.forward(scale ? this.projectConv.forwardScaled(x, scale) : this.projectConv.forward(x));
       if (this.hasSkip) {
         if (dropConnectRate) x = dropConnect(x, dropConnectRate, this.training);
         x = x.add(inputs);

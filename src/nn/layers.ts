@@ -97,7 +97,11 @@ export class BatchNorm2d extends Module {
     return this.apply(x, batchNormSilu);
   }
 
-  private apply(x: Tensor, fn: typeof batchNorm): Tensor {
+  /**
+   * This layer's batch norm (its statistics, momentum and counter) through `fn`, any
+   * function of batchNorm's signature (a fused batch norm + activation, say).
+   */
+  apply(x: Tensor, fn: typeof batchNorm): Tensor {
     if (x.ndim !== 4) throw new ArgumentError(`Argument 'x' passed to 'BatchNorm2d' must be 4-D (N,C,H,W), got [${x.shape.join(',')}]`);
     if (x.shape[1] !== this.numFeatures) {
       throw new ArgumentError(`Argument 'x' passed to 'BatchNorm2d' has ${x.shape[1]} channels, expected ${this.numFeatures}`);

@@ -120,6 +120,73 @@ export function batchNormSilu(x: Tensor, runningMean: Tensor | null, runningVar:
   }
 }
 
+export interface FusedConvOptions {
+  stride?: number | number[];
+  /** zero padding [left, right, top, bottom] before the convolution (default none) */
+  pads?: number[];
+  groups?: number;
+}
+
+/**
+ * conv2d(pad(batchNormSilu(x, ...), pads), convWeight, convBias, { stride, groups }): the
+ * same values, and in training with autograd on float32 CPU tensors one fused node
+ * (native/src/ops_fused.cc) that keeps x but not the activation between the two
+ * (recomputed in backward by one elementwise pass): EfficientNet's BN + swish +
+ * depthwise convolution keeps one activation-sized tensor instead of two.
+ *   y = batchNormSiluConv2d(x, rm, rv, { weight, bias, training: true }, dw.weight, null, { stride: 2, pads: [0, 1, 0, 1], groups: c })
+ */
+export function batchNormSiluConv2d(x: Tensor, runningMean: Tensor | null, runningVar: Tensor | null, opts: BatchNormOptions,
+  convWeight: Tensor, convBias: Tensor | null, conv: FusedConvOptions = {}): Tensor {
+  checkTensor(x, 'x', 'batchNormSiluConv2d', 4, '(N,C,H,W)');
+  checkTensor(convWeight, 'convWeight', 'batchNormSiluConv2d', 4, '(Cout,Cin/groups,kH,kW)');
+  const stride = pair(conv.stride ?? 1, 'stride', 'batchNormSiluConv2d');
+  const pads = conv.pads ?? [0, 0, 0, 0];
+  if (pads.length !== 4 || pads.some((v) => !Number.isInteger(v) || v < 0)) {
+    throw new ArgumentError(`Argument 'pads' passed to 'batchNormSiluConv2d' must be 4 non-negative integers [left, right, top, bottom], got [${pads.join(',')}]`);
+  }
+  const groups = checkInt(conv.groups ?? 1, 'groups', 'batchNormSiluConv2d', 1);
+  const fused = (opts.training ?? false) && opts.weight && opts.bias && (x.requiresGrad || opts.weight.requiresGrad || convWeight.requiresGrad) &&
+    x.dtype === 'float32' && convWeight.dtype === 'float32' && x.device === 'cpu' && callV<boolean>('isGradEnabled');
+  if (fused) {
+    return callT('batchNormSiluConv2d', x.handle, opts.weight!.handle, opts.bias!.handle, runningMean?.handle, runningVar?.handle,
+      opts.momentum ?? 0.1, opts.eps ?? 1e-5, convWeight.handle, convBias?.handle, stride, pads, groups);
+  }
+  const y = batchNormSilu(x, runningMean, runningVar, opts);
+  const [l, r, t, b] = pads;
+  const symmetric = l === r && t === b;
+  const yp = symmetric ? y : callT('pad', y.handle, pads, 'constant', 0);
+  try {
+    return conv2d(yp, convWeight, convBias, { stride, padding: symmetric ? [t, l] : 0, groups });
+  } finally {
+    y.dispose();
+    if (yp !== y) yp.dispose();
+  }
+}
+
+/**
+ * conv2d(x * scale, weight, bias, opts) with scale (N, C, 1, 1) or (1, C, 1, 1), as
+ * squeeze-and-excitation feeds a projection: the same values, and in training with
+ * autograd on float32 CPU tensors one node (native/src/ops_fused.cc) that keeps x and
+ * scale but not their product (recomputed in backward). Other cases compose the two.
+ *   y = scaledConv2d(x, sigmoid(se), project.weight, null)
+ */
+export function scaledConv2d(x: Tensor, scale: Tensor, weight: Tensor, bias: Tensor | null, opts: Conv2dOptions = {}): Tensor {
+  checkTensor(x, 'x', 'scaledConv2d', 4, '(N,C,H,W)');
+  checkTensor(scale, 'scale', 'scaledConv2d', 4, '(N,C,1,1)');
+  const p = opts.padding ?? 0;
+  const simple = (opts.groups ?? 1) === 1 && (opts.dilation ?? 1) === 1 && typeof p !== 'string' && scale.shape[2] === 1 && scale.shape[3] === 1;
+  if (simple && (x.requiresGrad || scale.requiresGrad || weight.requiresGrad) && x.dtype === 'float32' && weight.dtype === 'float32' &&
+    x.device === 'cpu' && callV<boolean>('isGradEnabled')) {
+    return callT('scaledConv2d', x.handle, scale.handle, weight.handle, bias?.handle, pair(opts.stride ?? 1, 'stride', 'scaledConv2d'), pair(p, 'padding', 'scaledConv2d'));
+  }
+  const xs = callT('mul', x.handle, scale.handle);
+  try {
+    return conv2d(xs, weight, bias, opts);
+  } finally {
+    xs.dispose();
+  }
+}
+
 export const layerNorm = (x: Tensor, normalizedShape: number[], weight?: Tensor, bias?: Tensor, eps = 1e-5): Tensor =>
   callT('layerNorm', checkTensor(x, 'x', 'layerNorm').handle, normalizedShape, weight?.handle, bias?.handle, eps);
 export const groupNorm = (x: Tensor, numGroups: number, weight?: Tensor, bias?: Tensor, eps = 1e-5): Tensor =>

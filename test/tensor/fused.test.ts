@@ -114,3 +114,45 @@ test("conv2d algorithm 'gemm' gives 'auto''s values and gradients", () => {
     }
   });
 });
+
+test('batchNormSiluConv2d equals conv2d(pad(silu(batchNorm))) in values, gradients and running statistics', () => {
+  T.tidy(() => {
+    T.manualSeed(5);
+    const cases: [number[], number, number, number[], boolean][] = [
+      // shape, k, stride, pads [l, r, t, b], depthwise
+      [[2, 6, 12, 14], 3, 2, [0, 1, 0, 1], true],
+      [[2, 6, 12, 14], 5, 2, [1, 2, 1, 2], true],
+      [[2, 4, 9, 11], 5, 1, [2, 2, 2, 2], true],
+      [[2, 4, 9, 11], 3, 1, [1, 1, 1, 1], false],
+    ];
+    for (const [shape, k, s, pads, dw] of cases) {
+      const c = shape[1];
+      const cout = dw ? c : 5;
+      const leaves = [T.randn(shape).mul(2), T.randn([c]), T.randn([c]), T.randn([cout, dw ? 1 : c, k, k]), T.randn([cout])];
+      const conv = { stride: s, pads, groups: dw ? c : 1 };
+      const [rm1, rv1, rm2, rv2] = [T.zeros([c]), T.ones([c]), T.zeros([c]), T.ones([c])];
+      const bn = (xs: T.Tensor[]): T.BatchNormOptions => ({ weight: xs[1], bias: xs[2], training: true, momentum: 0.1, eps: 1e-3 });
+      const ours = run(leaves, (xs) => T.batchNormSiluConv2d(xs[0], rm1, rv1, bn(xs), xs[3], xs[4], conv), null);
+      const ref = run(leaves, (xs) => T.conv2d(T.pad(T.silu(T.batchNorm(xs[0], rm2, rv2, bn(xs))), pads), xs[3], xs[4], { stride: s, groups: conv.groups }), null);
+      const what = `k${k} s${s} pads [${pads.join(',')}]${dw ? ' depthwise' : ''}`;
+      assert.deepEqual(ours.y.shape, ref.y.shape);
+      assert.ok(rel(ours.y, ref.y) < 1e-6, `${what} y ${rel(ours.y, ref.y)}`);
+      ['x', 'bn weight', 'bn bias', 'conv weight', 'conv bias'].forEach((name, i) => assert.ok(rel(ours.grads[i], ref.grads[i]) < 5e-6, `${what} grad of ${name} ${rel(ours.grads[i], ref.grads[i])}`));
+      assert.ok(rel(rm1, rm2) < 1e-6 && rel(rv1, rv2) < 1e-6, `${what} running statistics`);
+    }
+    assert.throws(() => T.batchNormSiluConv2d(T.randn([2, 3, 4, 4]), null, null, { training: true }, T.randn([3, 1, 3, 3]), null, { pads: [1, 1] }), /'pads' passed to 'batchNormSiluConv2d' must be 4 non-negative integers/);
+  });
+});
+
+test('scaledConv2d equals conv2d(x * scale) in values and gradients (per-sample and shared scale)', () => {
+  T.tidy(() => {
+    for (const [sn, k, s, p] of [[2, 1, 1, 0], [1, 3, 2, 1]]) {
+      const leaves = [T.randn([2, 6, 9, 10]), T.rand([sn, 6, 1, 1]), T.randn([4, 6, k, k]), T.randn([4])];
+      const ours = run(leaves, ([x, sc, w, b]) => T.scaledConv2d(x, sc, w, b, { stride: s, padding: p }), null);
+      const ref = run(leaves, ([x, sc, w, b]) => T.conv2d(x.mul(sc), w, b, { stride: s, padding: p }), null);
+      assert.ok(rel(ours.y, ref.y) < 1e-6);
+      ['x', 'scale', 'weight', 'bias'].forEach((name, i) => assert.ok(rel(ours.grads[i], ref.grads[i]) < 2e-6, `k${k} grad of ${name} ${rel(ours.grads[i], ref.grads[i])}`));
+    }
+    assert.throws(() => T.scaledConv2d(T.randn([1, 2, 3, 3]), T.randn([2]), T.randn([1, 2, 1, 1]), null), /'scale' passed to 'scaledConv2d' must be 4-D/);
+  });
+});
