@@ -408,11 +408,18 @@ void Cleanup(AddonData* d) {
 void ConfigureAllocator() {
   // Keep large blocks in the heap instead of mmap/munmap on every allocation:
   // conv nets allocate and free the same big activations each step.
-  // CQSEG_MALLOC=default leaves glibc's policy alone.
+  // CQSEG_MALLOC=default leaves glibc's policy alone; CQSEG_MALLOC=<MiB> sets both
+  // thresholds to that many MiB (blocks above it are mapped and returned on free).
   const char* policy = std::getenv("CQSEG_MALLOC");
   if (policy != nullptr && std::string(policy) == "default") return;
-  mallopt(M_MMAP_THRESHOLD, 1 << 30);
-  mallopt(M_TRIM_THRESHOLD, 1 << 30);
+  int threshold = 1 << 30;
+  if (policy != nullptr && *policy != 0) {
+    char* end = nullptr;
+    const long mib = std::strtol(policy, &end, 10);
+    if (end != nullptr && *end == 0 && mib > 0 && mib <= 1024) threshold = static_cast<int>(mib) << 20;
+  }
+  mallopt(M_MMAP_THRESHOLD, threshold);
+  mallopt(M_TRIM_THRESHOLD, threshold);
 }
 
 }  // namespace
