@@ -24,6 +24,7 @@ std::vector<OpDef>& OpTable() {
     RegisterTrainOps(ops);
     RegisterKernelOps(ops);
     RegisterFusedOps(ops);
+    RegisterAllocatorOps(ops);
   });
   return ops;
 }
@@ -406,20 +407,25 @@ void Cleanup(AddonData* d) {
 }
 
 void ConfigureAllocator() {
-  // Keep large blocks in the heap instead of mmap/munmap on every allocation:
-  // conv nets allocate and free the same big activations each step.
-  // CQSEG_MALLOC=default leaves glibc's policy alone; CQSEG_MALLOC=<MiB> sets both
-  // thresholds to that many MiB (blocks above it are mapped and returned on free).
-  const char* policy = std::getenv("CQSEG_MALLOC");
-  if (policy != nullptr && std::string(policy) == "default") return;
+  // CQSEG_MALLOC picks how tensor memory is managed (see allocator.cc):
+  //   unset or 'cache': blocks of 1 MiB+ through cqseg's caching allocator, smaller ones
+  //     through glibc kept in its heap (mmap and trim thresholds 1 GiB);
+  //   'heap': every block through glibc kept in its heap (faster than mapping, but the
+  //     heap fragments: higher peak memory);
+  //   '<MiB>': glibc with both thresholds at that many MiB (larger blocks mapped, and
+  //     returned on free: low peak memory, a page fault per page on every reuse);
+  //   'default': glibc's own policy.
+  const char* env = std::getenv("CQSEG_MALLOC");
+  const std::string policy = env != nullptr ? env : "cache";
+  if (policy == "default") return;
   int threshold = 1 << 30;
-  if (policy != nullptr && *policy != 0) {
-    char* end = nullptr;
-    const long mib = std::strtol(policy, &end, 10);
-    if (end != nullptr && *end == 0 && mib > 0 && mib <= 1024) threshold = static_cast<int>(mib) << 20;
-  }
+  char* end = nullptr;
+  const long mib = std::strtol(policy.c_str(), &end, 10);
+  const bool numeric = !policy.empty() && end != nullptr && *end == 0 && mib > 0 && mib <= 1024;
+  if (numeric) threshold = static_cast<int>(mib) << 20;
   mallopt(M_MMAP_THRESHOLD, threshold);
   mallopt(M_TRIM_THRESHOLD, threshold);
+  if (policy == "cache" || (!numeric && policy != "heap")) InstallCachingAllocator();
 }
 
 }  // namespace

@@ -112,6 +112,8 @@ void RegisterColorOps(std::vector<OpDef>& ops);
 void RegisterTrainOps(std::vector<OpDef>& ops);
 void RegisterKernelOps(std::vector<OpDef>& ops);
 void RegisterFusedOps(std::vector<OpDef>& ops);
+void RegisterAllocatorOps(std::vector<OpDef>& ops);
+void InstallCachingAllocator();
 
 // dtype codes shared with src/tensor/dtype.ts
 at::ScalarType DtypeFromCode(int64_t code);

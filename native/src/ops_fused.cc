@@ -1,5 +1,7 @@
 // Op table, part for fused training ops: batch norm (batch statistics) followed by SiLU,
-// as one autograd node that keeps only its input. libtorch records two nodes here, and the
+// as one autograd node that keeps only its input; the same followed by a convolution
+// (SiLU or ReLU between); a channel-scaled convolution; a convolution of an upsampled
+// concatenation. libtorch records two nodes here, and the
 // SiLU node keeps the batch-norm output, a full activation-sized tensor per layer (a
 // fifth of Unet(efficientnet-b2)'s saved activations); the fused backward recomputes it.
 // Formulas: batch norm as torch.nn.functional.batch_norm (biased variance to normalise,
@@ -141,7 +143,14 @@ void Sums(const float* x, int64_t n, float mu, double* sum, double* sq, bool avx
   }
 }
 
-void Forward(const float* x, float* y, int64_t n, float a, float c, bool avx2) {
+enum Act : int64_t { kSilu = 0, kRelu = 1 };
+
+void Forward(const float* x, float* y, int64_t n, float a, float c, bool avx2, Act act = kSilu) {
+  if (act == kRelu) {
+#pragma omp simd
+    for (int64_t i = 0; i < n; i++) y[i] = std::max(x[i] * a + c, 0.0f);
+    return;
+  }
 #ifdef CQSEG_X86
   if (avx2) return ForwardAvx2(x, y, n, a, c);
 #endif
@@ -151,7 +160,23 @@ void Forward(const float* x, float* y, int64_t n, float a, float c, bool avx2) {
   }
 }
 
-void BackwardSums(const float* x, const float* g, float* dz, int64_t n, float a, float c, float mu, double* sdz, double* sdzx, bool avx2) {
+void BackwardSums(const float* x, const float* g, float* dz, int64_t n, float a, float c, float mu, double* sdz, double* sdzx, bool avx2, Act act = kSilu) {
+  if (act == kRelu) {
+    for (int64_t b0 = 0; b0 < n; b0 += kBlock) {
+      float t1 = 0, t2 = 0;
+      const int64_t b1 = std::min(n, b0 + kBlock);
+#pragma omp simd reduction(+ : t1, t2)
+      for (int64_t i = b0; i < b1; i++) {
+        const float d = x[i] * a + c > 0 ? g[i] : 0.0f;
+        dz[i] = d;
+        t1 += d;
+        t2 += d * (x[i] - mu);
+      }
+      *sdz += t1;
+      *sdzx += t2;
+    }
+    return;
+  }
 #ifdef CQSEG_X86
   if (avx2) return BackwardSumsAvx2(x, g, dz, n, a, c, mu, sdz, sdzx);
 #endif
@@ -182,7 +207,7 @@ struct BnStats {
 };
 
 // y = silu(batchnorm(x)) with batch statistics; x contiguous float32 (N,C,...)
-BnStats BnSiluForward(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b, double eps) {
+BnStats BnActForward(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b, double eps, Act act) {
   const int64_t n = x.size(0), c = x.size(1), hw = x.numel() / std::max<int64_t>(1, n * c), m = n * hw;
   TORCH_CHECK(m > 1, "batchNormSilu: expected more than 1 value per channel when training, got input size ", x.sizes());
   BnStats r{at::empty_like(x), at::empty({c}, x.options()), at::empty({c}, x.options()), at::empty({c}, x.options().dtype(at::kDouble))};
@@ -209,14 +234,14 @@ BnStats BnSiluForward(const at::Tensor& x, const at::Tensor& w, const at::Tensor
       ip[ch] = is;
       vp[ch] = var * static_cast<double>(m) / static_cast<double>(m - 1);
       const float a = is * wp[ch], cc = bp[ch] - static_cast<float>(mu) * a;
-      for (int64_t k = 0; k < n; k++) Forward(xp + (k * c + ch) * hw, yp + (k * c + ch) * hw, hw, a, cc, avx2);
+      for (int64_t k = 0; k < n; k++) Forward(xp + (k * c + ch) * hw, yp + (k * c + ch) * hw, hw, a, cc, avx2, act);
     }
   });
   return r;
 }
 
 // y again from the saved statistics (the fused nodes' recomputation)
-at::Tensor BnSiluRecompute(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b, const at::Tensor& mean, const at::Tensor& invstd) {
+at::Tensor BnActRecompute(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b, const at::Tensor& mean, const at::Tensor& invstd, Act act) {
   const int64_t n = x.size(0), c = x.size(1), hw = x.numel() / std::max<int64_t>(1, n * c);
   at::Tensor y = at::empty_like(x);
   const float* xp = x.data_ptr<float>();
@@ -226,7 +251,7 @@ at::Tensor BnSiluRecompute(const at::Tensor& x, const at::Tensor& w, const at::T
   at::parallel_for(0, c, 1, [&](int64_t c0, int64_t c1) {
     for (int64_t ch = c0; ch < c1; ch++) {
       const float a = ip[ch] * wp[ch], cc = bp[ch] - mp[ch] * a;
-      for (int64_t k = 0; k < n; k++) Forward(xp + (k * c + ch) * hw, yp + (k * c + ch) * hw, hw, a, cc, avx2);
+      for (int64_t k = 0; k < n; k++) Forward(xp + (k * c + ch) * hw, yp + (k * c + ch) * hw, hw, a, cc, avx2, act);
     }
   });
   return y;
@@ -241,7 +266,7 @@ void UpdateRunning(const c10::optional<at::Tensor>& runningMean, const c10::opti
 }
 
 // [dx, dw, db] of y = silu(batchnorm(x)) for the output gradient g
-std::vector<at::Tensor> BnSiluBackward(const at::Tensor& x, const at::Tensor& gIn, const at::Tensor& w, const at::Tensor& b, const at::Tensor& mean, const at::Tensor& invstd) {
+std::vector<at::Tensor> BnActBackward(const at::Tensor& x, const at::Tensor& gIn, const at::Tensor& w, const at::Tensor& b, const at::Tensor& mean, const at::Tensor& invstd, Act act) {
   const at::Tensor g = gIn.contiguous();
   const int64_t n = x.size(0), c = x.size(1), hw = x.numel() / std::max<int64_t>(1, n * c), m = n * hw;
   at::Tensor dx = at::empty_like(x);
@@ -259,7 +284,7 @@ std::vector<at::Tensor> BnSiluBackward(const at::Tensor& x, const at::Tensor& gI
       double sdz = 0, sdzx = 0;
       for (int64_t k = 0; k < n; k++) {
         const int64_t o = (k * c + ch) * hw;
-        BackwardSums(xp + o, gp + o, dp + o, hw, a, cc, mu, &sdz, &sdzx, avx2);
+        BackwardSums(xp + o, gp + o, dp + o, hw, a, cc, mu, &sdz, &sdzx, avx2, act);
       }
       gbp[ch] = static_cast<float>(sdz);
       gwp[ch] = static_cast<float>(sdzx * is);
@@ -283,34 +308,61 @@ struct BatchNormSiluFn : public torch::autograd::Function<BatchNormSiluFn> {
   static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& xIn, const at::Tensor& w, const at::Tensor& b,
                             const c10::optional<at::Tensor>& runningMean, const c10::optional<at::Tensor>& runningVar, double momentum, double eps) {
     const at::Tensor x = xIn.contiguous(), wc = w.contiguous(), bc = b.contiguous();
-    BnStats st = BnSiluForward(x, wc, bc, eps);
+    BnStats st = BnActForward(x, wc, bc, eps, kSilu);
     UpdateRunning(runningMean, runningVar, st, momentum);
     ctx->save_for_backward({x, wc, bc, st.mean, st.invstd});
     return st.y;
   }
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx, torch::autograd::variable_list grads) {
     auto sv = ctx->get_saved_variables();
-    auto r = BnSiluBackward(sv[0], grads[0], sv[1], sv[2], sv[3], sv[4]);
+    auto r = BnActBackward(sv[0], grads[0], sv[1], sv[2], sv[3], sv[4], kSilu);
     return {r[0], r[1], r[2], at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
   }
 };
 
-// conv2d(pad(silu(batchnorm(x)), pads), cw, cb, stride, groups) as one node that keeps
-// x and not the activation between the two (recomputed in backward: one elementwise pass).
-struct BatchNormSiluConvFn : public torch::autograd::Function<BatchNormSiluConvFn> {
+// conv2d(pad(y, pads), cw, cb, stride, groups), with libtorch's algorithm or, when `gemm`
+// (groups 1, symmetric pads), im2col + GEMM (thnn_conv2d), and its gradients for y and cw.
+at::Tensor ConvForward(const at::Tensor& y, const at::Tensor& cw, const c10::optional<at::Tensor>& cb, const std::vector<int64_t>& stride,
+                       const std::vector<int64_t>& pads, int64_t groups, bool gemm) {
+  const bool sym = pads[0] == pads[1] && pads[2] == pads[3];
+  const at::Tensor yp = sym ? y : at::constant_pad_nd(y, {pads[0], pads[1], pads[2], pads[3]});
+  const std::vector<int64_t> p = sym ? std::vector<int64_t>{pads[2], pads[0]} : std::vector<int64_t>{0, 0};
+  if (gemm && groups == 1) return at::thnn_conv2d(yp, cw, {cw.size(2), cw.size(3)}, cb, stride, p);
+  return at::conv2d(yp, cw, cb, stride, p, {1, 1}, groups);
+}
+
+std::pair<at::Tensor, at::Tensor> ConvGrads(const at::Tensor& g, const at::Tensor& y, const at::Tensor& cw, const std::vector<int64_t>& stride,
+                                            const std::vector<int64_t>& pads, int64_t groups, bool gemm, bool needY, bool needW) {
+  if (gemm && groups == 1 && pads[0] == pads[1] && pads[2] == pads[3]) {
+    auto r = at::_slow_conv2d_backward(g, y, cw, {cw.size(2), cw.size(3)}, stride, {pads[2], pads[0]}, {needY, needW, false});
+    return {std::get<0>(r), std::get<1>(r)};
+  }
+  return ConvBackward(g, y, cw, stride, pads, groups, needY, needW);
+}
+
+Act ActOf(const std::string& name) {
+  if (name == "silu") return kSilu;
+  if (name == "relu") return kRelu;
+  TORCH_CHECK(false, "batchNormActConv2d: activation must be 'silu' or 'relu', got '", name, "'");
+}
+
+// conv2d(pad(act(batchnorm(x)), pads), cw, cb, stride, groups) as one node that keeps x
+// and not the activation between the two (recomputed in backward: one elementwise pass).
+struct BatchNormActConvFn : public torch::autograd::Function<BatchNormActConvFn> {
   static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& xIn, const at::Tensor& w, const at::Tensor& b,
                             const c10::optional<at::Tensor>& runningMean, const c10::optional<at::Tensor>& runningVar, double momentum, double eps,
-                            const at::Tensor& cw, const c10::optional<at::Tensor>& cb, std::vector<int64_t> stride, std::vector<int64_t> pads, int64_t groups) {
+                            const at::Tensor& cw, const c10::optional<at::Tensor>& cb, std::vector<int64_t> stride, std::vector<int64_t> pads, int64_t groups,
+                            int64_t act, bool gemm) {
     const at::Tensor x = xIn.contiguous(), wc = w.contiguous(), bc = b.contiguous();
-    BnStats st = BnSiluForward(x, wc, bc, eps);
+    BnStats st = BnActForward(x, wc, bc, eps, static_cast<Act>(act));
     UpdateRunning(runningMean, runningVar, st, momentum);
-    const bool sym = pads[0] == pads[1] && pads[2] == pads[3];
-    const at::Tensor yp = sym ? st.y : at::constant_pad_nd(st.y, {pads[0], pads[1], pads[2], pads[3]});
-    at::Tensor out = at::conv2d(yp, cw, cb, stride, sym ? std::vector<int64_t>{pads[2], pads[0]} : std::vector<int64_t>{0, 0}, {1, 1}, groups);
+    at::Tensor out = ConvForward(st.y, cw, cb, stride, pads, groups, gemm);
     ctx->save_for_backward({x, wc, bc, st.mean, st.invstd, cw});
     ctx->saved_data["stride"] = stride;
     ctx->saved_data["pads"] = pads;
     ctx->saved_data["groups"] = groups;
+    ctx->saved_data["act"] = act;
+    ctx->saved_data["gemm"] = gemm;
     ctx->saved_data["bias"] = cb.has_value() && cb->defined();
     // needs_input_grad counts tensor arguments only: the conv weight's edge follows the running statistics given
     ctx->saved_data["cwEdge"] = int64_t{3} + runningMean.has_value() + runningVar.has_value();
@@ -319,15 +371,54 @@ struct BatchNormSiluConvFn : public torch::autograd::Function<BatchNormSiluConvF
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx, torch::autograd::variable_list grads) {
     auto sv = ctx->get_saved_variables();
     const at::Tensor g = grads[0].contiguous();
-    const at::Tensor y = BnSiluRecompute(sv[0], sv[1], sv[2], sv[3], sv[4]);
+    const Act act = static_cast<Act>(ctx->saved_data["act"].toInt());
+    const at::Tensor y = BnActRecompute(sv[0], sv[1], sv[2], sv[3], sv[4], act);
     const bool needX = ctx->needs_input_grad(0) || ctx->needs_input_grad(1) || ctx->needs_input_grad(2);
     const size_t cwEdge = static_cast<size_t>(ctx->saved_data["cwEdge"].toInt());
-    auto [gy, gcw] = ConvBackward(g, y, sv[5], ctx->saved_data["stride"].toIntVector(), ctx->saved_data["pads"].toIntVector(),
-                                  ctx->saved_data["groups"].toInt(), needX, ctx->needs_input_grad(cwEdge));
+    auto [gy, gcw] = ConvGrads(g, y, sv[5], ctx->saved_data["stride"].toIntVector(), ctx->saved_data["pads"].toIntVector(),
+                               ctx->saved_data["groups"].toInt(), ctx->saved_data["gemm"].toBool(), needX, ctx->needs_input_grad(cwEdge));
     at::Tensor gcb;
     if (ctx->saved_data["bias"].toBool() && ctx->needs_input_grad(cwEdge + 1)) gcb = g.sum({0, 2, 3});
-    std::vector<at::Tensor> r = needX ? BnSiluBackward(sv[0], gy, sv[1], sv[2], sv[3], sv[4]) : std::vector<at::Tensor>{at::Tensor(), at::Tensor(), at::Tensor()};
-    return {r[0], r[1], r[2], at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), gcw, gcb, at::Tensor(), at::Tensor(), at::Tensor()};
+    std::vector<at::Tensor> r = needX ? BnActBackward(sv[0], gy, sv[1], sv[2], sv[3], sv[4], act) : std::vector<at::Tensor>{at::Tensor(), at::Tensor(), at::Tensor()};
+    return {r[0], r[1], r[2], at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), gcw, gcb, at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
+  }
+};
+
+// conv2d(cat([upsample_nearest_x2(x), skip?]), cw, cb, padding) (a Unet decoder block's
+// first convolution) as one node that keeps x and skip, not the upsampled concatenation.
+struct UpCatConvFn : public torch::autograd::Function<UpCatConvFn> {
+  static at::Tensor Input(const at::Tensor& x, const c10::optional<at::Tensor>& skip) {
+    at::Tensor u = at::upsample_nearest2d(x, {x.size(2) * 2, x.size(3) * 2});
+    return skip.has_value() ? at::cat({u, *skip}, 1) : u;
+  }
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x, const c10::optional<at::Tensor>& skip, const at::Tensor& cw,
+                            const c10::optional<at::Tensor>& cb, std::vector<int64_t> padding, bool gemm) {
+    at::Tensor out = ConvForward(Input(x, skip), cw, cb, {1, 1}, {padding[1], padding[1], padding[0], padding[0]}, 1, gemm);
+    ctx->save_for_backward({x, skip.has_value() ? *skip : at::Tensor(), cw});
+    ctx->saved_data["padding"] = padding;
+    ctx->saved_data["gemm"] = gemm;
+    ctx->saved_data["skip"] = skip.has_value();
+    ctx->saved_data["bias"] = cb.has_value() && cb->defined();
+    return out;
+  }
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx, torch::autograd::variable_list grads) {
+    auto sv = ctx->get_saved_variables();
+    const at::Tensor& x = sv[0];
+    const bool hasSkip = ctx->saved_data["skip"].toBool();
+    const at::Tensor g = grads[0].contiguous();
+    const auto p = ctx->saved_data["padding"].toIntVector();
+    const size_t cwEdge = hasSkip ? 2 : 1;
+    const bool needIn = ctx->needs_input_grad(0) || (hasSkip && ctx->needs_input_grad(1));
+    const at::Tensor in = Input(x, hasSkip ? c10::optional<at::Tensor>(sv[1]) : c10::nullopt);
+    auto [gin, gcw] = ConvGrads(g, in, sv[2], {1, 1}, {p[1], p[1], p[0], p[0]}, 1, ctx->saved_data["gemm"].toBool(), needIn, ctx->needs_input_grad(cwEdge));
+    at::Tensor gx, gs, gcb;
+    if (needIn) {
+      const int64_t cx = x.size(1);
+      gx = at::upsample_nearest2d_backward(gin.narrow(1, 0, cx), c10::IntArrayRef{in.size(2), in.size(3)}, x.sizes(), c10::nullopt, c10::nullopt);
+      if (hasSkip) gs = gin.narrow(1, cx, gin.size(1) - cx).contiguous();
+    }
+    if (ctx->saved_data["bias"].toBool() && ctx->needs_input_grad(cwEdge + 1)) gcb = g.sum({0, 2, 3});
+    return {gx, gs, gcw, gcb, at::Tensor(), at::Tensor()};
   }
 };
 
@@ -370,24 +461,36 @@ at::Tensor BatchNormSilu(const at::Tensor& x, const at::Tensor& w, const at::Ten
   return BatchNormSiluFn::apply(x, w, b, Opt(rm), Opt(rv), momentum, eps);
 }
 
-// (x, weight, bias, runningMean?, runningVar?, momentum, eps, convWeight, convBias?, stride[2], pads[4] (l, r, t, b), groups)
-at::Tensor BatchNormSiluConv(Args& a) {
+// (x, weight, bias, runningMean?, runningVar?, momentum, eps, convWeight, convBias?, stride[2], pads[4] (l, r, t, b), groups, activation, gemm)
+at::Tensor BatchNormActConv(Args& a) {
   const at::Tensor& x = a.t(0);
   const at::Tensor& w = a.t(1);
   const at::Tensor& b = a.t(2);
-  const at::Tensor& cw = a.t(7);
-  TORCH_CHECK(x.dim() == 4 && x.device().is_cpu() && x.scalar_type() == at::kFloat, "batchNormSiluConv2d: x must be a float32 CPU tensor (N,C,H,W)");
-  TORCH_CHECK(w.numel() == x.size(1) && b.numel() == x.size(1), "batchNormSiluConv2d: weight and bias must be (C)");
+  TORCH_CHECK(x.dim() == 4 && x.device().is_cpu() && x.scalar_type() == at::kFloat, "batchNormActConv2d: x must be a float32 CPU tensor (N,C,H,W)");
+  TORCH_CHECK(w.numel() == x.size(1) && b.numel() == x.size(1), "batchNormActConv2d: weight and bias must be (C)");
   const auto pads = a.ints(10);
-  TORCH_CHECK(pads.size() == 4 && a.ints(9).size() == 2, "batchNormSiluConv2d: stride takes 2 values and pads 4");
-  return BatchNormSiluConvFn::apply(x, w, b, Opt(a.ot(3)), Opt(a.ot(4)), a.f64(5), a.f64(6), cw, Opt(a.ot(8)), a.ints(9), pads, a.i64(11));
+  TORCH_CHECK(pads.size() == 4 && a.ints(9).size() == 2, "batchNormActConv2d: stride takes 2 values and pads 4");
+  return BatchNormActConvFn::apply(x, w, b, Opt(a.ot(3)), Opt(a.ot(4)), a.f64(5), a.f64(6), a.t(7), Opt(a.ot(8)), a.ints(9), pads, a.i64(11),
+                                   static_cast<int64_t>(ActOf(a.str(12))), a.b(13));
+}
+
+// (x, skip?, convWeight, convBias?, padding[2], gemm)
+at::Tensor UpCatConv(Args& a) {
+  const at::Tensor& x = a.t(0);
+  const at::Tensor skip = a.ot(1);
+  TORCH_CHECK(x.dim() == 4 && x.device().is_cpu() && x.scalar_type() == at::kFloat, "upCatConv2d: x must be a float32 CPU tensor (N,C,H,W)");
+  TORCH_CHECK(!skip.defined() || (skip.dim() == 4 && skip.size(0) == x.size(0) && skip.size(2) == 2 * x.size(2) && skip.size(3) == 2 * x.size(3)),
+              "upCatConv2d: skip must be (N, C, 2H, 2W) of x (N, C, H, W)");
+  TORCH_CHECK(a.ints(4).size() == 2, "upCatConv2d: padding takes 2 values");
+  return UpCatConvFn::apply(x, Opt(skip), a.t(2), Opt(a.ot(3)), a.ints(4), a.b(5));
 }
 
 }  // namespace
 
 void RegisterFusedOps(std::vector<OpDef>& ops) {
   OP("batchNormSilu", return BatchNormSilu(a.t(0), a.t(1), a.t(2), a.ot(3), a.ot(4), a.f64(5), a.f64(6)););
-  OP("batchNormSiluConv2d", return BatchNormSiluConv(a););
+  OP("batchNormActConv2d", return BatchNormActConv(a););
+  OP("upCatConv2d", return UpCatConv(a););
   // (x (N,C,H,W), scale (N,C,1,1), w, bias?, stride[2], padding[2])
   OP("scaledConv2d", {
     TORCH_CHECK(a.t(0).dim() == 4 && a.t(1).dim() == 4 && a.t(1).size(2) == 1 && a.t(1).size(3) == 1, "scaledConv2d: x must be (N,C,H,W) and scale (N,C,1,1)");

@@ -11,7 +11,7 @@
  * buffer names are smp's (`_conv_stem.weight`, `_blocks.3._depthwise_conv.weight`, ...).
  */
 import { BatchNorm2d, Conv2d, Conv2dLayerOptions, Module, ModuleList } from '../nn';
-import { BatchNormOptions, Tensor, adaptiveAvgPool2d, batchNormSiluConv2d, conv2d, dispose, pad, rand, scaledConv2d, sigmoid, silu, tidy } from '../tensor';
+import { BatchNormOptions, Tensor, adaptiveAvgPool2d, batchNormActConv2d, conv2d, dispose, pad, rand, scaledConv2d, sigmoid, silu, tidy } from '../tensor';
 import { ArgumentError } from '../tensor/check';
 import { EncoderModule } from './encoder';
 import type { Encoder } from './registry';
@@ -119,10 +119,10 @@ export class Conv2dStaticSame extends Conv2d {
     return scaledConv2d(x, scale, this.weight, this.bias, { stride: o.stride, padding: [t, l] });
   }
 
-  /** forward(silu(batchNorm(x, ...))), fused in training (batchNormSiluConv2d). */
+  /** forward(silu(batchNorm(x, ...))), fused in training (batchNormActConv2d). */
   afterBnSilu(x: Tensor, runningMean: Tensor | null, runningVar: Tensor | null, bn: BatchNormOptions): Tensor {
     const o = this.options;
-    return batchNormSiluConv2d(x, runningMean, runningVar, bn, this.weight, this.bias, { stride: o.stride, pads: this.pads, groups: o.groups });
+    return batchNormActConv2d(x, runningMean, runningVar, bn, this.weight, this.bias, { stride: o.stride, pads: this.pads, groups: o.groups });
   }
 
   override forward(x: Tensor): Tensor {
@@ -196,7 +196,7 @@ export class MBConvBlock extends Module {
   forwardBlock(inputs: Tensor, dropConnectRate = 0): Tensor {
     return tidy(() => {
       let x = inputs;
-      // expand conv, then BN + swish + depthwise conv as one node in training (batchNormSiluConv2d)
+      // expand conv, then BN + swish + depthwise conv as one node in training (batchNormActConv2d)
       if (this.expandConv) x = this.bn0!.apply(this.expandConv.forward(x), (z, rm, rv, o) => this.depthwiseConv.afterBnSilu(z, rm, rv, o!));
       else x = this.depthwiseConv.forward(x);
       x = this.bn1.forwardSilu(x);

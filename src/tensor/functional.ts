@@ -3,7 +3,7 @@
  * Shapes follow torch: images are (N, C, H, W).
  */
 import { ArgumentError, checkInt, checkTensor, normDim, oneOf, pair } from './check';
-import { callT, callV, to } from './ops';
+import { callT, callV, cat, relu, to } from './ops';
 import { Tensor } from './tensor';
 
 export interface Conv2dOptions {
@@ -125,41 +125,81 @@ export interface FusedConvOptions {
   /** zero padding [left, right, top, bottom] before the convolution (default none) */
   pads?: number[];
   groups?: number;
+  /** the activation between batch norm and convolution (default 'silu') */
+  activation?: 'silu' | 'relu';
+  /** as conv2d's `algorithm` */
+  algorithm?: 'auto' | 'gemm';
 }
 
 /**
- * conv2d(pad(batchNormSilu(x, ...), pads), convWeight, convBias, { stride, groups }): the
- * same values, and in training with autograd on float32 CPU tensors one fused node
- * (native/src/ops_fused.cc) that keeps x but not the activation between the two
- * (recomputed in backward by one elementwise pass): EfficientNet's BN + swish +
- * depthwise convolution keeps one activation-sized tensor instead of two.
- *   y = batchNormSiluConv2d(x, rm, rv, { weight, bias, training: true }, dw.weight, null, { stride: 2, pads: [0, 1, 0, 1], groups: c })
+ * conv2d(pad(act(batchNorm(x, ...)), pads), convWeight, convBias, { stride, groups }) with
+ * act silu or relu: the same values, and in training with autograd on float32 CPU tensors
+ * one fused node (native/src/ops_fused.cc) that keeps x but not the activation between
+ * the two (recomputed in backward by one elementwise pass): EfficientNet's BN + swish +
+ * depthwise convolution, and a Unet decoder block's BN + ReLU + second convolution, keep
+ * one activation-sized tensor instead of two.
+ *   y = batchNormActConv2d(x, rm, rv, { weight, bias, training: true }, dw.weight, null, { stride: 2, pads: [0, 1, 0, 1], groups: c })
  */
-export function batchNormSiluConv2d(x: Tensor, runningMean: Tensor | null, runningVar: Tensor | null, opts: BatchNormOptions,
+export function batchNormActConv2d(x: Tensor, runningMean: Tensor | null, runningVar: Tensor | null, opts: BatchNormOptions,
   convWeight: Tensor, convBias: Tensor | null, conv: FusedConvOptions = {}): Tensor {
-  checkTensor(x, 'x', 'batchNormSiluConv2d', 4, '(N,C,H,W)');
-  checkTensor(convWeight, 'convWeight', 'batchNormSiluConv2d', 4, '(Cout,Cin/groups,kH,kW)');
-  const stride = pair(conv.stride ?? 1, 'stride', 'batchNormSiluConv2d');
+  checkTensor(x, 'x', 'batchNormActConv2d', 4, '(N,C,H,W)');
+  checkTensor(convWeight, 'convWeight', 'batchNormActConv2d', 4, '(Cout,Cin/groups,kH,kW)');
+  const stride = pair(conv.stride ?? 1, 'stride', 'batchNormActConv2d');
   const pads = conv.pads ?? [0, 0, 0, 0];
   if (pads.length !== 4 || pads.some((v) => !Number.isInteger(v) || v < 0)) {
-    throw new ArgumentError(`Argument 'pads' passed to 'batchNormSiluConv2d' must be 4 non-negative integers [left, right, top, bottom], got [${pads.join(',')}]`);
+    throw new ArgumentError(`Argument 'pads' passed to 'batchNormActConv2d' must be 4 non-negative integers [left, right, top, bottom], got [${pads.join(',')}]`);
   }
-  const groups = checkInt(conv.groups ?? 1, 'groups', 'batchNormSiluConv2d', 1);
+  const groups = checkInt(conv.groups ?? 1, 'groups', 'batchNormActConv2d', 1);
+  const act = oneOf(conv.activation ?? 'silu', ['silu', 'relu'] as const, 'activation', 'batchNormActConv2d');
   const fused = (opts.training ?? false) && opts.weight && opts.bias && (x.requiresGrad || opts.weight.requiresGrad || convWeight.requiresGrad) &&
     x.dtype === 'float32' && convWeight.dtype === 'float32' && x.device === 'cpu' && callV<boolean>('isGradEnabled');
   if (fused) {
-    return callT('batchNormSiluConv2d', x.handle, opts.weight!.handle, opts.bias!.handle, runningMean?.handle, runningVar?.handle,
-      opts.momentum ?? 0.1, opts.eps ?? 1e-5, convWeight.handle, convBias?.handle, stride, pads, groups);
+    return callT('batchNormActConv2d', x.handle, opts.weight!.handle, opts.bias!.handle, runningMean?.handle, runningVar?.handle,
+      opts.momentum ?? 0.1, opts.eps ?? 1e-5, convWeight.handle, convBias?.handle, stride, pads, groups, act, conv.algorithm === 'gemm');
   }
-  const y = batchNormSilu(x, runningMean, runningVar, opts);
+  const y = act === 'silu' ? batchNormSilu(x, runningMean, runningVar, opts) : reluOf(batchNorm(x, runningMean, runningVar, opts));
   const [l, r, t, b] = pads;
   const symmetric = l === r && t === b;
   const yp = symmetric ? y : callT('pad', y.handle, pads, 'constant', 0);
   try {
-    return conv2d(yp, convWeight, convBias, { stride, padding: symmetric ? [t, l] : 0, groups });
+    return conv2d(yp, convWeight, convBias, { stride, padding: symmetric ? [t, l] : 0, groups, algorithm: conv.algorithm });
   } finally {
     y.dispose();
     if (yp !== y) yp.dispose();
+  }
+}
+
+/** relu(x), disposing x. */
+function reluOf(x: Tensor): Tensor {
+  try {
+    return relu(x);
+  } finally {
+    x.dispose();
+  }
+}
+
+/**
+ * conv2d(cat([interpolate(x, x2 nearest), skip]), weight, bias, { padding }) (a Unet decoder
+ * block's first convolution; skip may be null): the same values, and in training with
+ * autograd on float32 CPU tensors one node that keeps x and skip but not the upsampled
+ * concatenation (remade in backward). x (N, C, H, W), skip (N, Cs, 2H, 2W).
+ *   y = upCatConv2d(x, skip, conv1.weight, null, { padding: 1 })
+ */
+export function upCatConv2d(x: Tensor, skip: Tensor | null, weight: Tensor, bias: Tensor | null, opts: { padding?: number | number[]; algorithm?: 'auto' | 'gemm' } = {}): Tensor {
+  checkTensor(x, 'x', 'upCatConv2d', 4, '(N,C,H,W)');
+  if (skip) checkTensor(skip, 'skip', 'upCatConv2d', 4, '(N,C,2H,2W)');
+  const padding = pair(opts.padding ?? 0, 'padding', 'upCatConv2d');
+  if ((x.requiresGrad || weight.requiresGrad || (skip?.requiresGrad ?? false)) && x.dtype === 'float32' && weight.dtype === 'float32' &&
+    x.device === 'cpu' && callV<boolean>('isGradEnabled')) {
+    return callT('upCatConv2d', x.handle, skip?.handle, weight.handle, bias?.handle, padding, opts.algorithm === 'gemm');
+  }
+  const u = interpolate(x, { scaleFactor: 2, mode: 'nearest' });
+  const c = skip ? cat([u, skip], 1) : u;
+  try {
+    return conv2d(c, weight, bias, { padding, algorithm: opts.algorithm });
+  } finally {
+    u.dispose();
+    if (c !== u) c.dispose();
   }
 }
 

@@ -115,7 +115,7 @@ test("conv2d algorithm 'gemm' gives 'auto''s values and gradients", () => {
   });
 });
 
-test('batchNormSiluConv2d equals conv2d(pad(silu(batchNorm))) in values, gradients and running statistics', () => {
+test('batchNormActConv2d equals conv2d(pad(silu(batchNorm))) in values, gradients and running statistics', () => {
   T.tidy(() => {
     T.manualSeed(5);
     const cases: [number[], number, number, number[], boolean][] = [
@@ -132,7 +132,7 @@ test('batchNormSiluConv2d equals conv2d(pad(silu(batchNorm))) in values, gradien
       const conv = { stride: s, pads, groups: dw ? c : 1 };
       const [rm1, rv1, rm2, rv2] = [T.zeros([c]), T.ones([c]), T.zeros([c]), T.ones([c])];
       const bn = (xs: T.Tensor[]): T.BatchNormOptions => ({ weight: xs[1], bias: xs[2], training: true, momentum: 0.1, eps: 1e-3 });
-      const ours = run(leaves, (xs) => T.batchNormSiluConv2d(xs[0], rm1, rv1, bn(xs), xs[3], xs[4], conv), null);
+      const ours = run(leaves, (xs) => T.batchNormActConv2d(xs[0], rm1, rv1, bn(xs), xs[3], xs[4], conv), null);
       const ref = run(leaves, (xs) => T.conv2d(T.pad(T.silu(T.batchNorm(xs[0], rm2, rv2, bn(xs))), pads), xs[3], xs[4], { stride: s, groups: conv.groups }), null);
       const what = `k${k} s${s} pads [${pads.join(',')}]${dw ? ' depthwise' : ''}`;
       assert.deepEqual(ours.y.shape, ref.y.shape);
@@ -140,7 +140,7 @@ test('batchNormSiluConv2d equals conv2d(pad(silu(batchNorm))) in values, gradien
       ['x', 'bn weight', 'bn bias', 'conv weight', 'conv bias'].forEach((name, i) => assert.ok(rel(ours.grads[i], ref.grads[i]) < 5e-6, `${what} grad of ${name} ${rel(ours.grads[i], ref.grads[i])}`));
       assert.ok(rel(rm1, rm2) < 1e-6 && rel(rv1, rv2) < 1e-6, `${what} running statistics`);
     }
-    assert.throws(() => T.batchNormSiluConv2d(T.randn([2, 3, 4, 4]), null, null, { training: true }, T.randn([3, 1, 3, 3]), null, { pads: [1, 1] }), /'pads' passed to 'batchNormSiluConv2d' must be 4 non-negative integers/);
+    assert.throws(() => T.batchNormActConv2d(T.randn([2, 3, 4, 4]), null, null, { training: true }, T.randn([3, 1, 3, 3]), null, { pads: [1, 1] }), /'pads' passed to 'batchNormActConv2d' must be 4 non-negative integers/);
   });
 });
 
@@ -154,5 +154,43 @@ test('scaledConv2d equals conv2d(x * scale) in values and gradients (per-sample 
       ['x', 'scale', 'weight', 'bias'].forEach((name, i) => assert.ok(rel(ours.grads[i], ref.grads[i]) < 2e-6, `k${k} grad of ${name} ${rel(ours.grads[i], ref.grads[i])}`));
     }
     assert.throws(() => T.scaledConv2d(T.randn([1, 2, 3, 3]), T.randn([2]), T.randn([1, 2, 1, 1]), null), /'scale' passed to 'scaledConv2d' must be 4-D/);
+  });
+});
+
+test("batchNormActConv2d with 'relu' (and 'gemm') equals conv2d(relu(batchNorm))", () => {
+  T.tidy(() => {
+    for (const algorithm of ['auto', 'gemm'] as const) {
+      const leaves = [T.randn([2, 4, 9, 11]), T.randn([4]), T.randn([4]), T.randn([6, 4, 3, 3]), T.randn([6])];
+      const [rm1, rv1, rm2, rv2] = [T.zeros([4]), T.ones([4]), T.zeros([4]), T.ones([4])];
+      const bn = (xs: T.Tensor[]): T.BatchNormOptions => ({ weight: xs[1], bias: xs[2], training: true, momentum: 0.1, eps: 1e-5 });
+      const ours = run(leaves, (xs) => T.batchNormActConv2d(xs[0], rm1, rv1, bn(xs), xs[3], xs[4], { pads: [1, 1, 1, 1], activation: 'relu', algorithm }), null);
+      const ref = run(leaves, (xs) => T.conv2d(T.relu(T.batchNorm(xs[0], rm2, rv2, bn(xs))), xs[3], xs[4], { padding: 1 }), null);
+      assert.ok(rel(ours.y, ref.y) < 1e-5, `${algorithm} y`);
+      ['x', 'bn weight', 'bn bias', 'conv weight', 'conv bias'].forEach((name, i) => assert.ok(rel(ours.grads[i], ref.grads[i]) < 1e-5, `${algorithm} grad of ${name} ${rel(ours.grads[i], ref.grads[i])}`));
+      assert.ok(rel(rv1, rv2) < 1e-6);
+    }
+    assert.throws(() => T.batchNormActConv2d(T.randn([2, 3, 4, 4]), null, null, { training: true }, T.randn([3, 3, 3, 3]), null, { activation: 'tanh' as 'relu' }), /'activation' passed to 'batchNormActConv2d'/);
+  });
+});
+
+test('upCatConv2d equals conv2d(cat([upsample x2, skip])), with and without skip', () => {
+  T.tidy(() => {
+    for (const withSkip of [true, false]) {
+      for (const algorithm of ['auto', 'gemm'] as const) {
+        const leaves = [T.randn([2, 5, 4, 6]), T.randn([2, 3, 8, 12]), T.randn([7, withSkip ? 8 : 5, 3, 3]), T.randn([7])];
+        const ours = run(leaves, ([x, s, w, b]) => T.upCatConv2d(x, withSkip ? s : null, w, b, { padding: 1, algorithm }), null);
+        const ref = run(leaves, ([x, s, w, b]) => {
+          const u = T.interpolate(x, { scaleFactor: 2, mode: 'nearest' });
+          return T.conv2d(withSkip ? T.cat([u, s], 1) : u, w, b, { padding: 1 });
+        }, null);
+        const what = `${withSkip ? 'skip' : 'no skip'} ${algorithm}`;
+        assert.ok(rel(ours.y, ref.y) < 1e-5, `${what} y`);
+        ['x', 'skip', 'weight', 'bias'].forEach((name, i) => {
+          if (!withSkip && i === 1) return; // unused leaf: no gradient on either side
+          assert.ok(rel(ours.grads[i], ref.grads[i]) < 1e-5, `${what} grad of ${name}`);
+        });
+      }
+    }
+    assert.throws(() => T.tidy(() => T.upCatConv2d(T.randn([1, 2, 3, 3]).requiresGrad_(), T.randn([1, 2, 5, 6]), T.randn([4, 4, 3, 3]), null, { padding: 1 })), /skip must be \(N, C, 2H, 2W\)/);
   });
 });

@@ -2,6 +2,7 @@ import * as assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { dispose, keep, memory, native } from '../helpers/core';
 import * as T from '../../src/tensor';
+import { callV } from '../../src/tensor/ops';
 
 test('tidy frees intermediates and keeps what it returns', () => {
   const before = memory().liveTensors;
@@ -99,4 +100,34 @@ test('native bytes are reported and released', () => {
   assert.equal(memory().liveBytes - before, 8000);
   x.dispose();
   assert.equal(memory().liveBytes, before);
+});
+
+const cacheOn = !process.env.CQSEG_MALLOC || process.env.CQSEG_MALLOC === 'cache';
+
+test(`caching allocator: ${cacheOn ? 'a freed large block serves the next request of its size; emptyCache unmaps; values intact' : `off under CQSEG_MALLOC=${process.env.CQSEG_MALLOC}`}`, () => {
+  const stats = (): number[] => callV<number[]>('allocatorStats');
+  if (!cacheOn) {
+    T.full([3 << 18], 7).dispose();
+    assert.deepEqual(stats(), [0, 0, 0, 0], 'the cache is not installed');
+    return;
+  }
+  callV('allocatorEmptyCache');
+  const [, mapped0, hits0, misses0] = stats();
+  const a = T.full([3 << 18], 7); // 3 MiB
+  const [, mapped1, , misses1] = stats();
+  assert.equal(misses1, misses0 + 1, 'a new size maps a new block');
+  assert.ok(mapped1 >= mapped0 + 3 * (1 << 20));
+  a.dispose();
+  assert.ok(stats()[0] >= 3 * (1 << 20), 'the freed block is cached');
+  const b = T.arange(0, 3 << 18); // same byte size: reuses it
+  assert.equal(stats()[2], hits0 + 1);
+  assert.equal(b.narrow(0, (3 << 18) - 1, 1).item(), (3 << 18) - 1);
+  b.dispose();
+  callV('allocatorEmptyCache');
+  assert.equal(stats()[0], 0, 'emptyCache leaves nothing cached');
+  const small = T.ones([100]); // small blocks bypass the cache
+  const [, , hits2, misses2] = stats();
+  small.dispose();
+  T.ones([100]).dispose();
+  assert.deepEqual(stats().slice(2), [hits2, misses2]);
 });

@@ -6,7 +6,7 @@
  * Initialisation as smp's initialize_decoder: kaiming_uniform_(fan_in, relu), BatchNorm 1/0.
  */
 import { BatchNorm2d, Conv2d, Module, ModuleList, ReLU, Sequential } from '../../nn';
-import { Tensor, cat, interpolate, noGrad, tidy } from '../../tensor';
+import { Tensor, batchNormActConv2d, noGrad, relu, tidy, upCatConv2d } from '../../tensor';
 import { ArgumentError } from '../../tensor/check';
 
 /**
@@ -32,10 +32,16 @@ export class DecoderBlock extends Module {
 
   /** x (N, Cin, h, w), skip (N, Cskip, 2h, 2w) or null -> (N, Cout, 2h, 2w). */
   forwardBlock(x: Tensor, skip: Tensor | null): Tensor {
+    // conv2(conv1(cat([upsample(x), skip]))), written as two fused nodes that keep neither
+    // the upsampled concatenation nor the first ReLU's output in training (upCatConv2d,
+    // batchNormActConv2d; the same values, and the plain ops otherwise)
+    const [c1, bn1] = this.conv1.layers as [Conv2d, BatchNorm2d];
+    const [c2, bn2] = this.conv2.layers as [Conv2d, BatchNorm2d];
     return tidy(() => {
-      let y = interpolate(x, { scaleFactor: 2, mode: 'nearest' });
-      if (skip) y = cat([y, skip], 1);
-      return this.conv2.forward(this.conv1.forward(y));
+      const z1 = upCatConv2d(x, skip, c1.weight, c1.bias, { padding: c1.options.padding as number, algorithm: c1.options.algorithm });
+      const p = c2.options.padding as number;
+      const z2 = bn1.apply(z1, (z, rm, rv, o) => batchNormActConv2d(z, rm, rv, o!, c2.weight, c2.bias, { pads: [p, p, p, p], activation: 'relu', algorithm: c2.options.algorithm }));
+      return relu(bn2.forward(z2));
     });
   }
 
