@@ -5,7 +5,7 @@
 // glibc maps and unmaps blocks above its mmap threshold each time (a page fault per 4 KiB
 // on every reuse: measured +30-40% step time on Unet(b2) at 512x768), and keeping them in
 // its heap instead (a 1 GiB threshold) fragments it (peak RSS +20% over the live peak).
-// Here blocks of 1 MiB and more are mapped once (64 KiB multiples, huge pages requested)
+// Here blocks of 1 MiB and more are mapped once (64 KiB multiples; huge pages on request)
 // and on free kept for the next request they fit (best fit, at most a quarter wasted);
 // smaller blocks go to libtorch's default allocator. Data and context pointers are equal
 // and raw_deleter() is set, as oneDNN's scratch allocations through raw_allocate require.
@@ -74,6 +74,14 @@ void Trim(CacheState& s, size_t keep) {
   }
 }
 
+bool UseThp() {
+  static const bool yes = [] {
+    const char* v = std::getenv("CQSEG_THP");
+    return v != nullptr && std::string(v) == "1";
+  }();
+  return yes;
+}
+
 class CachingCpuAllocator final : public c10::Allocator {
  public:
   explicit CachingCpuAllocator(c10::Allocator* small) : small_(small) {}
@@ -104,9 +112,10 @@ class CachingCpuAllocator final : public c10::Allocator {
     }
     if (base == nullptr) {
       base = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-      // transparent huge pages where the kernel offers them on request: a fault per 2 MiB
-      // instead of per 4 KiB when a block is first touched (measured ~10-15% of a step)
-      if (base != MAP_FAILED && size >= (size_t{2} << 20)) madvise(base, size, MADV_HUGEPAGE);
+      // transparent huge pages on request (CQSEG_THP=1): a fault per 2 MiB instead of per
+      // 4 KiB when a block is first touched, but direct compaction can stall a fault for
+      // milliseconds (measured: DCIN transfer 4x slower after a memory-heavy phase), so off
+      if (base != MAP_FAILED && size >= (size_t{2} << 20) && UseThp()) madvise(base, size, MADV_HUGEPAGE);
       if (base == MAP_FAILED) {
         // give the cache back to the system and try once more
         {
