@@ -29,6 +29,7 @@ interface SideResult { ms: number[]; peak_rss_mb: number; augment_ms?: number[] 
 /** Worker: one configuration in this process; prints one JSON line. */
 function worker(mode: string, h: number, w: number, steps: number, warmup: number, threads: number): void {
   T.setNumThreads(threads);
+  T.useCachingAllocator(); // as cqseg train does
   T.manualSeed(0);
   const model = new Unet({ encoderName: 'efficientnet-b2', classes: 5 }).train();
   const opt = new Adam(model.parameters(), { lr: 1e-3 });

@@ -408,24 +408,23 @@ void Cleanup(AddonData* d) {
 
 void ConfigureAllocator() {
   // CQSEG_MALLOC picks how tensor memory is managed (see allocator.cc):
-  //   unset or 'cache': blocks of 1 MiB+ through cqseg's caching allocator, smaller ones
-  //     through glibc kept in its heap (mmap and trim thresholds 1 GiB);
-  //   'heap': every block through glibc kept in its heap (faster than mapping, but the
-  //     heap fragments: higher peak memory);
+  //   unset or 'heap': every block through glibc kept in its heap (mmap and trim
+  //     thresholds 1 GiB: no page faults on reuse); training switches blocks of 1 MiB+ to
+  //     cqseg's caching allocator (useCachingAllocator), unless CQSEG_MALLOC says otherwise;
+  //   'cache': the caching allocator from the start;
   //   '<MiB>': glibc with both thresholds at that many MiB (larger blocks mapped, and
   //     returned on free: low peak memory, a page fault per page on every reuse);
   //   'default': glibc's own policy.
   const char* env = std::getenv("CQSEG_MALLOC");
-  const std::string policy = env != nullptr ? env : "cache";
+  const std::string policy = env != nullptr ? env : "";
   if (policy == "default") return;
   int threshold = 1 << 30;
   char* end = nullptr;
   const long mib = std::strtol(policy.c_str(), &end, 10);
-  const bool numeric = !policy.empty() && end != nullptr && *end == 0 && mib > 0 && mib <= 1024;
-  if (numeric) threshold = static_cast<int>(mib) << 20;
+  if (!policy.empty() && end != nullptr && *end == 0 && mib > 0 && mib <= 1024) threshold = static_cast<int>(mib) << 20;
   mallopt(M_MMAP_THRESHOLD, threshold);
   mallopt(M_TRIM_THRESHOLD, threshold);
-  if (policy == "cache" || (!numeric && policy != "heap")) InstallCachingAllocator();
+  if (policy == "cache") InstallCachingAllocator();
 }
 
 }  // namespace

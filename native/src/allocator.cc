@@ -1,5 +1,8 @@
 // A size-bucketed caching allocator for large CPU tensors, installed as libtorch's CPU
-// allocator when the addon loads (CQSEG_MALLOC unset or 'cache').
+// allocator by training (op useCachingAllocator) or at load with CQSEG_MALLOC=cache.
+// Not the default for everything: in the DCIN benchmark, right after a memory-heavy
+// phase, first-touch faults of freshly mapped blocks made Lab transfer 1.5x slower than
+// glibc's heap (which had the memory at hand).
 //
 // Why: a training step frees and reallocates the same activation sizes every step.
 // glibc maps and unmaps blocks above its mmap threshold each time (a page fault per 4 KiB
@@ -153,6 +156,14 @@ void InstallCachingAllocator() {
 }
 
 void RegisterAllocatorOps(std::vector<OpDef>& ops) {
+  // install the caching allocator unless CQSEG_MALLOC chose another policy; true if in use
+  OP("useCachingAllocator", {
+    const char* env = std::getenv("CQSEG_MALLOC");
+    if (env != nullptr && *env != 0 && std::string(env) != "cache") return false;
+    static std::once_flag once;
+    std::call_once(once, InstallCachingAllocator);
+    return c10::GetCPUAllocator() != c10::GetDefaultCPUAllocator();
+  });
   // [cached bytes, mapped bytes, hits, misses] of the caching allocator
   OP("allocatorStats", {
     CacheState& s = State();

@@ -14,3 +14,10 @@ export const cudaDeviceCount = (): number => callV<number>('cudaDeviceCount');
 export const torchVersion = (): string => native.torchVersion;
 /** libtorch's report of its thread pools and kernels (torch.__config__.parallel_info). */
 export const parallelInfo = (): string => callV<string>('parallelInfo');
+/**
+ * Switches CPU blocks of 1 MiB and more to cqseg's caching allocator (native/src/allocator.cc:
+ * mapped once, reused by best fit), as training does: a step frees and reallocates the same
+ * activation sizes, and the cache keeps peak memory lower than glibc's heap at the same speed.
+ * Does nothing when env CQSEG_MALLOC names another policy. Returns whether the cache is in use.
+ */
+export const useCachingAllocator = (): boolean => callV<boolean>('useCachingAllocator');

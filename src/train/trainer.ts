@@ -19,7 +19,7 @@ import { RunInfo, buildModel } from '../models/run';
 import { Unet } from '../models/unet/model';
 import { importWeights } from '../models/weights';
 import { Adam, saveStateDict } from '../nn';
-import { Tensor, TorchError, argmax, dispose, manualSeed, noGrad, setNumThreads, tensor, tidy, torchVersion } from '../tensor';
+import { Tensor, TorchError, argmax, dispose, manualSeed, noGrad, setNumThreads, tensor, tidy, torchVersion, useCachingAllocator } from '../tensor';
 import { Progress } from '../util/progress';
 import { readState, restoreCheckpoint, saveCheckpoint } from './checkpoint';
 import { writeFileAtomicSync } from '../util/atomic';
@@ -103,6 +103,7 @@ export function explainOom(err: unknown, at: { epoch: number; step: number; batc
 
 export async function train(cfg: TrainConfig, hooks: TrainHooks = {}, resume = false): Promise<TrainResult> {
   if (cfg.threads) setNumThreads(cfg.threads);
+  useCachingAllocator(); // large activations reused across steps (see src/tensor/runtime.ts)
   const runDir = path.resolve(cfg.out);
   const prior = readState(runDir);
   if (prior && !resume) {

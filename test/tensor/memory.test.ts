@@ -104,6 +104,14 @@ test('native bytes are reported and released', () => {
 
 const cacheOn = !process.env.CQSEG_MALLOC || process.env.CQSEG_MALLOC === 'cache';
 
+test('the caching allocator is off until asked for (unless CQSEG_MALLOC=cache); useCachingAllocator switches it on', () => {
+  if (process.env.CQSEG_MALLOC === 'cache') return assert.equal(T.useCachingAllocator(), true);
+  T.zeros([1 << 20]).dispose(); // 4 MiB: not through the cache yet
+  if (!process.env.CQSEG_MALLOC) assert.deepEqual(callV<number[]>('allocatorStats'), [0, 0, 0, 0]);
+  assert.equal(T.useCachingAllocator(), cacheOn);
+  assert.equal(T.useCachingAllocator(), cacheOn, 'a second call is harmless');
+});
+
 test(`caching allocator: ${cacheOn ? 'a freed large block serves the next request of its size; emptyCache unmaps; values intact' : `off under CQSEG_MALLOC=${process.env.CQSEG_MALLOC}`}`, () => {
   const stats = (): number[] => callV<number[]>('allocatorStats');
   if (!cacheOn) {
