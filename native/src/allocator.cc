@@ -23,8 +23,8 @@
 #include <sys/mman.h>
 
 #include <map>
-#include <unordered_map>
 #include <mutex>
+#include <unordered_map>
 #include <vector>
 
 namespace cqseg {
@@ -144,15 +144,18 @@ class CachingCpuAllocator final : public c10::Allocator {
 }  // namespace
 
 void InstallCachingAllocator() {
-  if (const char* mib = std::getenv("CQSEG_CACHE_MIB")) {
-    const long v = std::strtol(mib, nullptr, 10);
-    if (v >= 0) State().limit = static_cast<size_t>(v) << 20;
-  }
-  c10::Allocator* small = c10::GetDefaultCPUAllocator();
-  State().smallDeleter = small->raw_deleter();
-  if (State().smallDeleter == nullptr) return;  // nothing to hand small raw blocks back to: keep libtorch's allocator
-  static CachingCpuAllocator alloc(small);
-  c10::SetCPUAllocator(&alloc, /*priority=*/1);
+  static std::once_flag once;
+  std::call_once(once, [] {
+    if (const char* mib = std::getenv("CQSEG_CACHE_MIB")) {
+      const long v = std::strtol(mib, nullptr, 10);
+      if (v >= 0) State().limit = static_cast<size_t>(v) << 20;
+    }
+    c10::Allocator* small = c10::GetDefaultCPUAllocator();
+    State().smallDeleter = small->raw_deleter();
+    if (State().smallDeleter == nullptr) return;  // nothing to hand small raw blocks back to: keep libtorch's allocator
+    static CachingCpuAllocator alloc(small);
+    c10::SetCPUAllocator(&alloc, /*priority=*/1);
+  });
 }
 
 void RegisterAllocatorOps(std::vector<OpDef>& ops) {
@@ -160,8 +163,7 @@ void RegisterAllocatorOps(std::vector<OpDef>& ops) {
   OP("useCachingAllocator", {
     const char* env = std::getenv("CQSEG_MALLOC");
     if (env != nullptr && *env != 0 && std::string(env) != "cache") return false;
-    static std::once_flag once;
-    std::call_once(once, InstallCachingAllocator);
+    InstallCachingAllocator();
     return c10::GetCPUAllocator() != c10::GetDefaultCPUAllocator();
   });
   // [cached bytes, mapped bytes, hits, misses] of the caching allocator

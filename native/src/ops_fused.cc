@@ -145,7 +145,7 @@ void Sums(const float* x, int64_t n, float mu, double* sum, double* sq, bool avx
 
 enum Act : int64_t { kSilu = 0, kRelu = 1 };
 
-void Forward(const float* x, float* y, int64_t n, float a, float c, bool avx2, Act act = kSilu) {
+void Forward(const float* x, float* y, int64_t n, float a, float c, bool avx2, Act act) {
   if (act == kRelu) {
 #pragma omp simd
     for (int64_t i = 0; i < n; i++) y[i] = std::max(x[i] * a + c, 0.0f);
@@ -160,7 +160,7 @@ void Forward(const float* x, float* y, int64_t n, float a, float c, bool avx2, A
   }
 }
 
-void BackwardSums(const float* x, const float* g, float* dz, int64_t n, float a, float c, float mu, double* sdz, double* sdzx, bool avx2, Act act = kSilu) {
+void BackwardSums(const float* x, const float* g, float* dz, int64_t n, float a, float c, float mu, double* sdz, double* sdzx, bool avx2, Act act) {
   if (act == kRelu) {
     for (int64_t b0 = 0; b0 < n; b0 += kBlock) {
       float t1 = 0, t2 = 0;
@@ -206,10 +206,10 @@ struct BnStats {
   at::Tensor y, mean, invstd, varUnbiased;
 };
 
-// y = silu(batchnorm(x)) with batch statistics; x contiguous float32 (N,C,...)
+// y = act(batchnorm(x)) with batch statistics; x contiguous float32 (N,C,...)
 BnStats BnActForward(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b, double eps, Act act) {
   const int64_t n = x.size(0), c = x.size(1), hw = x.numel() / std::max<int64_t>(1, n * c), m = n * hw;
-  TORCH_CHECK(m > 1, "batchNormSilu: expected more than 1 value per channel when training, got input size ", x.sizes());
+  TORCH_CHECK(m > 1, "batch norm in training: expected more than 1 value per channel, got input size ", x.sizes());
   BnStats r{at::empty_like(x), at::empty({c}, x.options()), at::empty({c}, x.options()), at::empty({c}, x.options().dtype(at::kDouble))};
   const float* xp = x.data_ptr<float>();
   float* yp = r.y.data_ptr<float>();
@@ -265,7 +265,7 @@ void UpdateRunning(const c10::optional<at::Tensor>& runningMean, const c10::opti
   rv.mul_(1 - momentum).add_(st.varUnbiased.to(rv.scalar_type()), momentum);
 }
 
-// [dx, dw, db] of y = silu(batchnorm(x)) for the output gradient g
+// [dx, dw, db] of y = act(batchnorm(x)) for the output gradient g
 std::vector<at::Tensor> BnActBackward(const at::Tensor& x, const at::Tensor& gIn, const at::Tensor& w, const at::Tensor& b, const at::Tensor& mean, const at::Tensor& invstd, Act act) {
   const at::Tensor g = gIn.contiguous();
   const int64_t n = x.size(0), c = x.size(1), hw = x.numel() / std::max<int64_t>(1, n * c), m = n * hw;

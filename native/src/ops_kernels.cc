@@ -1,7 +1,7 @@
-// Op table, part for hand-written CPU kernels: the two places where libtorch has no
-// fused op and its composition measured 2-7x slower than the reference tools
-// (see bench/dcin.ts). Each is a plain loop over contiguous memory, parallel over
-// at::parallel_for, with no state.
+// Op table, part for hand-written CPU kernels: where libtorch has no fused op and its
+// composition measured 2-7x slower than the reference tools (bench/dcin.ts), or its
+// kernel is slow (bench/train.ts). Each is a plain loop over contiguous memory, parallel
+// over at::parallel_for, with no state.
 //   rgbHistogramCounts: joint RGB histogram in one pass (libtorch's shift + index +
 //     bincount took 2.5-3.1 ms per 512x768 image against cv2.calcHist's 1.5 ms).
 //   depthwiseConv2d: at::conv2d forward; backward with hand kernels where libtorch 1.13's
@@ -13,8 +13,6 @@
 
 #include <ATen/Parallel.h>
 #include <torch/csrc/autograd/custom_function.h>
-
-#include <cstring>
 
 #if defined(__x86_64__) || defined(_M_X64)
 #include <immintrin.h>
@@ -55,19 +53,20 @@ at::Tensor RgbHistogramCounts(const at::Tensor& x, bool nhwc, int64_t shift) {
   at::Tensor c = x.contiguous();
   const int bits = 8 - static_cast<int>(shift);
   const int64_t nb = int64_t{1} << (3 * bits);
-  const int ways = nb <= 4096 ? 4 : 1;  // partial histograms only while they stay cache-sized
+  // Up to 16 bins per channel the partial histograms stay cache-sized: four interleaved
+  // ones per job, and jobs of (image, pixel chunk) so that one image still uses every
+  // thread, added into the output once all are done. Larger bin counts take one partial
+  // and one job per image, added at once.
+  const bool small = nb <= 4096;
+  const int ways = small ? 4 : 1;
   const int64_t n = c.size(0);
   const int64_t px = nhwc ? c.size(1) * c.size(2) : c.size(2) * c.size(3);
   at::Tensor out = at::zeros({n, nb}, at::kLong);
   const uint8_t* src = c.data_ptr<uint8_t>();
   int64_t* dst = out.data_ptr<int64_t>();
-  // Parallel over (image, pixel chunk) so that one image still uses every thread; each
-  // job counts into its own partials, added into the output once all are done. Large
-  // bin counts (more than 16 per channel) take one job per image, added at once.
-  const bool split = nb <= 4096;
-  const int64_t chunk = split ? int64_t{1} << 18 : std::max<int64_t>(px, 1);
+  const int64_t chunk = small ? int64_t{1} << 18 : std::max<int64_t>(px, 1);
   const int64_t per = (px + chunk - 1) / chunk;
-  std::vector<std::vector<uint32_t>> parts(static_cast<size_t>(split ? n * per : 0));
+  std::vector<std::vector<uint32_t>> parts(static_cast<size_t>(small ? n * per : 0));
   auto merge = [nb, ways](int64_t* h, const std::vector<uint32_t>& part) {
     for (int w = 0; w < ways; w++) {
       for (int64_t k = 0; k < nb; k++) h[k] += part[static_cast<size_t>(w * nb + k)];
@@ -80,7 +79,7 @@ at::Tensor RgbHistogramCounts(const at::Tensor& x, bool nhwc, int64_t shift) {
       std::vector<uint32_t> part(static_cast<size_t>(ways * nb), 0);
       if (nhwc) HistPixels<3>(base + 3 * p0, base + 3 * p0 + 1, base + 3 * p0 + 2, cnt, static_cast<int>(shift), bits, part.data(), nb, ways);
       else HistPixels<1>(base + p0, base + px + p0, base + 2 * px + p0, cnt, static_cast<int>(shift), bits, part.data(), nb, ways);
-      if (split) parts[static_cast<size_t>(job)] = std::move(part);
+      if (small) parts[static_cast<size_t>(job)] = std::move(part);
       else merge(dst + img * nb, part);
     }
   });
@@ -318,6 +317,18 @@ at::Tensor DepthwiseConv2d(const at::Tensor& x, const at::Tensor& w, const at::T
   return DepthwiseConv2dFn::apply(x, w, bias.defined() ? c10::optional<at::Tensor>(bias) : c10::nullopt, stride, padding);
 }
 
+// Checks of the raw kernels' arguments (the autograd paths derive them from the forward):
+// float32 4-D gradOutput whose N and C match `ref`, 2 strides >= 1 and 2 paddings >= 0.
+std::pair<std::vector<int64_t>, std::vector<int64_t>> RawKernelArgs(Args& a, const at::Tensor& ref, const char* op) {
+  const at::Tensor& g = a.t(0);
+  TORCH_CHECK(g.dim() == 4 && ref.dim() == 4 && g.scalar_type() == at::kFloat && ref.scalar_type() == at::kFloat && g.size(0) == ref.size(0) &&
+                  g.size(1) == ref.size(1),
+              op, ": gradOutput and x must be float32 (N,C,H,W) of one N and C");
+  auto s = a.ints(4), p = a.ints(5);
+  TORCH_CHECK(s.size() == 2 && p.size() == 2 && s[0] >= 1 && s[1] >= 1 && p[0] >= 0 && p[1] >= 0, op, ": stride takes 2 values >= 1 and padding 2 values >= 0");
+  return {s, p};
+}
+
 }  // namespace
 
 void RegisterKernelOps(std::vector<OpDef>& ops) {
@@ -325,8 +336,15 @@ void RegisterKernelOps(std::vector<OpDef>& ops) {
   OP("int8Dot", return Int8Dot(a.t(0), a.t(1), a.ot(2)););
   OP("depthwiseConv2d", return DepthwiseConv2d(a.t(0), a.t(1), a.ot(2), a.ints(3), a.ints(4)););
   // (gradOutput, x, kh, kw, stride[2], padding[2]) and (gradOutput, w, h, w, stride[2], padding[2]): the raw kernels, for tests
-  OP("depthwiseWeightGrad", { auto s = a.ints(4); auto p = a.ints(5); return DepthwiseWeightGrad(a.t(0), a.t(1), a.i64(2), a.i64(3), s[0], s[1], p[0], p[1]); });
-  OP("depthwiseInputGrad", { auto s = a.ints(4); auto p = a.ints(5); return DepthwiseInputGrad(a.t(0), a.t(1), a.i64(2), a.i64(3), s[0], s[1], p[0], p[1]); });
+  OP("depthwiseWeightGrad", {
+    auto [s, p] = RawKernelArgs(a, a.t(1), "depthwiseWeightGrad");
+    return DepthwiseWeightGrad(a.t(0), a.t(1), a.i64(2), a.i64(3), s[0], s[1], p[0], p[1]);
+  });
+  OP("depthwiseInputGrad", {
+    TORCH_CHECK(a.t(1).dim() == 4 && a.t(1).size(0) == a.t(0).size(1) && a.t(1).size(1) == 1, "depthwiseInputGrad: w must be (C,1,kH,kW) for gradOutput's C");
+    auto [s, p] = RawKernelArgs(a, a.t(0), "depthwiseInputGrad");
+    return DepthwiseInputGrad(a.t(0), a.t(1), a.i64(2), a.i64(3), s[0], s[1], p[0], p[1]);
+  });
 }
 
 }  // namespace cqseg

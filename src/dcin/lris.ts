@@ -48,12 +48,12 @@ export interface LrisResult {
   similarities: number[];
 }
 
-const longs = (xs: ArrayLike<number>): T.Tensor => T.tensor(BigInt64Array.from(Array.from(xs, (v) => BigInt(v))), [xs.length], { dtype: 'int64' });
+/** int64 (K) of row indices. */
+const rows = (xs: number[]): T.Tensor => T.tensor(xs, [xs.length], { dtype: 'int64' });
 
 /** The float64-exact best of `cands` (ascending) for query row q64 (D, 1) float64. */
 function rerank(bank: T.Tensor, q64: T.Tensor, cands: number[]): [number, number] {
-  if (cands.length === 1) return [cands[0], T.tidy(() => T.matmul(bank.narrow(0, cands[0], 1).to('float64'), q64).item())];
-  const s = T.tidy(() => T.matmul(T.indexSelect(bank, 0, longs(cands)).to('float64'), q64).dataSync() as Float64Array);
+  const s = T.tidy(() => T.matmul(T.indexSelect(bank, 0, rows(cands)).to('float64'), q64).dataSync() as Float64Array);
   let k = 0;
   for (let i = 1; i < s.length; i++) if (s[i] > s[k]) k = i;
   return [cands[k], s[k]];
@@ -92,6 +92,7 @@ function searchProduct(queries: T.Tensor, bank: T.Tensor, bNorm: number, bs: num
   }
   return { indices, similarities };
 }
+
 function checkPair(queries: T.Tensor, d: number, op: string): void {
   if (!(queries instanceof T.Tensor) || queries.ndim !== 2) throw new ArgumentError(`Argument 'queries' passed to '${op}' must be (M, D), got ${queries instanceof T.Tensor ? `[${queries.shape.join(',')}]` : typeof queries}`);
   if (queries.shape[1] !== d) throw new ArgumentError(`'${op}' needs queries and references of one dimension, got ${queries.shape[1]} and ${d}`);
@@ -192,7 +193,7 @@ function searchCoded(q: T.Tensor, bank: T.Tensor, codes: Codes): [number, number
     }
     const l1 = survivors(est1, b1, null);
     // level 2: the survivors, with the remainders' codes
-    const d2 = callT('int8Dot', codes.c2.handle, ut.handle, longs(l1).handle).dataSync() as Float64Array;
+    const d2 = callT('int8Dot', codes.c2.handle, ut.handle, rows(l1).handle).dataSync() as Float64Array;
     const est2 = new Float64Array(l1.length);
     const b2 = new Float64Array(l1.length);
     l1.forEach((i, k) => {

@@ -52,9 +52,13 @@ export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor | null, opts: Co
   return callT('conv2d', x.handle, weight.handle, bias?.handle, stride, padding, dilation, groups);
 }
 
-/** A convolution that autograd records, on float32 CPU tensors. */
-function trainsOnCpu(x: Tensor, weight: Tensor): boolean {
-  return (x.requiresGrad || weight.requiresGrad) && x.dtype === 'float32' && weight.dtype === 'float32' && x.device === 'cpu' && callV<boolean>('isGradEnabled');
+/**
+ * Whether autograd records an op of these float32 CPU tensors (the first one's device is
+ * theirs): the condition for the native training kernels and fused nodes; other cases
+ * take libtorch's plain ops.
+ */
+function trainsOnCpu(...ts: Tensor[]): boolean {
+  return ts.some((t) => t.requiresGrad) && ts.every((t) => t.dtype === 'float32') && ts[0].device === 'cpu' && callV<boolean>('isGradEnabled');
 }
 
 export interface ConvTranspose2dOptions {
@@ -107,9 +111,7 @@ export function batchNorm(x: Tensor, runningMean: Tensor | null, runningVar: Ten
  */
 export function batchNormSilu(x: Tensor, runningMean: Tensor | null, runningVar: Tensor | null, opts: BatchNormOptions = {}): Tensor {
   checkTensor(x, 'x', 'batchNormSilu');
-  const fused = (opts.training ?? false) && opts.weight && opts.bias && x.ndim >= 2 && (x.requiresGrad || opts.weight.requiresGrad || opts.bias.requiresGrad) &&
-    x.dtype === 'float32' && opts.weight.dtype === 'float32' && x.device === 'cpu' && callV<boolean>('isGradEnabled');
-  if (fused) {
+  if ((opts.training ?? false) && opts.weight && opts.bias && x.ndim >= 2 && trainsOnCpu(x, opts.weight, opts.bias)) {
     return callT('batchNormSilu', x.handle, opts.weight!.handle, opts.bias!.handle, runningMean?.handle, runningVar?.handle, opts.momentum ?? 0.1, opts.eps ?? 1e-5);
   }
   const y = batchNorm(x, runningMean, runningVar, opts);
@@ -151,9 +153,7 @@ export function batchNormActConv2d(x: Tensor, runningMean: Tensor | null, runnin
   }
   const groups = checkInt(conv.groups ?? 1, 'groups', 'batchNormActConv2d', 1);
   const act = oneOf(conv.activation ?? 'silu', ['silu', 'relu'] as const, 'activation', 'batchNormActConv2d');
-  const fused = (opts.training ?? false) && opts.weight && opts.bias && (x.requiresGrad || opts.weight.requiresGrad || convWeight.requiresGrad) &&
-    x.dtype === 'float32' && convWeight.dtype === 'float32' && x.device === 'cpu' && callV<boolean>('isGradEnabled');
-  if (fused) {
+  if ((opts.training ?? false) && opts.weight && opts.bias && trainsOnCpu(x, opts.weight, opts.bias, convWeight)) {
     return callT('batchNormActConv2d', x.handle, opts.weight!.handle, opts.bias!.handle, runningMean?.handle, runningVar?.handle,
       opts.momentum ?? 0.1, opts.eps ?? 1e-5, convWeight.handle, convBias?.handle, stride, pads, groups, act, conv.algorithm === 'gemm');
   }
@@ -189,8 +189,7 @@ export function upCatConv2d(x: Tensor, skip: Tensor | null, weight: Tensor, bias
   checkTensor(x, 'x', 'upCatConv2d', 4, '(N,C,H,W)');
   if (skip) checkTensor(skip, 'skip', 'upCatConv2d', 4, '(N,C,2H,2W)');
   const padding = pair(opts.padding ?? 0, 'padding', 'upCatConv2d');
-  if ((x.requiresGrad || weight.requiresGrad || (skip?.requiresGrad ?? false)) && x.dtype === 'float32' && weight.dtype === 'float32' &&
-    x.device === 'cpu' && callV<boolean>('isGradEnabled')) {
+  if (trainsOnCpu(x, weight, ...(skip ? [skip] : []))) {
     return callT('upCatConv2d', x.handle, skip?.handle, weight.handle, bias?.handle, padding, opts.algorithm === 'gemm');
   }
   const u = interpolate(x, { scaleFactor: 2, mode: 'nearest' });
@@ -215,8 +214,7 @@ export function scaledConv2d(x: Tensor, scale: Tensor, weight: Tensor, bias: Ten
   checkTensor(scale, 'scale', 'scaledConv2d', 4, '(N,C,1,1)');
   const p = opts.padding ?? 0;
   const simple = (opts.groups ?? 1) === 1 && (opts.dilation ?? 1) === 1 && typeof p !== 'string' && scale.shape[2] === 1 && scale.shape[3] === 1;
-  if (simple && (x.requiresGrad || scale.requiresGrad || weight.requiresGrad) && x.dtype === 'float32' && weight.dtype === 'float32' &&
-    x.device === 'cpu' && callV<boolean>('isGradEnabled')) {
+  if (simple && trainsOnCpu(x, scale, weight)) {
     return callT('scaledConv2d', x.handle, scale.handle, weight.handle, bias?.handle, pair(opts.stride ?? 1, 'stride', 'scaledConv2d'), pair(p, 'padding', 'scaledConv2d'));
   }
   const xs = callT('mul', x.handle, scale.handle);

@@ -194,3 +194,32 @@ test('upCatConv2d equals conv2d(cat([upsample x2, skip])), with and without skip
     assert.throws(() => T.tidy(() => T.upCatConv2d(T.randn([1, 2, 3, 3]).requiresGrad_(), T.randn([1, 2, 5, 6]), T.randn([4, 4, 3, 3]), null, { padding: 1 })), /skip must be \(N, C, 2H, 2W\)/);
   });
 });
+
+test('the native kernels and fused nodes refuse bad arguments by name (a TorchError, never a native fault)', () => {
+  T.tidy(() => {
+    const f = (): T.Tensor => T.randn([2, 3, 4, 4]);
+    const cases: [() => unknown, RegExp][] = [
+      [() => callT('rgbHistogramCounts', f().handle, false, 5), /uint8 images only/],
+      [() => callT('rgbHistogramCounts', T.zeros([1, 3, 2, 2], { dtype: 'uint8' }).handle, false, 9), /shift must be 0\.\.8/],
+      [() => callT('rgbHistogramCounts', T.zeros([1, 4, 2, 2], { dtype: 'uint8' }).handle, false, 5), /images must be \(N,3,H,W\) or \(N,H,W,3\)/],
+      [() => callT('int8Dot', T.zeros([4, 8], { dtype: 'int8' }).handle, T.zeros([1, 8], { dtype: 'int32' }).handle, null), /queries must be int16/],
+      [() => callT('int8Dot', T.zeros([4, 8], { dtype: 'int8' }).handle, T.zeros([1, 7], { dtype: 'int16' }).handle, null), /codes and queries differ in D/],
+      [() => callT('int8Dot', T.zeros([4, 8], { dtype: 'int8' }).handle, T.zeros([1, 8], { dtype: 'int16' }).handle, T.zeros([1], { dtype: 'int32' }).handle), /rows must be int64/],
+      [() => callT('depthwiseConv2d', f().to('float64').handle, T.randn([3, 1, 3, 3]).to('float64').handle, null, [1, 1], [1, 1]), /float32 CPU tensors only/],
+      [() => callT('depthwiseConv2d', f().handle, T.randn([3, 1, 3, 3]).handle, null, [1], [1, 1]), /stride and padding take 2 values/],
+      [() => callT('depthwiseWeightGrad', T.randn([1, 3, 4, 4]).handle, f().handle, 3, 3, [1, 1], [1, 1]), /gradOutput and x must be float32 \(N,C,H,W\) of one N and C/],
+      [() => callT('depthwiseWeightGrad', f().handle, f().handle, 3, 3, [1], [1, 1]), /stride takes 2 values >= 1 and padding 2 values >= 0/],
+      [() => callT('depthwiseInputGrad', f().handle, T.randn([2, 1, 3, 3]).handle, 4, 4, [1, 1], [1, 1]), /w must be \(C,1,kH,kW\) for gradOutput's C/],
+      [() => callT('batchNormSilu', f().handle, T.ones([2]).handle, T.zeros([3]).handle, null, null, 0.1, 1e-5), /weight and bias must be float32 \(C\)/],
+      [() => callT('batchNormSilu', f().to('float64').handle, T.ones([3]).handle, T.zeros([3]).handle, null, null, 0.1, 1e-5), /x must be a float32 CPU tensor/],
+      [() => callT('batchNormActConv2d', f().handle, T.ones([3]).handle, T.zeros([3]).handle, null, null, 0.1, 1e-5, T.randn([3, 1, 3, 3]).handle, null, [1, 1], [1, 1, 1, 1], 3, 'tanh', false), /activation must be 'silu' or 'relu', got 'tanh'/],
+      [() => callT('batchNormActConv2d', f().handle, T.ones([3]).handle, T.zeros([3]).handle, null, null, 0.1, 1e-5, T.randn([3, 1, 3, 3]).handle, null, [1, 1], [1, 1, 1], 3, 'silu', false), /stride takes 2 values and pads 4/],
+      [() => callT('batchNormActConv2d', f().handle, T.ones([2]).handle, T.zeros([3]).handle, null, null, 0.1, 1e-5, T.randn([3, 1, 3, 3]).handle, null, [1, 1], [1, 1, 1, 1], 3, 'silu', false), /weight and bias must be \(C\)/],
+      [() => callT('batchNormActConv2d', T.randn([3, 4, 4]).handle, T.ones([3]).handle, T.zeros([3]).handle, null, null, 0.1, 1e-5, T.randn([3, 1, 3, 3]).handle, null, [1, 1], [1, 1, 1, 1], 3, 'silu', false), /x must be a float32 CPU tensor \(N,C,H,W\)/],
+      [() => callT('upCatConv2d', f().handle, null, T.randn([4, 3, 3, 3]).handle, null, [1], false), /padding takes 2 values/],
+      [() => callT('upCatConv2d', f().to('float64').handle, null, T.randn([4, 3, 3, 3]).handle, null, [1, 1], false), /x must be a float32 CPU tensor/],
+      [() => callT('scaledConv2d', f().handle, T.rand([2, 3, 2, 2]).handle, T.randn([4, 3, 1, 1]).handle, null, [1, 1], [0, 0]), /x must be \(N,C,H,W\) and scale \(N,C,1,1\)/],
+    ];
+    for (const [fn, re] of cases) assert.throws(fn, (e: Error) => e instanceof T.TorchError && re.test(e.message), String(re));
+  });
+});
