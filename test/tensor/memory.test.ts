@@ -1,4 +1,6 @@
 import * as assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as path from 'node:path';
 import { test } from 'node:test';
 import { dispose, keep, memory, native } from '../helpers/core';
 import * as T from '../../src/tensor';
@@ -107,35 +109,55 @@ const cacheOn = !process.env.CQSEG_MALLOC || process.env.CQSEG_MALLOC === 'cache
 test('the caching allocator is off until asked for (unless CQSEG_MALLOC=cache); useCachingAllocator switches it on', () => {
   if (process.env.CQSEG_MALLOC === 'cache') return assert.equal(T.useCachingAllocator(), true);
   T.zeros([1 << 20]).dispose(); // 4 MiB: not through the cache yet
-  if (!process.env.CQSEG_MALLOC) assert.deepEqual(callV<number[]>('allocatorStats'), [0, 0, 0, 0]);
+  if (!process.env.CQSEG_MALLOC) assert.deepEqual(callV<number[]>('allocatorStats'), [0, 0, 0, 0, 0, 0, 0]);
   assert.equal(T.useCachingAllocator(), cacheOn);
   assert.equal(T.useCachingAllocator(), cacheOn, 'a second call is harmless');
 });
 
-test(`caching allocator: ${cacheOn ? 'a freed large block serves the next request of its size; emptyCache unmaps; values intact' : `off under CQSEG_MALLOC=${process.env.CQSEG_MALLOC}`}`, () => {
-  const stats = (): number[] => callV<number[]>('allocatorStats');
+interface ArenaStats { idle: number; mapped: number; hits: number; misses: number; peakMapped: number; peakInUse: number; freeRanges: number }
+function runChild(env: Record<string, string | undefined>): Record<string, ArenaStats> & { installed: boolean; eValues: number[]; guardValue: number; hugeError: string } {
+  const child = path.join(__dirname, 'allocator_child.js');
+  const r = spawnSync(process.execPath, [child], { encoding: 'utf8', env: { ...process.env, ...env } });
+  assert.equal(r.status, 0, `allocator child failed: ${r.stderr}`);
+  return JSON.parse(r.stdout.trim().split('\n').pop()!);
+}
+const MiB = 1 << 20;
+
+test(`caching allocator: ${cacheOn ? 'freed ranges are split for smaller requests and merged with free neighbours; no new memory for reuse; values intact' : `off under CQSEG_MALLOC=${process.env.CQSEG_MALLOC}`}`, () => {
+  const o = runChild({});
   if (!cacheOn) {
-    T.full([3 << 18], 7).dispose();
-    assert.deepEqual(stats(), [0, 0, 0, 0], 'the cache is not installed');
+    assert.equal(o.installed, false);
+    assert.deepEqual(o.afterBig, o.start, 'the cache is not installed');
     return;
   }
-  callV('allocatorEmptyCache');
-  const [, mapped0, hits0, misses0] = stats();
-  const a = T.full([3 << 18], 7); // 3 MiB
-  const [, mapped1, , misses1] = stats();
-  assert.equal(misses1, misses0 + 1, 'a new size maps a new block');
-  assert.ok(mapped1 >= mapped0 + 3 * (1 << 20));
-  a.dispose();
-  assert.ok(stats()[0] >= 3 * (1 << 20), 'the freed block is cached');
-  const b = T.arange(0, 3 << 18); // same byte size: reuses it
-  assert.equal(stats()[2], hits0 + 1);
-  assert.equal(b.narrow(0, (3 << 18) - 1, 1).item(), (3 << 18) - 1);
-  b.dispose();
-  callV('allocatorEmptyCache');
-  assert.equal(stats()[0], 0, 'emptyCache leaves nothing cached');
-  const small = T.ones([100]); // small blocks bypass the cache
-  const [, , hits2, misses2] = stats();
-  small.dispose();
-  T.ones([100]).dispose();
-  assert.deepEqual(stats().slice(2), [hits2, misses2]);
+  assert.equal(o.installed, true);
+  assert.equal(o.afterFreeA.freeRanges, 1, 'the 8 MiB block freed below the guard is a free range');
+  assert.ok(o.afterFreeA.idle >= 8 * MiB);
+  assert.equal(o.afterFreeA.peakInUse, 10 * MiB, 'peak in use: 8 + 2 MiB');
+  assert.equal(o.afterSplit.mapped, o.afterFreeA.mapped, '3 + 4 MiB cut from the freed 8 MiB: no new memory');
+  assert.equal(o.afterSplit.misses, o.afterFreeA.misses);
+  assert.equal(o.afterSplit.hits, o.afterFreeA.hits + 2);
+  assert.equal(o.afterSplit.freeRanges, 1, 'the 1 MiB remainder');
+  assert.equal(o.afterMerge.freeRanges, 1, 'the two freed blocks merge with the remainder into one range');
+  assert.equal(o.afterReuse.freeRanges, 0, 'an 8 MiB request takes the merged range whole');
+  assert.equal(o.afterReuse.mapped, o.afterFreeA.mapped);
+  assert.equal(o.afterReuse.misses, o.afterFreeA.misses);
+  assert.deepEqual(o.eValues, [0, 2 * MiB - 1]);
+  assert.equal(o.guardValue, 2);
+  assert.equal(o.afterAllFree.freeRanges, 0, 'everything merged back into the top');
+  assert.equal(o.afterAllFree.idle, o.afterAllFree.mapped);
+  assert.equal(o.afterEmpty.mapped, 0, 'emptyCache gives the idle tail back');
+  assert.equal(o.afterEmpty.idle, 0);
+  assert.deepEqual([o.afterSmall.hits, o.afterSmall.misses], [o.afterEmpty.hits, o.afterEmpty.misses], 'small blocks bypass the cache');
+  assert.equal(o.afterBig.mapped, 16 * MiB, 'the default limit keeps 16 MiB idle');
+  assert.ok(o.afterBig.peakMapped >= 16 * MiB);
+  assert.match(String(o.hugeError), /not enough memory: you tried to allocate 1125899906842624 bytes/, 'an impossible request is an error, not a crash');
+  assert.equal(o.afterHuge.mapped, o.afterBig.mapped, 'and leaves nothing behind');
+});
+
+test('caching allocator: CQSEG_CACHE_MIB bounds the idle memory kept after a free', () => {
+  if (!cacheOn) return;
+  const o = runChild({ CQSEG_CACHE_MIB: '4' });
+  assert.ok(o.afterBig.idle <= 4 * MiB, `idle ${o.afterBig.idle} bytes after freeing 16 MiB with a 4 MiB limit`);
+  assert.equal(o.afterBig.mapped, o.afterBig.idle);
 });
