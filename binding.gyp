@@ -13,7 +13,8 @@
         "native/src/ops_train.cc",
         "native/src/ops_kernels.cc",
         "native/src/ops_fused.cc",
-        "native/src/allocator.cc"
+        "native/src/allocator.cc",
+        "native/src/winograd.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

@@ -1,11 +1,15 @@
 /**
- * `npm run bench -- train [--threads N] [--steps N] [--rounds N] [--quick]`: training throughput of
+ * `npm run bench -- train [--threads N] [--steps N] [--rounds N] [--size HxW] [--mode M] [--blas-default] [--quick]`: training throughput of
  * Unet(efficientnet-b2, classes 5), batch 2, Adam, in `cqg` mode (cqgPair augmentation of
  * uint8 batches included, two forward passes, CQG loss) and `baseline` mode (DiceCE), at
  * 512x768 and 256x384; the same steps in PyTorch (Debian's python3-torch, smp's Unet as
  * tools/golden/smp_ref.py rebuilds it, default allocator) in the same run. Each side and
  * configuration runs in its own process, so peak RSS is per configuration; with --rounds N
  * the two sides alternate N times (medians of the rounds' medians, best steps, largest RSS).
+ * Both sides run N threads: libtorch's intra-op threads and OpenBLAS's (OPENBLAS_NUM_THREADS,
+ * which libtorch's set_num_threads does not reach; OpenBLAS otherwise takes every core, and
+ * both sides' 1x1 convolutions and cqseg's 'gemm'/'winograd' products run in it);
+ * --blas-default leaves OpenBLAS at its default on both sides, as users run it.
  * Ends with one JSON line of every figure.
  */
 import { execFileSync } from 'child_process';
@@ -23,6 +27,7 @@ const flag = (name: string, def: number): number => {
   return i >= 0 ? Number(args[i + 1]) : def;
 };
 const quick = args.includes('--quick');
+const blasDefault = args.includes('--blas-default');
 
 interface SideResult { ms: number[]; peak_rss_mb: number; augment_ms?: number[] }
 
@@ -86,20 +91,23 @@ function main(): void {
   } catch {
     havePy = false;
   }
-  console.log(`cqseg train benchmark: Unet(efficientnet-b2, 5 classes), batch 2, Adam, ${threads} thread(s), ${steps} timed steps after ${warmup} warm-up; libtorch ${T.torchVersion()}`);
+  console.log(`cqseg train benchmark: Unet(efficientnet-b2, 5 classes), batch 2, Adam, ${threads} thread(s) (OpenBLAS: ${blasDefault ? 'its default' : threads}), ${steps} timed steps after ${warmup} warm-up; libtorch ${T.torchVersion()}`);
+  const blasEnv = blasDefault ? {} : { OPENBLAS_NUM_THREADS: String(threads) };
   console.log(havePy ? 'PyTorch side: /usr/bin/python3 bench/train_torch.py (smp_ref Unet, default allocator; no augmentation timed on that side)' : 'PyTorch side: not available (apt-get install python3-torch)');
-  const result: Record<string, unknown> = { bench: 'train', sides: ['cqseg', 'pytorch'], threads, steps };
-  const sizes: [number, number][] = quick ? [[256, 384]] : [[512, 768], [256, 384]];
+  const result: Record<string, unknown> = { bench: 'train', sides: ['cqseg', 'pytorch'], threads, openblas_threads: blasDefault ? 'default' : threads, steps };
+  const sizeArg = args.indexOf('--size') >= 0 ? args[args.indexOf('--size') + 1] : null;
+  const sizes: [number, number][] = sizeArg ? [sizeArg.split('x').map(Number) as [number, number]] : quick ? [[256, 384]] : [[512, 768], [256, 384]];
+  const modes = args.indexOf('--mode') >= 0 ? [args[args.indexOf('--mode') + 1]] : ['cqg', 'baseline'];
   for (const [h, w] of sizes) {
-    for (const mode of ['cqg', 'baseline']) {
+    for (const mode of modes) {
       // rounds alternate the sides, so a slow spell of this shared machine hits both
       const cs: SideResult[] = [];
       const ps: SideResult[] = [];
       for (let r = 0; r < rounds; r++) {
-        cs.push(lastJson(execFileSync(process.execPath, [__filename, '--worker', mode, String(h), String(w), String(steps), String(warmup), String(threads)], { encoding: 'utf8', maxBuffer: 1 << 24 })));
+        cs.push(lastJson(execFileSync(process.execPath, [__filename, '--worker', mode, String(h), String(w), String(steps), String(warmup), String(threads)], { encoding: 'utf8', maxBuffer: 1 << 24, env: { ...process.env, ...blasEnv } })));
         if (havePy) {
           ps.push(lastJson(execFileSync(py, [path.join(root, 'bench', 'train_torch.py'), '--mode', mode, '--height', String(h), '--width', String(w),
-            '--steps', String(steps), '--warmup', String(warmup), '--threads', String(threads)], { encoding: 'utf8', env: { ...process.env, CQSEG_MALLOC: undefined } })));
+            '--steps', String(steps), '--warmup', String(warmup), '--threads', String(threads)], { encoding: 'utf8', env: { ...process.env, ...blasEnv, CQSEG_MALLOC: undefined } })));
         }
       }
       const key = `${mode}_${h}x${w}`;

@@ -12,4 +12,12 @@ namespace cqseg {
 std::pair<at::Tensor, at::Tensor> ConvBackward(const at::Tensor& g, const at::Tensor& x, const at::Tensor& w, const std::vector<int64_t>& stride,
                                                const std::vector<int64_t>& pads, int64_t groups, bool needX, bool needW);
 
+// 3x3 convolution, stride 1, padding 1, groups 1, float32 by Winograd F(2x2, 3x3)
+// (winograd.cc): kernels transformed once (WinogradWeight: [16, Co, Ci]), the
+// convolution, and its gradients for the input and the kernels.
+at::Tensor WinogradWeight(const at::Tensor& w);
+at::Tensor WinogradConv(const at::Tensor& x, const at::Tensor& u);
+at::Tensor WinogradInputGrad(const at::Tensor& g, const at::Tensor& w);
+at::Tensor WinogradWeightGrad(const at::Tensor& g, const at::Tensor& x);
+
 }  // namespace cqseg

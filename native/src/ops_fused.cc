@@ -320,22 +320,43 @@ struct BatchNormSiluFn : public torch::autograd::Function<BatchNormSiluFn> {
   }
 };
 
-// conv2d(pad(y, pads), cw, cb, stride, groups), with libtorch's algorithm or, when `gemm`
-// (groups 1, symmetric pads), im2col + GEMM (thnn_conv2d), and its gradients for y and cw.
+// How a fused node's convolution runs: libtorch's choice; im2col + GEMM (thnn_conv2d;
+// groups 1, symmetric pads); or libtorch's forward with Winograd F(2x2, 3x3) gradients
+// (winograd.cc; 3x3, stride 1, padding 1, groups 1). An algorithm that does not apply to
+// the convolution's shape falls back to libtorch's.
+enum Algo : int64_t { kAuto = 0, kGemm = 1, kWinograd = 2 };
+
+Algo AlgoOf(const std::string& name, const char* op) {
+  if (name == "auto") return kAuto;
+  if (name == "gemm") return kGemm;
+  if (name == "winograd") return kWinograd;
+  TORCH_CHECK(false, op, ": algorithm must be 'auto', 'gemm' or 'winograd', got '", name, "'");
+}
+
+bool WinogradApplies(const at::Tensor& cw, const std::vector<int64_t>& stride, const std::vector<int64_t>& pads, int64_t groups) {
+  return groups == 1 && cw.size(2) == 3 && cw.size(3) == 3 && stride[0] == 1 && stride[1] == 1 && pads[0] == 1 && pads[1] == 1 && pads[2] == 1 &&
+         pads[3] == 1 && cw.scalar_type() == at::kFloat;
+}
+
+// conv2d(pad(y, pads), cw, cb, stride, groups) (pads = [left, right, top, bottom]) and its
+// gradients for y and cw
 at::Tensor ConvForward(const at::Tensor& y, const at::Tensor& cw, const c10::optional<at::Tensor>& cb, const std::vector<int64_t>& stride,
-                       const std::vector<int64_t>& pads, int64_t groups, bool gemm) {
+                       const std::vector<int64_t>& pads, int64_t groups, Algo algo) {
   const bool sym = pads[0] == pads[1] && pads[2] == pads[3];
   const at::Tensor yp = sym ? y : at::constant_pad_nd(y, {pads[0], pads[1], pads[2], pads[3]});
   const std::vector<int64_t> p = sym ? std::vector<int64_t>{pads[2], pads[0]} : std::vector<int64_t>{0, 0};
-  if (gemm && groups == 1) return at::thnn_conv2d(yp, cw, {cw.size(2), cw.size(3)}, cb, stride, p);
+  if (algo == kGemm && groups == 1) return at::thnn_conv2d(yp, cw, {cw.size(2), cw.size(3)}, cb, stride, p);
   return at::conv2d(yp, cw, cb, stride, p, {1, 1}, groups);
 }
 
 std::pair<at::Tensor, at::Tensor> ConvGrads(const at::Tensor& g, const at::Tensor& y, const at::Tensor& cw, const std::vector<int64_t>& stride,
-                                            const std::vector<int64_t>& pads, int64_t groups, bool gemm, bool needY, bool needW) {
-  if (gemm && groups == 1 && pads[0] == pads[1] && pads[2] == pads[3]) {
+                                            const std::vector<int64_t>& pads, int64_t groups, Algo algo, bool needY, bool needW) {
+  if (algo == kGemm && groups == 1 && pads[0] == pads[1] && pads[2] == pads[3]) {
     auto r = at::_slow_conv2d_backward(g, y, cw, {cw.size(2), cw.size(3)}, stride, {pads[2], pads[0]}, {needY, needW, false});
     return {std::get<0>(r), std::get<1>(r)};
+  }
+  if (algo == kWinograd && WinogradApplies(cw, stride, pads, groups)) {
+    return {needY ? WinogradInputGrad(g, cw) : at::Tensor(), needW ? WinogradWeightGrad(g, y) : at::Tensor()};
   }
   return ConvBackward(g, y, cw, stride, pads, groups, needY, needW);
 }
@@ -352,17 +373,17 @@ struct BatchNormActConvFn : public torch::autograd::Function<BatchNormActConvFn>
   static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& xIn, const at::Tensor& w, const at::Tensor& b,
                             const c10::optional<at::Tensor>& runningMean, const c10::optional<at::Tensor>& runningVar, double momentum, double eps,
                             const at::Tensor& cw, const c10::optional<at::Tensor>& cb, std::vector<int64_t> stride, std::vector<int64_t> pads, int64_t groups,
-                            int64_t act, bool gemm) {
+                            int64_t act, int64_t algo) {
     const at::Tensor x = xIn.contiguous(), wc = w.contiguous(), bc = b.contiguous();
     BnStats st = BnActForward(x, wc, bc, eps, static_cast<Act>(act));
     UpdateRunning(runningMean, runningVar, st, momentum);
-    at::Tensor out = ConvForward(st.y, cw, cb, stride, pads, groups, gemm);
+    at::Tensor out = ConvForward(st.y, cw, cb, stride, pads, groups, static_cast<Algo>(algo));
     ctx->save_for_backward({x, wc, bc, st.mean, st.invstd, cw});
     ctx->saved_data["stride"] = stride;
     ctx->saved_data["pads"] = pads;
     ctx->saved_data["groups"] = groups;
     ctx->saved_data["act"] = act;
-    ctx->saved_data["gemm"] = gemm;
+    ctx->saved_data["algo"] = algo;
     ctx->saved_data["bias"] = cb.has_value() && cb->defined();
     // needs_input_grad counts tensor arguments only: the conv weight's edge follows the running statistics given
     ctx->saved_data["cwEdge"] = int64_t{3} + runningMean.has_value() + runningVar.has_value();
@@ -376,7 +397,7 @@ struct BatchNormActConvFn : public torch::autograd::Function<BatchNormActConvFn>
     const bool needX = ctx->needs_input_grad(0) || ctx->needs_input_grad(1) || ctx->needs_input_grad(2);
     const size_t cwEdge = static_cast<size_t>(ctx->saved_data["cwEdge"].toInt());
     auto [gy, gcw] = ConvGrads(g, y, sv[5], ctx->saved_data["stride"].toIntVector(), ctx->saved_data["pads"].toIntVector(),
-                               ctx->saved_data["groups"].toInt(), ctx->saved_data["gemm"].toBool(), needX, ctx->needs_input_grad(cwEdge));
+                               ctx->saved_data["groups"].toInt(), static_cast<Algo>(ctx->saved_data["algo"].toInt()), needX, ctx->needs_input_grad(cwEdge));
     at::Tensor gcb;
     if (ctx->saved_data["bias"].toBool() && ctx->needs_input_grad(cwEdge + 1)) gcb = g.sum({0, 2, 3});
     std::vector<at::Tensor> r = needX ? BnActBackward(sv[0], gy, sv[1], sv[2], sv[3], sv[4], act) : std::vector<at::Tensor>{at::Tensor(), at::Tensor(), at::Tensor()};
@@ -392,11 +413,11 @@ struct UpCatConvFn : public torch::autograd::Function<UpCatConvFn> {
     return skip.has_value() ? at::cat({u, *skip}, 1) : u;
   }
   static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x, const c10::optional<at::Tensor>& skip, const at::Tensor& cw,
-                            const c10::optional<at::Tensor>& cb, std::vector<int64_t> padding, bool gemm) {
-    at::Tensor out = ConvForward(Input(x, skip), cw, cb, {1, 1}, {padding[1], padding[1], padding[0], padding[0]}, 1, gemm);
+                            const c10::optional<at::Tensor>& cb, std::vector<int64_t> padding, int64_t algo) {
+    at::Tensor out = ConvForward(Input(x, skip), cw, cb, {1, 1}, {padding[1], padding[1], padding[0], padding[0]}, 1, static_cast<Algo>(algo));
     ctx->save_for_backward({x, skip.has_value() ? *skip : at::Tensor(), cw});
     ctx->saved_data["padding"] = padding;
-    ctx->saved_data["gemm"] = gemm;
+    ctx->saved_data["algo"] = algo;
     ctx->saved_data["skip"] = skip.has_value();
     ctx->saved_data["bias"] = cb.has_value() && cb->defined();
     return out;
@@ -410,7 +431,7 @@ struct UpCatConvFn : public torch::autograd::Function<UpCatConvFn> {
     const size_t cwEdge = hasSkip ? 2 : 1;
     const bool needIn = ctx->needs_input_grad(0) || (hasSkip && ctx->needs_input_grad(1));
     const at::Tensor in = Input(x, hasSkip ? c10::optional<at::Tensor>(sv[1]) : c10::nullopt);
-    auto [gin, gcw] = ConvGrads(g, in, sv[2], {1, 1}, {p[1], p[1], p[0], p[0]}, 1, ctx->saved_data["gemm"].toBool(), needIn, ctx->needs_input_grad(cwEdge));
+    auto [gin, gcw] = ConvGrads(g, in, sv[2], {1, 1}, {p[1], p[1], p[0], p[0]}, 1, static_cast<Algo>(ctx->saved_data["algo"].toInt()), needIn, ctx->needs_input_grad(cwEdge));
     at::Tensor gx, gs, gcb;
     if (needIn) {
       const int64_t cx = x.size(1);
@@ -424,6 +445,24 @@ struct UpCatConvFn : public torch::autograd::Function<UpCatConvFn> {
 
 // conv2d(x * scale, w, b, stride, padding) with scale (N,C,1,1) (squeeze-and-excitation
 // before a 1x1 projection) as one node that keeps x and scale, not their product.
+// conv2d(x, w, b, padding 1) (3x3, stride 1): libtorch's forward, Winograd gradients
+struct WinogradConvFn : public torch::autograd::Function<WinogradConvFn> {
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x, const at::Tensor& w, const c10::optional<at::Tensor>& b) {
+    ctx->save_for_backward({x, w});
+    ctx->saved_data["bias"] = b.has_value() && b->defined();
+    return at::conv2d(x, w, b, {1, 1}, {1, 1});
+  }
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx, torch::autograd::variable_list grads) {
+    auto sv = ctx->get_saved_variables();
+    const at::Tensor g = grads[0].contiguous();
+    at::Tensor gx, gw, gb;
+    if (ctx->needs_input_grad(0)) gx = WinogradInputGrad(g, sv[1]);
+    if (ctx->needs_input_grad(1)) gw = WinogradWeightGrad(g, sv[0]);
+    if (ctx->saved_data["bias"].toBool() && ctx->needs_input_grad(2)) gb = g.sum({0, 2, 3});
+    return {gx, gw, gb};
+  }
+};
+
 struct ScaledConvFn : public torch::autograd::Function<ScaledConvFn> {
   static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x, const at::Tensor& scale, const at::Tensor& w,
                             const c10::optional<at::Tensor>& bias, std::vector<int64_t> stride, std::vector<int64_t> padding) {
@@ -461,7 +500,7 @@ at::Tensor BatchNormSilu(const at::Tensor& x, const at::Tensor& w, const at::Ten
   return BatchNormSiluFn::apply(x, w, b, Opt(rm), Opt(rv), momentum, eps);
 }
 
-// (x, weight, bias, runningMean?, runningVar?, momentum, eps, convWeight, convBias?, stride[2], pads[4] (l, r, t, b), groups, activation, gemm)
+// (x, weight, bias, runningMean?, runningVar?, momentum, eps, convWeight, convBias?, stride[2], pads[4] (l, r, t, b), groups, activation, algorithm)
 at::Tensor BatchNormActConv(Args& a) {
   const at::Tensor& x = a.t(0);
   const at::Tensor& w = a.t(1);
@@ -471,10 +510,10 @@ at::Tensor BatchNormActConv(Args& a) {
   const auto pads = a.ints(10);
   TORCH_CHECK(pads.size() == 4 && a.ints(9).size() == 2, "batchNormActConv2d: stride takes 2 values and pads 4");
   return BatchNormActConvFn::apply(x, w, b, Opt(a.ot(3)), Opt(a.ot(4)), a.f64(5), a.f64(6), a.t(7), Opt(a.ot(8)), a.ints(9), pads, a.i64(11),
-                                   static_cast<int64_t>(ActOf(a.str(12))), a.b(13));
+                                   static_cast<int64_t>(ActOf(a.str(12))), static_cast<int64_t>(AlgoOf(a.str(13), "batchNormActConv2d")));
 }
 
-// (x, skip?, convWeight, convBias?, padding[2], gemm)
+// (x, skip?, convWeight, convBias?, padding[2], algorithm)
 at::Tensor UpCatConv(Args& a) {
   const at::Tensor& x = a.t(0);
   const at::Tensor skip = a.ot(1);
@@ -482,7 +521,7 @@ at::Tensor UpCatConv(Args& a) {
   TORCH_CHECK(!skip.defined() || (skip.dim() == 4 && skip.size(0) == x.size(0) && skip.size(2) == 2 * x.size(2) && skip.size(3) == 2 * x.size(3)),
               "upCatConv2d: skip must be (N, C, 2H, 2W) of x (N, C, H, W)");
   TORCH_CHECK(a.ints(4).size() == 2, "upCatConv2d: padding takes 2 values");
-  return UpCatConvFn::apply(x, Opt(skip), a.t(2), Opt(a.ot(3)), a.ints(4), a.b(5));
+  return UpCatConvFn::apply(x, Opt(skip), a.t(2), Opt(a.ot(3)), a.ints(4), static_cast<int64_t>(AlgoOf(a.str(5), "upCatConv2d")));
 }
 
 }  // namespace
@@ -491,6 +530,15 @@ void RegisterFusedOps(std::vector<OpDef>& ops) {
   OP("batchNormSilu", return BatchNormSilu(a.t(0), a.t(1), a.t(2), a.ot(3), a.ot(4), a.f64(5), a.f64(6)););
   OP("batchNormActConv2d", return BatchNormActConv(a););
   OP("upCatConv2d", return UpCatConv(a););
+  // (x (N,C,H,W), w (Co,C,3,3), bias?): conv2d with padding 1 whose gradients are Winograd's
+  OP("conv2dWinograd", {
+    const at::Tensor& x = a.t(0);
+    const at::Tensor& w = a.t(1);
+    TORCH_CHECK(x.dim() == 4 && x.device().is_cpu() && x.scalar_type() == at::kFloat && w.dim() == 4 && w.size(1) == x.size(1) && w.size(2) == 3 && w.size(3) == 3 &&
+                    w.scalar_type() == at::kFloat,
+                "conv2dWinograd: x must be float32 (N,C,H,W) on the CPU and w (Co,C,3,3)");
+    return WinogradConvFn::apply(x, w, Opt(a.ot(2)));
+  });
   // (x (N,C,H,W), scale (N,C,1,1), w, bias?, stride[2], padding[2])
   OP("scaledConv2d", {
     TORCH_CHECK(a.t(0).dim() == 4 && a.t(1).dim() == 4 && a.t(1).size(2) == 1 && a.t(1).size(3) == 1, "scaledConv2d: x must be (N,C,H,W) and scale (N,C,1,1)");

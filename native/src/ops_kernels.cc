@@ -345,6 +345,10 @@ void RegisterKernelOps(std::vector<OpDef>& ops) {
     auto [s, p] = RawKernelArgs(a, a.t(0), "depthwiseInputGrad");
     return DepthwiseInputGrad(a.t(0), a.t(1), a.i64(2), a.i64(3), s[0], s[1], p[0], p[1]);
   });
+  // (x, w) -> conv2d(x, w, padding 1) and (gradOutput, x, w) -> [dx, dw]: the raw Winograd
+  // kernels (winograd.cc), for tests
+  OP("winogradConv2d", return WinogradConv(a.t(0), WinogradWeight(a.t(1))););
+  OP("winogradConv2dGrads", return std::vector<at::Tensor>{WinogradInputGrad(a.t(0), a.t(2)), WinogradWeightGrad(a.t(0), a.t(1))};);
 }
 
 }  // namespace cqseg

@@ -6,7 +6,7 @@
 import * as assert from 'node:assert/strict';
 import { test } from 'node:test';
 import * as T from '../../src/tensor';
-import { callT } from '../../src/tensor/ops';
+import { callT, callTs } from '../../src/tensor/ops';
 import { assertClose, assertNoLeak } from '../helpers/assert';
 
 /** Relative max difference of two tensors (to the second's largest magnitude). */
@@ -115,6 +115,46 @@ test("conv2d algorithm 'gemm' gives 'auto''s values and gradients", () => {
   });
 });
 
+test("conv2d algorithm 'winograd' gives 'auto''s values and gradients (odd sizes, 1x1 maps, bias); other shapes and no autograd take libtorch's", () => {
+  T.tidy(() => {
+    T.manualSeed(11);
+    for (const [n, c, h, w, co] of [[2, 8, 10, 12, 16], [1, 5, 7, 9, 3], [2, 3, 1, 1, 4], [2, 6, 2, 3, 5], [1, 130, 5, 6, 70], [2, 4, 33, 47, 6]]) {
+      const leaves = [T.randn([n, c, h, w]), T.randn([co, c, 3, 3]), T.randn([co])];
+      const g = T.randn([n, co, h, w]);
+      const wino = run(leaves, ([x, wt, b]) => T.conv2d(x, wt, b, { padding: 1, algorithm: 'winograd' }), g);
+      const auto = run(leaves, ([x, wt, b]) => T.conv2d(x, wt, b, { padding: 1 }), g);
+      const what = `${n}x${c}x${h}x${w} -> ${co}`;
+      assert.equal(rel(wino.y, auto.y), 0, `${what}: the forward is libtorch's`);
+      ['x', 'weight', 'bias'].forEach((name, i) => assert.ok(rel(wino.grads[i], auto.grads[i]) < 1e-5, `${what}: grad of ${name} ${rel(wino.grads[i], auto.grads[i])}`));
+    }
+    // stride 2 and 5x5 kernels are not Winograd's: libtorch's values exactly
+    for (const [k, s, p] of [[3, 2, 1], [5, 1, 2], [3, 1, 0]]) {
+      const leaves = [T.randn([2, 4, 9, 10]), T.randn([6, 4, k, k])];
+      const a = run(leaves, ([x, wt]) => T.conv2d(x, wt, null, { stride: s, padding: p, algorithm: 'winograd' }), null);
+      const b = run(leaves, ([x, wt]) => T.conv2d(x, wt, null, { stride: s, padding: p }), null);
+      a.grads.forEach((gr, i) => assert.equal(rel(gr, b.grads[i]), 0, `k${k} s${s} p${p} grad ${i}`));
+    }
+    const [x, wt] = [T.randn([1, 2, 4, 4]), T.randn([3, 2, 3, 3])];
+    T.noGrad(() => assert.equal(rel(T.conv2d(x, wt, null, { padding: 1, algorithm: 'winograd' }), T.conv2d(x, wt, null, { padding: 1 })), 0));
+    assert.throws(() => T.conv2d(x, wt, null, { padding: 1, algorithm: 'fft' as 'auto' }), /'algorithm' passed to 'conv2d'/);
+  });
+});
+
+test('the raw Winograd kernels equal libtorch on a larger map (values and both gradients)', () => {
+  T.tidy(() => {
+    const x = T.randn([2, 16, 33, 47]).requiresGrad_();
+    const wt = T.randn([24, 16, 3, 3]).mul(0.2).requiresGrad_();
+    const g = T.randn([2, 24, 33, 47]);
+    const ref = T.conv2d(x, wt, null, { padding: 1 });
+    ref.backward(g);
+    const y = T.noGrad(() => callT('winogradConv2d', x.handle, wt.handle));
+    assert.ok(rel(y, ref.detach()) < 1e-5, `y ${rel(y, ref.detach())}`);
+    const [gx, gw] = callTs('winogradConv2dGrads', g.handle, x.handle, wt.handle);
+    assert.ok(rel(gx, x.grad!) < 1e-5, `dx ${rel(gx, x.grad!)}`);
+    assert.ok(rel(gw, wt.grad!) < 1e-5, `dw ${rel(gw, wt.grad!)}`);
+  });
+});
+
 test('batchNormActConv2d equals conv2d(pad(silu(batchNorm))) in values, gradients and running statistics', () => {
   T.tidy(() => {
     T.manualSeed(5);
@@ -157,9 +197,9 @@ test('scaledConv2d equals conv2d(x * scale) in values and gradients (per-sample 
   });
 });
 
-test("batchNormActConv2d with 'relu' (and 'gemm') equals conv2d(relu(batchNorm))", () => {
+test("batchNormActConv2d with 'relu' (and 'gemm', 'winograd') equals conv2d(relu(batchNorm))", () => {
   T.tidy(() => {
-    for (const algorithm of ['auto', 'gemm'] as const) {
+    for (const algorithm of ['auto', 'gemm', 'winograd'] as const) {
       const leaves = [T.randn([2, 4, 9, 11]), T.randn([4]), T.randn([4]), T.randn([6, 4, 3, 3]), T.randn([6])];
       const [rm1, rv1, rm2, rv2] = [T.zeros([4]), T.ones([4]), T.zeros([4]), T.ones([4])];
       const bn = (xs: T.Tensor[]): T.BatchNormOptions => ({ weight: xs[1], bias: xs[2], training: true, momentum: 0.1, eps: 1e-5 });
@@ -176,7 +216,7 @@ test("batchNormActConv2d with 'relu' (and 'gemm') equals conv2d(relu(batchNorm))
 test('upCatConv2d equals conv2d(cat([upsample x2, skip])), with and without skip', () => {
   T.tidy(() => {
     for (const withSkip of [true, false]) {
-      for (const algorithm of ['auto', 'gemm'] as const) {
+      for (const algorithm of ['auto', 'gemm', 'winograd'] as const) {
         const leaves = [T.randn([2, 5, 4, 6]), T.randn([2, 3, 8, 12]), T.randn([7, withSkip ? 8 : 5, 3, 3]), T.randn([7])];
         const ours = run(leaves, ([x, s, w, b]) => T.upCatConv2d(x, withSkip ? s : null, w, b, { padding: 1, algorithm }), null);
         const ref = run(leaves, ([x, s, w, b]) => {
@@ -212,12 +252,19 @@ test('the native kernels and fused nodes refuse bad arguments by name (a TorchEr
       [() => callT('depthwiseInputGrad', f().handle, T.randn([2, 1, 3, 3]).handle, 4, 4, [1, 1], [1, 1]), /w must be \(C,1,kH,kW\) for gradOutput's C/],
       [() => callT('batchNormSilu', f().handle, T.ones([2]).handle, T.zeros([3]).handle, null, null, 0.1, 1e-5), /weight and bias must be float32 \(C\)/],
       [() => callT('batchNormSilu', f().to('float64').handle, T.ones([3]).handle, T.zeros([3]).handle, null, null, 0.1, 1e-5), /x must be a float32 CPU tensor/],
-      [() => callT('batchNormActConv2d', f().handle, T.ones([3]).handle, T.zeros([3]).handle, null, null, 0.1, 1e-5, T.randn([3, 1, 3, 3]).handle, null, [1, 1], [1, 1, 1, 1], 3, 'tanh', false), /activation must be 'silu' or 'relu', got 'tanh'/],
-      [() => callT('batchNormActConv2d', f().handle, T.ones([3]).handle, T.zeros([3]).handle, null, null, 0.1, 1e-5, T.randn([3, 1, 3, 3]).handle, null, [1, 1], [1, 1, 1], 3, 'silu', false), /stride takes 2 values and pads 4/],
-      [() => callT('batchNormActConv2d', f().handle, T.ones([2]).handle, T.zeros([3]).handle, null, null, 0.1, 1e-5, T.randn([3, 1, 3, 3]).handle, null, [1, 1], [1, 1, 1, 1], 3, 'silu', false), /weight and bias must be \(C\)/],
-      [() => callT('batchNormActConv2d', T.randn([3, 4, 4]).handle, T.ones([3]).handle, T.zeros([3]).handle, null, null, 0.1, 1e-5, T.randn([3, 1, 3, 3]).handle, null, [1, 1], [1, 1, 1, 1], 3, 'silu', false), /x must be a float32 CPU tensor \(N,C,H,W\)/],
-      [() => callT('upCatConv2d', f().handle, null, T.randn([4, 3, 3, 3]).handle, null, [1], false), /padding takes 2 values/],
-      [() => callT('upCatConv2d', f().to('float64').handle, null, T.randn([4, 3, 3, 3]).handle, null, [1, 1], false), /x must be a float32 CPU tensor/],
+      [() => callT('batchNormActConv2d', f().handle, T.ones([3]).handle, T.zeros([3]).handle, null, null, 0.1, 1e-5, T.randn([3, 1, 3, 3]).handle, null, [1, 1], [1, 1, 1, 1], 3, 'tanh', 'auto'), /activation must be 'silu' or 'relu', got 'tanh'/],
+      [() => callT('batchNormActConv2d', f().handle, T.ones([3]).handle, T.zeros([3]).handle, null, null, 0.1, 1e-5, T.randn([3, 1, 3, 3]).handle, null, [1, 1], [1, 1, 1], 3, 'silu', 'auto'), /stride takes 2 values and pads 4/],
+      [() => callT('batchNormActConv2d', f().handle, T.ones([2]).handle, T.zeros([3]).handle, null, null, 0.1, 1e-5, T.randn([3, 1, 3, 3]).handle, null, [1, 1], [1, 1, 1, 1], 3, 'silu', 'auto'), /weight and bias must be \(C\)/],
+      [() => callT('batchNormActConv2d', T.randn([3, 4, 4]).handle, T.ones([3]).handle, T.zeros([3]).handle, null, null, 0.1, 1e-5, T.randn([3, 1, 3, 3]).handle, null, [1, 1], [1, 1, 1, 1], 3, 'silu', 'auto'), /x must be a float32 CPU tensor \(N,C,H,W\)/],
+      [() => callT('upCatConv2d', f().handle, null, T.randn([4, 3, 3, 3]).handle, null, [1], 'auto'), /padding takes 2 values/],
+      [() => callT('upCatConv2d', f().to('float64').handle, null, T.randn([4, 3, 3, 3]).handle, null, [1, 1], 'auto'), /x must be a float32 CPU tensor/],
+      [() => callT('batchNormActConv2d', f().handle, T.ones([3]).handle, T.zeros([3]).handle, null, null, 0.1, 1e-5, T.randn([3, 3, 3, 3]).handle, null, [1, 1], [1, 1, 1, 1], 1, 'relu', 'fft'), /batchNormActConv2d: algorithm must be 'auto', 'gemm' or 'winograd', got 'fft'/],
+      [() => callT('upCatConv2d', f().handle, null, T.randn([4, 3, 3, 3]).handle, null, [1, 1], 'fft'), /upCatConv2d: algorithm must be 'auto', 'gemm' or 'winograd', got 'fft'/],
+      [() => callT('conv2dWinograd', f().handle, T.randn([4, 3, 5, 5]).handle, null), /conv2dWinograd: x must be float32 \(N,C,H,W\) on the CPU and w \(Co,C,3,3\)/],
+      [() => callT('conv2dWinograd', f().handle, T.randn([4, 2, 3, 3]).handle, null), /conv2dWinograd: x must be float32/],
+      [() => callT('winogradConv2d', f().handle, T.randn([4, 2, 3, 3]).handle), /winograd: input \[2, 3, 4, 4\] does not match transformed kernels \[16, 4, 2\]/],
+      [() => callT('winogradConv2d', f().handle, T.randn([4, 3, 2, 2]).handle), /winograd: expected float32 3x3 kernels/],
+      [() => callT('winogradConv2dGrads', T.randn([2, 4, 5, 4]).handle, f().handle, T.randn([4, 3, 3, 3]).handle), /winograd: output gradient \[2, 4, 5, 4\] does not match input \[2, 3, 4, 4\]/],
       [() => callT('scaledConv2d', f().handle, T.rand([2, 3, 2, 2]).handle, T.randn([4, 3, 1, 1]).handle, null, [1, 1], [0, 0]), /x must be \(N,C,H,W\) and scale \(N,C,1,1\)/],
     ];
     for (const [fn, re] of cases) assert.throws(fn, (e: Error) => e instanceof T.TorchError && re.test(e.message), String(re));

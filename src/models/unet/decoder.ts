@@ -11,11 +11,12 @@ import { ArgumentError } from '../../tensor/check';
 
 /**
  * smp's md.Conv2dReLU with batch norm: Sequential(conv (no bias), BatchNorm2d, ReLU).
- * Convolutions of 256+ channels train with the im2col + GEMM algorithm (see conv2d's
- * `algorithm`: the first decoder blocks, 1.3-2x faster backward than oneDNN here).
+ * Convolutions from 128 input and 64 output channels train with Winograd gradients (see
+ * conv2d's `algorithm`; the first three decoder blocks' first convolutions and the first
+ * two's second, 10-20% faster backward there, slower on fewer channels).
  */
 export function conv2dReLU(inC: number, outC: number): Sequential {
-  const conv = new Conv2d(inC, outC, 3, { padding: 1, bias: false, algorithm: outC >= 256 ? 'gemm' : 'auto' });
+  const conv = new Conv2d(inC, outC, 3, { padding: 1, bias: false, algorithm: inC >= 128 && outC >= 64 ? 'winograd' : 'auto' });
   noGrad(() => conv.weight.uniform_(-Math.sqrt(6 / (inC * 9)), Math.sqrt(6 / (inC * 9))));
   return new Sequential(conv, new BatchNorm2d(outC), new ReLU());
 }
