@@ -333,8 +333,11 @@ Algo AlgoOf(const std::string& name, const char* op) {
   TORCH_CHECK(false, op, ": algorithm must be 'auto', 'gemm' or 'winograd', got '", name, "'");
 }
 
+// Winograd's gradients only where libtorch runs one thread: with two, its OpenMP workers
+// and OpenBLAS's threads contend, and it measured 1.3-2x slower than libtorch's on the
+// Unet decoder's shapes (2-core machine), while 10-20% faster on one thread.
 bool WinogradApplies(const at::Tensor& cw, const std::vector<int64_t>& stride, const std::vector<int64_t>& pads, int64_t groups) {
-  return groups == 1 && cw.size(2) == 3 && cw.size(3) == 3 && stride[0] == 1 && stride[1] == 1 && pads[0] == 1 && pads[1] == 1 && pads[2] == 1 &&
+  return at::get_num_threads() == 1 && groups == 1 && cw.size(2) == 3 && cw.size(3) == 3 && stride[0] == 1 && stride[1] == 1 && pads[0] == 1 && pads[1] == 1 && pads[2] == 1 &&
          pads[3] == 1 && cw.scalar_type() == at::kFloat;
 }
 
@@ -445,7 +448,8 @@ struct UpCatConvFn : public torch::autograd::Function<UpCatConvFn> {
 
 // conv2d(x * scale, w, b, stride, padding) with scale (N,C,1,1) (squeeze-and-excitation
 // before a 1x1 projection) as one node that keeps x and scale, not their product.
-// conv2d(x, w, b, padding 1) (3x3, stride 1): libtorch's forward, Winograd gradients
+// conv2d(x, w, b, padding 1) (3x3, stride 1): libtorch's forward, Winograd gradients (on
+// one thread; libtorch's otherwise)
 struct WinogradConvFn : public torch::autograd::Function<WinogradConvFn> {
   static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x, const at::Tensor& w, const c10::optional<at::Tensor>& b) {
     ctx->save_for_backward({x, w});
@@ -456,8 +460,12 @@ struct WinogradConvFn : public torch::autograd::Function<WinogradConvFn> {
     auto sv = ctx->get_saved_variables();
     const at::Tensor g = grads[0].contiguous();
     at::Tensor gx, gw, gb;
-    if (ctx->needs_input_grad(0)) gx = WinogradInputGrad(g, sv[1]);
-    if (ctx->needs_input_grad(1)) gw = WinogradWeightGrad(g, sv[0]);
+    if (WinogradApplies(sv[1], {1, 1}, {1, 1, 1, 1}, 1)) {
+      if (ctx->needs_input_grad(0)) gx = WinogradInputGrad(g, sv[1]);
+      if (ctx->needs_input_grad(1)) gw = WinogradWeightGrad(g, sv[0]);
+    } else {
+      std::tie(gx, gw) = ConvBackward(g, sv[0], sv[1], {1, 1}, {1, 1, 1, 1}, 1, ctx->needs_input_grad(0), ctx->needs_input_grad(1));
+    }
     if (ctx->saved_data["bias"].toBool() && ctx->needs_input_grad(2)) gb = g.sum({0, 2, 3});
     return {gx, gw, gb};
   }

@@ -20,8 +20,9 @@ export interface Conv2dOptions {
    * BLAS, about oneDNN's speed on one BLAS thread, faster where BLAS runs more threads
    * than libtorch (OpenBLAS's default: every core). 'winograd' (3x3, stride 1, padding 1,
    * groups 1): libtorch's forward, gradients by Winograd F(2x2, 3x3) (16 products over
-   * transformed tiles instead of 36 multiplications per tile): measured 10-20% faster
-   * backward from 128 input and 64 output channels, slower below.
+   * transformed tiles instead of 36 multiplications per tile) when libtorch runs one
+   * thread (libtorch's otherwise): measured 10-20% faster backward from 128 input and 64
+   * output channels, slower below, and 1.3-2x slower on two threads.
    */
   algorithm?: ConvAlgorithm;
 }

@@ -134,6 +134,17 @@ test("conv2d algorithm 'winograd' gives 'auto''s values and gradients (odd sizes
       const b = run(leaves, ([x, wt]) => T.conv2d(x, wt, null, { stride: s, padding: p }), null);
       a.grads.forEach((gr, i) => assert.equal(rel(gr, b.grads[i]), 0, `k${k} s${s} p${p} grad ${i}`));
     }
+    // on more than one libtorch thread the gradients are libtorch's own
+    const threads = T.getNumThreads();
+    T.setNumThreads(2);
+    try {
+      const leaves = [T.randn([2, 8, 10, 12]), T.randn([16, 8, 3, 3])];
+      const a = run(leaves, ([x, wt]) => T.conv2d(x, wt, null, { padding: 1, algorithm: 'winograd' }), null);
+      const b = run(leaves, ([x, wt]) => T.conv2d(x, wt, null, { padding: 1 }), null);
+      a.grads.forEach((gr, i) => assert.equal(rel(gr, b.grads[i]), 0, `two threads: grad ${i}`));
+    } finally {
+      T.setNumThreads(threads);
+    }
     const [x, wt] = [T.randn([1, 2, 4, 4]), T.randn([3, 2, 3, 3])];
     T.noGrad(() => assert.equal(rel(T.conv2d(x, wt, null, { padding: 1, algorithm: 'winograd' }), T.conv2d(x, wt, null, { padding: 1 })), 0));
     assert.throws(() => T.conv2d(x, wt, null, { padding: 1, algorithm: 'fft' as 'auto' }), /'algorithm' passed to 'conv2d'/);
