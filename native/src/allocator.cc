@@ -160,7 +160,7 @@ void Release(void* ptr) {
       }
       if (p + n == s.top) {
         s.top = p;
-        if (s.Idle() > s.limit) TrimTail(s, s.limit);
+        TrimTail(s, s.limit);
       } else {
         s.AddFree(p, n);
       }
@@ -292,7 +292,7 @@ void RegisterAllocatorOps(std::vector<OpDef>& ops) {
     ArenaState& s = State();
     std::lock_guard<std::mutex> lock(s.mutex);
     if (s.base == nullptr) return None{};
-    Decommit(s, reinterpret_cast<char*>(RoundUp(reinterpret_cast<uintptr_t>(s.top), kCommitStep)));
+    TrimTail(s, 0);
     const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
     for (const auto& [p, n] : s.freeByAddr) {
       const uintptr_t from = RoundUp(reinterpret_cast<uintptr_t>(p), page), to = (reinterpret_cast<uintptr_t>(p) + n) / page * page;

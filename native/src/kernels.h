@@ -13,8 +13,8 @@ std::pair<at::Tensor, at::Tensor> ConvBackward(const at::Tensor& g, const at::Te
                                                const std::vector<int64_t>& pads, int64_t groups, bool needX, bool needW);
 
 // 3x3 convolution, stride 1, padding 1, groups 1, float32 by Winograd F(2x2, 3x3)
-// (winograd.cc): kernels transformed once (WinogradWeight: [16, Co, Ci]), the
-// convolution, and its gradients for the input and the kernels.
+// (winograd.cc): the kernels' transform (WinogradWeight: [16, Co, Ci]), the convolution
+// with transformed kernels, and its gradients for the input and the kernels.
 at::Tensor WinogradWeight(const at::Tensor& w);
 at::Tensor WinogradConv(const at::Tensor& x, const at::Tensor& u);
 at::Tensor WinogradInputGrad(const at::Tensor& g, const at::Tensor& w);

@@ -446,10 +446,8 @@ struct UpCatConvFn : public torch::autograd::Function<UpCatConvFn> {
   }
 };
 
-// conv2d(x * scale, w, b, stride, padding) with scale (N,C,1,1) (squeeze-and-excitation
-// before a 1x1 projection) as one node that keeps x and scale, not their product.
-// conv2d(x, w, b, padding 1) (3x3, stride 1): libtorch's forward, Winograd gradients (on
-// one thread; libtorch's otherwise)
+// conv2d(x, w, b, padding 1) (3x3, stride 1): libtorch's forward, Winograd gradients
+// where they apply (ConvGrads; libtorch's otherwise)
 struct WinogradConvFn : public torch::autograd::Function<WinogradConvFn> {
   static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x, const at::Tensor& w, const c10::optional<at::Tensor>& b) {
     ctx->save_for_backward({x, w});
@@ -459,18 +457,15 @@ struct WinogradConvFn : public torch::autograd::Function<WinogradConvFn> {
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx, torch::autograd::variable_list grads) {
     auto sv = ctx->get_saved_variables();
     const at::Tensor g = grads[0].contiguous();
-    at::Tensor gx, gw, gb;
-    if (WinogradApplies(sv[1], {1, 1}, {1, 1, 1, 1}, 1)) {
-      if (ctx->needs_input_grad(0)) gx = WinogradInputGrad(g, sv[1]);
-      if (ctx->needs_input_grad(1)) gw = WinogradWeightGrad(g, sv[0]);
-    } else {
-      std::tie(gx, gw) = ConvBackward(g, sv[0], sv[1], {1, 1}, {1, 1, 1, 1}, 1, ctx->needs_input_grad(0), ctx->needs_input_grad(1));
-    }
+    auto [gx, gw] = ConvGrads(g, sv[0], sv[1], {1, 1}, {1, 1, 1, 1}, 1, kWinograd, ctx->needs_input_grad(0), ctx->needs_input_grad(1));
+    at::Tensor gb;
     if (ctx->saved_data["bias"].toBool() && ctx->needs_input_grad(2)) gb = g.sum({0, 2, 3});
     return {gx, gw, gb};
   }
 };
 
+// conv2d(x * scale, w, b, stride, padding) with scale (N,C,1,1) (squeeze-and-excitation
+// before a 1x1 projection) as one node that keeps x and scale, not their product.
 struct ScaledConvFn : public torch::autograd::Function<ScaledConvFn> {
   static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x, const at::Tensor& scale, const at::Tensor& w,
                             const c10::optional<at::Tensor>& bias, std::vector<int64_t> stride, std::vector<int64_t> padding) {

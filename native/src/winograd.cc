@@ -165,11 +165,11 @@ CQSEG_VEC void GradRow(const float* g0, const float* g1, int64_t w, int64_t tw, 
 constexpr float kG[4][3] = {{1, 0, 0}, {0.5f, 0.5f, 0.5f}, {0.5f, -0.5f, 0.5f}, {0, 0, 1}};
 
 struct Geometry {
-  int64_t n, h, w, th, tw, rowsPerBlock;
+  int64_t h, w, th, tw, rowsPerBlock;
 };
 
-Geometry Plan(int64_t n, int64_t h, int64_t w, int64_t channels) {
-  Geometry g{n, h, w, (h + 1) / 2, (w + 1) / 2, 1};
+Geometry Plan(int64_t h, int64_t w, int64_t channels) {
+  Geometry g{h, w, (h + 1) / 2, (w + 1) / 2, 1};
   // at least 256 tiles (BLAS runs slower on narrower products), else about 64 Ki floats
   // of one transformed position per block (16 positions: 4 MiB)
   const int64_t target = std::max<int64_t>(256, (int64_t{1} << 16) / std::max<int64_t>(1, channels));
@@ -233,7 +233,7 @@ at::Tensor WinogradConv(const at::Tensor& xIn, const at::Tensor& u) {
   TORCH_CHECK(x.dim() == 4 && x.scalar_type() == at::kFloat && u.dim() == 3 && u.size(0) == 16 && u.size(2) == x.size(1),
               "winograd: input ", x.sizes(), " does not match transformed kernels ", u.sizes());
   const int64_t n = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3), co = u.size(1);
-  const Geometry geo = Plan(n, h, w, std::max(c, co));
+  const Geometry geo = Plan(h, w, std::max(c, co));
   at::Tensor y = at::empty({n, co, h, w}, x.options());
   float* yp = y.data_ptr<float>();
   const int64_t rows = n * geo.th;
@@ -274,7 +274,7 @@ at::Tensor WinogradWeightGrad(const at::Tensor& gIn, const at::Tensor& xIn) {
                   g.scalar_type() == at::kFloat && x.scalar_type() == at::kFloat,
               "winograd: output gradient ", g.sizes(), " does not match input ", x.sizes());
   const int64_t n = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3), co = g.size(1);
-  const Geometry geo = Plan(n, h, w, std::max(c, co));
+  const Geometry geo = Plan(h, w, std::max(c, co));
   at::Tensor du = at::zeros({16, co, c}, x.options());
   const float* gp = g.data_ptr<float>();
   const int64_t rows = n * geo.th;
