@@ -7,6 +7,9 @@
 
 namespace cqseg {
 
+// Whether the CPU runs AVX2 and FMA (the hand-vectorized kernels' paths).
+bool HasAvx2();
+
 // Gradients of conv2d(pad(x, pads), w, stride, groups) for x and w (undefined where not
 // asked); pads = [left, right, top, bottom]. Fast kernels for depthwise float32 cases.
 std::pair<at::Tensor, at::Tensor> ConvBackward(const at::Tensor& g, const at::Tensor& x, const at::Tensor& w, const std::vector<int64_t>& stride,

@@ -193,15 +193,6 @@ void BackwardSums(const float* x, const float* g, float* dz, int64_t n, float a,
   }
 }
 
-bool HasAvx2() {
-#ifdef CQSEG_X86
-  static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  return yes;
-#else
-  return false;
-#endif
-}
-
 struct BnStats {
   at::Tensor y, mean, invstd, varUnbiased;
 };

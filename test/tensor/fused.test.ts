@@ -22,10 +22,10 @@ function run(leaves: T.Tensor[], f: (xs: T.Tensor[]) => T.Tensor, g: T.Tensor | 
   return { y, grads: xs.map((x) => x.grad!) };
 }
 
-test('depthwise conv2d: the same values and gradients as libtorch (k 3/5, stride 1/2, padding 0-2, bias, odd sizes)', () => {
+test('depthwise conv2d: the same values and gradients as libtorch (k 3/5/7, stride 1/2/3, padding 0-3, bias, odd sizes)', () => {
   T.tidy(() => {
     T.manualSeed(3);
-    for (const [c, h, w, k, s, p] of [[3, 9, 11, 3, 1, 1], [4, 10, 7, 3, 2, 0], [5, 12, 13, 5, 1, 2], [6, 13, 10, 5, 2, 0], [6, 13, 10, 5, 2, 1], [2, 8, 8, 3, 2, 1], [3, 5, 6, 5, 1, 0]]) {
+    for (const [c, h, w, k, s, p] of [[3, 9, 11, 3, 1, 1], [4, 10, 7, 3, 2, 0], [5, 12, 13, 5, 1, 2], [6, 13, 10, 5, 2, 0], [6, 13, 10, 5, 2, 1], [2, 8, 8, 3, 2, 1], [3, 5, 6, 5, 1, 0], [3, 17, 19, 7, 1, 3], [4, 17, 19, 7, 3, 2], [2, 14, 23, 3, 3, 1]]) {
       const leaves = [T.randn([2, c, h, w]), T.randn([c, 1, k, k]), T.randn([c])];
       const probe = T.conv2d(leaves[0], leaves[1], leaves[2], { stride: s, padding: p, groups: c });
       const g = T.randn(probe.shape);
@@ -56,6 +56,13 @@ test('depthwise conv2d without bias, and the raw kernels against libtorch on a l
     assert.ok(rel(gw, wr.grad!) < 2e-6, 'weight kernel');
     const gx2 = callT('depthwiseInputGrad', g.handle, wr.handle, 40, 52, [2, 2], [1, 1]);
     assert.ok(rel(gx2, xr.grad!) < 2e-6, 'input kernel');
+    // a map whose weight-gradient sums span several float blocks of rows (22,500 terms
+    // each), against float64 libtorch: libtorch's float32 one is off by about 3e-6 here
+    const xb = T.randn([1, 2, 90, 250]);
+    const wb = T.randn([2, 1, 3, 3]).to('float64').requiresGrad_();
+    const gb = T.randn([1, 2, 90, 250]);
+    callT('conv2d', xb.to('float64').handle, wb.handle, null, [1, 1], [1, 1], [1, 1], 2).backward(gb.to('float64'));
+    assert.ok(rel(callT('depthwiseWeightGrad', gb.handle, xb.handle, 3, 3, [1, 1], [1, 1]).to('float64'), wb.grad!) < 1e-6, 'weight kernel, several blocks');
   });
 });
 
