@@ -5,6 +5,14 @@
 #include <utility>
 #include <vector>
 
+// A plain loop over contiguous floats built twice, for AVX2 and for any x86-64, the
+// clone picked when the library loads (GCC); plain elsewhere.
+#if defined(__GNUC__) && !defined(__clang__) && (defined(__x86_64__) || defined(_M_X64))
+#define CQSEG_VEC __attribute__((target_clones("avx2", "default"), optimize("O3")))
+#else
+#define CQSEG_VEC
+#endif
+
 namespace cqseg {
 
 // Whether the CPU runs AVX2 and FMA (the hand-vectorized kernels' paths).

@@ -399,13 +399,79 @@ struct BatchNormActConvFn : public torch::autograd::Function<BatchNormActConvFn>
   }
 };
 
+// o[2j] = o[2j + 1] = r[j], j < w: one row of a nearest x2 upsampling
+CQSEG_VEC void DoubleRow(const float* r, int64_t w, float* o) {
+  for (int64_t j = 0; j < w; j++) {
+    o[2 * j] = r[j];
+    o[2 * j + 1] = r[j];
+  }
+}
+
+// o[j] = a[2j] + a[2j + 1] + b[2j] + b[2j + 1], j < w: one row of the 2x2 block sums
+CQSEG_VEC void BlockSumRow(const float* a, const float* b, int64_t w, float* o) {
+  for (int64_t j = 0; j < w; j++) o[j] = (a[2 * j] + a[2 * j + 1]) + (b[2 * j] + b[2 * j + 1]);
+}
+
+// cat([upsample_nearest_x2(x), skip], 1) written once, plane by plane; x (N,Cx,H,W) and
+// skip (N,Cs,2H,2W) (or undefined) float32 CPU (as upCatConv2d checks).
+at::Tensor UpCat(const at::Tensor& xIn, const at::Tensor& skipIn) {
+  const at::Tensor x = xIn.contiguous();
+  const at::Tensor skip = skipIn.defined() ? skipIn.contiguous() : skipIn;
+  const int64_t n = x.size(0), cx = x.size(1), h = x.size(2), w = x.size(3), cs = skip.defined() ? skip.size(1) : 0;
+  at::Tensor out = at::empty({n, cx + cs, 2 * h, 2 * w}, x.options());
+  const float* xp = x.data_ptr<float>();
+  const float* sp = skip.defined() ? skip.data_ptr<float>() : nullptr;
+  float* op = out.data_ptr<float>();
+  const int64_t plane = 4 * h * w;
+  at::parallel_for(0, n * (cx + cs), 1, [&](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; p++) {
+      const int64_t b = p / (cx + cs), c = p % (cx + cs);
+      float* o = op + p * plane;
+      if (c >= cx) {
+        const float* s = sp + (b * cs + c - cx) * plane;
+        std::copy(s, s + plane, o);
+        continue;
+      }
+      const float* xr = xp + (b * cx + c) * h * w;
+      for (int64_t y = 0; y < h; y++) {
+        DoubleRow(xr + y * w, w, o + 2 * y * 2 * w);
+        std::copy(o + 2 * y * 2 * w, o + (2 * y + 1) * 2 * w, o + (2 * y + 1) * 2 * w);
+      }
+    }
+  });
+  return out;
+}
+
+// UpCat's gradients from the concatenation's: the 2x2 block sums of the first cx channels
+// (N,Cx,H,W) and, with a skip, a copy of the others.
+std::pair<at::Tensor, at::Tensor> UpCatGrads(const at::Tensor& ginIn, int64_t cx, bool hasSkip) {
+  const at::Tensor gin = ginIn.contiguous();
+  const int64_t n = gin.size(0), ct = gin.size(1), h2 = gin.size(2), w2 = gin.size(3), h = h2 / 2, w = w2 / 2, cs = ct - cx;
+  at::Tensor gx = at::empty({n, cx, h, w}, gin.options());
+  at::Tensor gs = hasSkip ? at::empty({n, cs, h2, w2}, gin.options()) : at::Tensor();
+  const float* gp = gin.data_ptr<float>();
+  float* xp = gx.data_ptr<float>();
+  float* sp = hasSkip ? gs.data_ptr<float>() : nullptr;
+  const int64_t planes = n * (hasSkip ? ct : cx);
+  at::parallel_for(0, planes, 1, [&](int64_t p0, int64_t p1) {
+    for (int64_t q = p0; q < p1; q++) {
+      const int64_t b = q / (hasSkip ? ct : cx), c = q % (hasSkip ? ct : cx);
+      const float* g = gp + (b * ct + c) * h2 * w2;
+      if (c >= cx) {
+        std::copy(g, g + h2 * w2, sp + (b * cs + c - cx) * h2 * w2);
+        continue;
+      }
+      float* o = xp + (b * cx + c) * h * w;
+      for (int64_t y = 0; y < h; y++) BlockSumRow(g + 2 * y * w2, g + (2 * y + 1) * w2, w, o + y * w);
+    }
+  });
+  return {gx, gs};
+}
+
 // conv2d(cat([upsample_nearest_x2(x), skip?]), cw, cb, padding) (a Unet decoder block's
 // first convolution) as one node that keeps x and skip, not the upsampled concatenation.
 struct UpCatConvFn : public torch::autograd::Function<UpCatConvFn> {
-  static at::Tensor Input(const at::Tensor& x, const c10::optional<at::Tensor>& skip) {
-    at::Tensor u = at::upsample_nearest2d(x, {x.size(2) * 2, x.size(3) * 2});
-    return skip.has_value() ? at::cat({u, *skip}, 1) : u;
-  }
+  static at::Tensor Input(const at::Tensor& x, const c10::optional<at::Tensor>& skip) { return UpCat(x, skip.has_value() ? *skip : at::Tensor()); }
   static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x, const c10::optional<at::Tensor>& skip, const at::Tensor& cw,
                             const c10::optional<at::Tensor>& cb, std::vector<int64_t> padding, int64_t algo) {
     at::Tensor out = ConvForward(Input(x, skip), cw, cb, {1, 1}, {padding[1], padding[1], padding[0], padding[0]}, 1, static_cast<Algo>(algo));
@@ -429,8 +495,7 @@ struct UpCatConvFn : public torch::autograd::Function<UpCatConvFn> {
     at::Tensor gx, gs, gcb;
     if (needIn) {
       const int64_t cx = x.size(1);
-      gx = at::upsample_nearest2d_backward(gin.narrow(1, 0, cx), c10::IntArrayRef{in.size(2), in.size(3)}, x.sizes(), c10::nullopt, c10::nullopt);
-      if (hasSkip) gs = gin.narrow(1, cx, gin.size(1) - cx).contiguous();
+      std::tie(gx, gs) = UpCatGrads(gin, cx, hasSkip);
     }
     if (ctx->saved_data["bias"].toBool() && ctx->needs_input_grad(cwEdge + 1)) gcb = g.sum({0, 2, 3});
     return {gx, gs, gcw, gcb, at::Tensor(), at::Tensor()};
@@ -455,32 +520,105 @@ struct WinogradConvFn : public torch::autograd::Function<WinogradConvFn> {
   }
 };
 
-// conv2d(x * scale, w, b, stride, padding) with scale (N,C,1,1) (squeeze-and-excitation
-// before a 1x1 projection) as one node that keeps x and scale, not their product.
+// sum_i dz[i] x[i] (float over blocks of kBlock in 8 lanes, added in double); then dz *= s
+CQSEG_VEC double DotThenScale(float* dz, const float* x, int64_t n, float s) {
+  double total = 0;
+  for (int64_t b0 = 0; b0 < n; b0 += kBlock) {
+    const int64_t b1 = std::min(n, b0 + kBlock);
+    float lanes[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int64_t i = b0;
+    for (; i + 8 <= b1; i += 8) {
+      for (int l = 0; l < 8; l++) lanes[l] += dz[i + l] * x[i + l];
+    }
+    float tail = 0;
+    for (; i < b1; i++) tail += dz[i] * x[i];
+    for (float v : lanes) total += v;
+    total += tail;
+  }
+  for (int64_t i = 0; i < n; i++) dz[i] *= s;
+  return total;
+}
+
+// conv2d(x * scale, w, b, stride, padding) with scale (N,C,1,1) or (1,C,1,1)
+// (squeeze-and-excitation before a 1x1 projection) as one node that keeps x and scale, not
+// their product. A float32 1x1 convolution with stride 1 and no padding never forms the
+// product: the scale goes into per-sample weights, y[n] = (w * scale[n]) x[n], and the
+// gradients take the unscaled z[n] = w^T g[n]: dx = scale z, dscale = sum_hw z x in one
+// pass, dw = sum_n (g[n] x[n]^T) * scale[n].
 struct ScaledConvFn : public torch::autograd::Function<ScaledConvFn> {
+  static bool Pointwise(const at::Tensor& x, const at::Tensor& scale, const at::Tensor& w, const std::vector<int64_t>& stride, const std::vector<int64_t>& padding) {
+    return w.size(2) == 1 && w.size(3) == 1 && stride[0] == 1 && stride[1] == 1 && padding[0] == 0 && padding[1] == 0 && x.scalar_type() == at::kFloat &&
+           scale.scalar_type() == at::kFloat && w.scalar_type() == at::kFloat && x.device().is_cpu();
+  }
   static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x, const at::Tensor& scale, const at::Tensor& w,
                             const c10::optional<at::Tensor>& bias, std::vector<int64_t> stride, std::vector<int64_t> padding) {
-    ctx->save_for_backward({x, scale, w});
     ctx->saved_data["stride"] = stride;
     ctx->saved_data["padding"] = padding;
     ctx->saved_data["bias"] = bias.has_value() && bias->defined();
-    return at::conv2d(x * scale, w, bias, stride, padding);
+    if (!Pointwise(x, scale, w, stride, padding)) {
+      ctx->save_for_backward({x, scale, w});
+      return at::conv2d(x * scale, w, bias, stride, padding);
+    }
+    const at::Tensor xc = x.contiguous();
+    ctx->save_for_backward({xc, scale, w});
+    const int64_t n = x.size(0), c = x.size(1), co = w.size(0), hw = x.size(2) * x.size(3);
+    const at::Tensor s = scale.expand({n, c, 1, 1}).reshape({n, 1, c});
+    const at::Tensor wn = w.reshape({1, co, c}) * s;  // (N, Co, C): per-sample weights
+    at::Tensor y = at::empty({n, co, x.size(2), x.size(3)}, x.options());
+    // one product a sample (at::bmm copied its operands here)
+    for (int64_t b = 0; b < n; b++) {
+      at::Tensor yb = y[b].view({co, hw});
+      at::mm_out(yb, wn[b], xc[b].view({c, hw}));
+    }
+    if (bias.has_value() && bias->defined()) y.add_(bias->view({1, co, 1, 1}));
+    return y;
   }
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx, torch::autograd::variable_list grads) {
     auto sv = ctx->get_saved_variables();
     const at::Tensor& x = sv[0];
     const at::Tensor& scale = sv[1];
+    const at::Tensor& w = sv[2];
     const at::Tensor g = grads[0].contiguous();
+    const auto stride = ctx->saved_data["stride"].toIntVector();
+    const auto padding = ctx->saved_data["padding"].toIntVector();
     const bool needXs = ctx->needs_input_grad(0) || ctx->needs_input_grad(1);
-    const at::Tensor xs = x * scale;
-    auto r = at::convolution_backward(g, xs, sv[2], c10::nullopt, ctx->saved_data["stride"].toIntVector(), ctx->saved_data["padding"].toIntVector(),
-                                      {1, 1}, false, {0, 0}, 1, {needXs, ctx->needs_input_grad(2), false});
-    at::Tensor gx, gs, gb;
-    const at::Tensor& gxs = std::get<0>(r);
-    if (ctx->needs_input_grad(0)) gx = gxs * scale;
-    if (ctx->needs_input_grad(1)) gs = (gxs * x).sum({2, 3}, true).sum_to_size(scale.sizes());
+    at::Tensor gx, gs, gw, gb;
     if (ctx->saved_data["bias"].toBool() && ctx->needs_input_grad(3)) gb = g.sum({0, 2, 3});
-    return {gx, gs, std::get<1>(r), gb, at::Tensor(), at::Tensor()};
+    if (!Pointwise(x, scale, w, stride, padding)) {
+      const at::Tensor xs = x * scale;
+      auto r = at::convolution_backward(g, xs, w, c10::nullopt, stride, padding, {1, 1}, false, {0, 0}, 1, {needXs, ctx->needs_input_grad(2), false});
+      const at::Tensor& gxs = std::get<0>(r);
+      if (ctx->needs_input_grad(0)) gx = gxs * scale;
+      if (ctx->needs_input_grad(1)) gs = (gxs * x).sum({2, 3}, true).sum_to_size(scale.sizes());
+      return {gx, gs, std::get<1>(r), gb, at::Tensor(), at::Tensor()};
+    }
+    const int64_t n = x.size(0), c = x.size(1), co = w.size(0), hw = x.size(2) * x.size(3);
+    const at::Tensor s = scale.expand({n, c, 1, 1}).reshape({n, c}).contiguous();
+    const at::Tensor w2 = w.reshape({co, c});
+    const at::Tensor g3 = g.view({n, co, hw}), x3 = x.view({n, c, hw});
+    if (needXs) {
+      at::Tensor z = at::empty({n, c, hw}, g.options());
+      for (int64_t b = 0; b < n; b++) {
+        at::Tensor zb = z[b];
+        at::mm_out(zb, w2.t(), g3[b]);
+      }
+      at::Tensor sums = at::empty({n, c}, at::kDouble);
+      float* zp = z.data_ptr<float>();
+      const float* xp = x3.data_ptr<float>();
+      const float* spp = s.data_ptr<float>();
+      double* op = sums.data_ptr<double>();
+      at::parallel_for(0, n * c, 16, [&](int64_t r0, int64_t r1) {
+        for (int64_t r = r0; r < r1; r++) op[r] = DotThenScale(zp + r * hw, xp + r * hw, hw, spp[r]);
+      });
+      if (ctx->needs_input_grad(0)) gx = z.view(x.sizes());
+      if (ctx->needs_input_grad(1)) gs = sums.to(at::kFloat).view({n, c, 1, 1}).sum_to_size(scale.sizes());
+    }
+    if (ctx->needs_input_grad(2)) {
+      at::Tensor acc = at::zeros({co, c}, g.options());
+      for (int64_t b = 0; b < n; b++) acc.addcmul_(at::mm(g3[b], x3[b].t()), s[b].view({1, c}));
+      gw = acc.view(w.sizes());
+    }
+    return {gx, gs, gw, gb, at::Tensor(), at::Tensor()};
   }
 };
 
@@ -514,6 +652,7 @@ at::Tensor UpCatConv(Args& a) {
   TORCH_CHECK(x.dim() == 4 && x.device().is_cpu() && x.scalar_type() == at::kFloat, "upCatConv2d: x must be a float32 CPU tensor (N,C,H,W)");
   TORCH_CHECK(!skip.defined() || (skip.dim() == 4 && skip.size(0) == x.size(0) && skip.size(2) == 2 * x.size(2) && skip.size(3) == 2 * x.size(3)),
               "upCatConv2d: skip must be (N, C, 2H, 2W) of x (N, C, H, W)");
+  TORCH_CHECK(!skip.defined() || (skip.device().is_cpu() && skip.scalar_type() == at::kFloat), "upCatConv2d: skip must be a float32 CPU tensor like x");
   TORCH_CHECK(a.ints(4).size() == 2, "upCatConv2d: padding takes 2 values");
   return UpCatConvFn::apply(x, Opt(skip), a.t(2), Opt(a.ot(3)), a.ints(4), static_cast<int64_t>(AlgoOf(a.str(5), "upCatConv2d")));
 }

@@ -27,12 +27,6 @@ namespace cqseg {
 
 namespace {
 
-#if defined(__GNUC__) && !defined(__clang__) && (defined(__x86_64__) || defined(_M_X64))
-#define CQSEG_VEC __attribute__((target_clones("avx2", "default"), optimize("O3")))
-#else
-#define CQSEG_VEC
-#endif
-
 // Input transform of one tile row of one channel. rows[0..3]: the four input rows the
 // tile row covers (a row of zeros for padding), each `w` long; e/o: scratch of tw + 1
 // floats each. Writes v[p * stride + j] for the 16 positions p and the tw tiles j.

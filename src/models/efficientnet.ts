@@ -11,7 +11,7 @@
  * buffer names are smp's (`_conv_stem.weight`, `_blocks.3._depthwise_conv.weight`, ...).
  */
 import { BatchNorm2d, Conv2d, Conv2dLayerOptions, Module, ModuleList } from '../nn';
-import { BatchNormOptions, Tensor, adaptiveAvgPool2d, batchNormActConv2d, conv2d, dispose, pad, rand, scaledConv2d, sigmoid, silu, tidy } from '../tensor';
+import { BatchNormOptions, Tensor, adaptiveAvgPool2d, batchNormActConv2d, conv2d, dispose, pad, rand, scaledConv2d, sigmoid, silu, tidy, where } from '../tensor';
 import { ArgumentError } from '../tensor/check';
 import { EncoderModule } from './encoder';
 import type { Encoder } from './registry';
@@ -145,14 +145,17 @@ const nextSize = (size: [number, number], s: number): [number, number] => [Math.
 
 /**
  * Drop-connect (stochastic depth per sample) as efficientnet_pytorch: in training,
- * x / (1 - p) * floor(1 - p + U[0,1)) with one draw per sample; identity in eval.
+ * x / (1 - p) * floor(1 - p + U[0,1)) with one draw per sample; identity in eval. One
+ * division by (1 - p) for a kept sample and by +Infinity for a dropped one: the same
+ * values bit for bit (x / inf and x / (1 - p) * 0 are both 0 of x's sign, NaN for
+ * x = +-inf or NaN), one pass over x instead of two, in forward and in backward.
  */
 export function dropConnect(x: Tensor, p: number, training: boolean): Tensor {
   if (!training) return x;
   const keepProb = 1 - p;
   return tidy(() => {
     const mask = rand([x.shape[0], 1, 1, 1], { dtype: x.dtype, device: x.device }).add(keepProb).floor();
-    return x.div(keepProb).mul(mask);
+    return x.div(where(mask.gt(0), mask.mul(keepProb), Infinity));
   });
 }
 

@@ -74,7 +74,17 @@ test('dropConnect: identity in eval; in training whole samples are zeroed or sca
     for (let i = 0; i < 64; i++) assert.equal(new Set(rows.slice(i * 18, i * 18 + 18)).size, 1, 'one draw per sample');
     const kept = rows.filter((v) => v > 0).length / 18;
     assert.ok(kept > 32 && kept < 64, `kept ${kept} of 64 at p = 0.25`);
-    T.dispose([x, y, per]);
+    // bit for bit efficientnet_pytorch's x / keep * mask from the same draw, signs of zero,
+    // infinities and NaN included
+    const special = [Infinity, -Infinity, NaN, -0, 0, -1, 2, -3, 4, -5, 6, -7, 8, -9, 10, -11, 12, -13];
+    const z = T.tidy(() => T.cat([T.tensor(special).reshape([1, 2, 3, 3]), T.randn([63, 2, 3, 3])], 0));
+    T.manualSeed(5);
+    const ours = dropConnect(z, 0.3, true);
+    T.manualSeed(5);
+    const ref = T.tidy(() => z.div(0.7).mul(T.rand([64, 1, 1, 1]).add(0.7).floor()));
+    const [a, b] = [ours.toArray(), ref.toArray()];
+    for (let i = 0; i < a.length; i++) assert.ok(Object.is(a[i], b[i]), `element ${i}: ${a[i]} vs ${b[i]}`);
+    T.dispose([x, y, per, z, ours, ref]);
   });
 });
 

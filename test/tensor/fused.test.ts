@@ -202,10 +202,11 @@ test('batchNormActConv2d equals conv2d(pad(silu(batchNorm))) in values, gradient
   });
 });
 
-test('scaledConv2d equals conv2d(x * scale) in values and gradients (per-sample and shared scale)', () => {
+test('scaledConv2d equals conv2d(x * scale) in values and gradients (per-sample and shared scale, 1x1 and others)', () => {
   T.tidy(() => {
-    for (const [sn, k, s, p] of [[2, 1, 1, 0], [1, 3, 2, 1]]) {
-      const leaves = [T.randn([2, 6, 9, 10]), T.rand([sn, 6, 1, 1]), T.randn([4, 6, k, k]), T.randn([4])];
+    // 1x1 stride 1 unpadded (per-sample weights, no product formed), then libtorch's path
+    for (const [sn, k, s, p, h] of [[2, 1, 1, 0, 9], [1, 1, 1, 0, 9], [3, 1, 1, 0, 130], [1, 3, 2, 1, 9], [2, 1, 2, 0, 9]]) {
+      const leaves = [T.randn([sn === 3 ? 3 : 2, 6, h, 10]), T.rand([sn, 6, 1, 1]), T.randn([4, 6, k, k]), T.randn([4])];
       const ours = run(leaves, ([x, sc, w, b]) => T.scaledConv2d(x, sc, w, b, { stride: s, padding: p }), null);
       const ref = run(leaves, ([x, sc, w, b]) => T.conv2d(x.mul(sc), w, b, { stride: s, padding: p }), null);
       assert.ok(rel(ours.y, ref.y) < 1e-6);
@@ -276,6 +277,8 @@ test('the native kernels and fused nodes refuse bad arguments by name (a TorchEr
       [() => callT('batchNormActConv2d', T.randn([3, 4, 4]).handle, T.ones([3]).handle, T.zeros([3]).handle, null, null, 0.1, 1e-5, T.randn([3, 1, 3, 3]).handle, null, [1, 1], [1, 1, 1, 1], 3, 'silu', 'auto'), /x must be a float32 CPU tensor \(N,C,H,W\)/],
       [() => callT('upCatConv2d', f().handle, null, T.randn([4, 3, 3, 3]).handle, null, [1], 'auto'), /padding takes 2 values/],
       [() => callT('upCatConv2d', f().to('float64').handle, null, T.randn([4, 3, 3, 3]).handle, null, [1, 1], 'auto'), /x must be a float32 CPU tensor/],
+      [() => callT('upCatConv2d', f().handle, f().to('float64').handle, T.randn([4, 6, 3, 3]).handle, null, [1, 1], 'auto'), /skip must be \(N, C, 2H, 2W\)/],
+      [() => callT('upCatConv2d', f().handle, T.randn([2, 3, 8, 8]).to('float64').handle, T.randn([4, 6, 3, 3]).handle, null, [1, 1], 'auto'), /skip must be a float32 CPU tensor like x/],
       [() => callT('batchNormActConv2d', f().handle, T.ones([3]).handle, T.zeros([3]).handle, null, null, 0.1, 1e-5, T.randn([3, 3, 3, 3]).handle, null, [1, 1], [1, 1, 1, 1], 1, 'relu', 'fft'), /batchNormActConv2d: algorithm must be 'auto', 'gemm' or 'winograd', got 'fft'/],
       [() => callT('upCatConv2d', f().handle, null, T.randn([4, 3, 3, 3]).handle, null, [1, 1], 'fft'), /upCatConv2d: algorithm must be 'auto', 'gemm' or 'winograd', got 'fft'/],
       [() => callT('conv2dWinograd', f().handle, T.randn([4, 3, 5, 5]).handle, null), /conv2dWinograd: x must be float32 \(N,C,H,W\) on the CPU and w \(Co,C,3,3\)/],
