@@ -399,12 +399,25 @@ struct BatchNormActConvFn : public torch::autograd::Function<BatchNormActConvFn>
   }
 };
 
-// o[2j] = o[2j + 1] = r[j], j < w: one row of a nearest x2 upsampling
-CQSEG_VEC void DoubleRow(const float* r, int64_t w, float* o) {
+// o[2j] = p[j], o[2j + 1] = q[j], j < w (p = q: one row of a nearest x2 upsampling)
+CQSEG_VEC void InterleaveRow(const float* p, const float* q, int64_t w, float* o) {
   for (int64_t j = 0; j < w; j++) {
-    o[2 * j] = r[j];
-    o[2 * j + 1] = r[j];
+    o[2 * j] = p[j];
+    o[2 * j + 1] = q[j];
   }
+}
+
+// o[2j] += p[j], o[2j + 1] += q[j], j < w
+CQSEG_VEC void InterleaveAddRow(const float* p, const float* q, int64_t w, float* o) {
+  for (int64_t j = 0; j < w; j++) {
+    o[2 * j] += p[j];
+    o[2 * j + 1] += q[j];
+  }
+}
+
+// o[j] = r[2j], j < w
+CQSEG_VEC void EvenRow(const float* r, int64_t w, float* o) {
+  for (int64_t j = 0; j < w; j++) o[j] = r[2 * j];
 }
 
 // o[j] = a[2j] + a[2j + 1] + b[2j] + b[2j + 1], j < w: one row of the 2x2 block sums
@@ -434,7 +447,7 @@ at::Tensor UpCat(const at::Tensor& xIn, const at::Tensor& skipIn) {
       }
       const float* xr = xp + (b * cx + c) * h * w;
       for (int64_t y = 0; y < h; y++) {
-        DoubleRow(xr + y * w, w, o + 2 * y * 2 * w);
+        InterleaveRow(xr + y * w, xr + y * w, w, o + 2 * y * 2 * w);
         std::copy(o + 2 * y * 2 * w, o + (2 * y + 1) * 2 * w, o + (2 * y + 1) * 2 * w);
       }
     }
@@ -468,36 +481,157 @@ std::pair<at::Tensor, at::Tensor> UpCatGrads(const at::Tensor& ginIn, int64_t cx
   return {gx, gs};
 }
 
+// ---------------------------------------------------------------- polyphase upsampling
+// A 3x3 convolution (padding 1) of a nearest x2 upsampling reads, for the output pixel
+// (2i+a, 2j+b), only the input rows i-1+a..i+a and columns j-1+b..j+b: four 2x2 kernels
+// (one a phase (a, b)) on the small map, 16 multiplications an output pixel instead of
+// 36. Along one axis, phase 0 takes rows (w0, w1 + w2) and phase 1 (w0 + w1, w2). With
+// the four kernels stacked as 4*Co output channels (phase k = 2a + b), one convolution of
+// x padded by 1 gives every phase on an (H+1) x (W+1) grid, phase (a, b)'s values at
+// [a, a+H) x [b, b+W).
+
+// w (..., 3 along dim, ...) -> (..., 2, ...): phase a's sums of taps
+at::Tensor PhaseTaps(const at::Tensor& w, int64_t dim, int64_t a) {
+  const at::Tensor w0 = w.narrow(dim, 0, 1), w1 = w.narrow(dim, 1, 1), w2 = w.narrow(dim, 2, 1);
+  return a == 0 ? at::cat({w0, w1 + w2}, dim) : at::cat({w0 + w1, w2}, dim);
+}
+
+// PhaseTaps' adjoint: the gradient (..., 2, ...) back onto the three taps
+at::Tensor PhaseTapsGrad(const at::Tensor& d, int64_t dim, int64_t a) {
+  const at::Tensor d0 = d.narrow(dim, 0, 1), d1 = d.narrow(dim, 1, 1);
+  return a == 0 ? at::cat({d0, d1, d1}, dim) : at::cat({d0, d0, d1}, dim);
+}
+
+// (Co, Ci, 3, 3) -> the four phases' 2x2 kernels (4*Co, Ci, 2, 2)
+at::Tensor PhaseWeights(const at::Tensor& w) {
+  std::vector<at::Tensor> k;
+  for (int64_t a = 0; a < 2; a++) {
+    const at::Tensor r = PhaseTaps(w, 2, a);
+    for (int64_t b = 0; b < 2; b++) k.push_back(PhaseTaps(r, 3, b));
+  }
+  return at::cat(k, 0);
+}
+
+// gradient of PhaseWeights: (4*Co, Ci, 2, 2) -> (Co, Ci, 3, 3)
+at::Tensor PhaseWeightsGrad(const at::Tensor& d, int64_t co) {
+  at::Tensor out;
+  for (int64_t k = 0; k < 4; k++) {
+    const at::Tensor t = PhaseTapsGrad(PhaseTapsGrad(d.narrow(0, k * co, co), 3, k % 2), 2, k / 2);
+    out = out.defined() ? out + t : t;
+  }
+  return out;
+}
+
+// y[n, c, 2i+a, 2j+b] = (or +=, with add) yf[n, (2a+b)*Co + c, i+a, j+b]; y (N, Co, 2H, 2W)
+// and yf (N, 4*Co, H+1, W+1) contiguous float32
+void AssemblePhases(const at::Tensor& yf, const at::Tensor& y, bool add) {
+  const int64_t n = y.size(0), co = y.size(1), h = y.size(2) / 2, w = y.size(3) / 2;
+  const float* fp = yf.data_ptr<float>();
+  float* op = y.data_ptr<float>();
+  const int64_t fplane = (h + 1) * (w + 1);
+  at::parallel_for(0, n * co, 1, [&](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; p++) {
+      const int64_t b = p / co, c = p % co;
+      for (int64_t a = 0; a < 2; a++) {
+        const float* e = fp + (b * 4 * co + 2 * a * co + c) * fplane + a * (w + 1);      // phase (a, 0)
+        const float* o = fp + (b * 4 * co + (2 * a + 1) * co + c) * fplane + a * (w + 1) + 1;  // phase (a, 1)
+        for (int64_t i = 0; i < h; i++) {
+          float* dst = op + (p * 2 * h + 2 * i + a) * 2 * w;
+          if (add) InterleaveAddRow(e + i * (w + 1), o + i * (w + 1), w, dst);
+          else InterleaveRow(e + i * (w + 1), o + i * (w + 1), w, dst);
+        }
+      }
+    }
+  });
+}
+
+// AssemblePhases' adjoint: g (N, Co, 2H, 2W) -> gf (N, 4*Co, H+1, W+1), zero where a phase
+// has no output pixel
+at::Tensor DisassemblePhases(const at::Tensor& g) {
+  const int64_t n = g.size(0), co = g.size(1), h = g.size(2) / 2, w = g.size(3) / 2;
+  at::Tensor gf = at::empty({n, 4 * co, h + 1, w + 1}, g.options());
+  const float* gp = g.data_ptr<float>();
+  float* fp = gf.data_ptr<float>();
+  at::parallel_for(0, n * 4 * co, 1, [&](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; p++) {
+      const int64_t b = p / (4 * co), k = (p / co) % 4, c = p % co, pa = k / 2, pb = k % 2;
+      float* dst = fp + p * (h + 1) * (w + 1);
+      for (int64_t r = 0; r <= h; r++) {
+        float* row = dst + r * (w + 1);
+        const int64_t i = r - pa;
+        if (i < 0 || i >= h) {
+          std::fill(row, row + w + 1, 0.0f);
+          continue;
+        }
+        row[pb == 0 ? w : 0] = 0.0f;
+        EvenRow(gp + ((b * co + c) * 2 * h + 2 * i + pa) * 2 * w + pb, w, row + pb);
+      }
+    }
+  });
+  return gf;
+}
+
 // conv2d(cat([upsample_nearest_x2(x), skip?]), cw, cb, padding) (a Unet decoder block's
 // first convolution) as one node that keeps x and skip, not the upsampled concatenation.
+// With algorithm 'auto', a 3x3 kernel and padding 1, x's part runs polyphase (above) and
+// the skip's part as its own convolution added in; otherwise the concatenation is formed
+// (remade in backward) and convolved by the algorithm asked for.
 struct UpCatConvFn : public torch::autograd::Function<UpCatConvFn> {
   static at::Tensor Input(const at::Tensor& x, const c10::optional<at::Tensor>& skip) { return UpCat(x, skip.has_value() ? *skip : at::Tensor()); }
+  static bool Polyphase(const at::Tensor& cw, const std::vector<int64_t>& padding, int64_t algo) {
+    return algo == kAuto && cw.size(2) == 3 && cw.size(3) == 3 && padding[0] == 1 && padding[1] == 1;
+  }
   static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x, const c10::optional<at::Tensor>& skip, const at::Tensor& cw,
                             const c10::optional<at::Tensor>& cb, std::vector<int64_t> padding, int64_t algo) {
-    at::Tensor out = ConvForward(Input(x, skip), cw, cb, {1, 1}, {padding[1], padding[1], padding[0], padding[0]}, 1, static_cast<Algo>(algo));
     ctx->save_for_backward({x, skip.has_value() ? *skip : at::Tensor(), cw});
     ctx->saved_data["padding"] = padding;
     ctx->saved_data["algo"] = algo;
     ctx->saved_data["skip"] = skip.has_value();
     ctx->saved_data["bias"] = cb.has_value() && cb->defined();
-    return out;
+    if (!Polyphase(cw, padding, algo)) {
+      return ConvForward(Input(x, skip), cw, cb, {1, 1}, {padding[1], padding[1], padding[0], padding[0]}, 1, static_cast<Algo>(algo));
+    }
+    const int64_t cx = x.size(1), co = cw.size(0);
+    const at::Tensor yf = at::conv2d(x, PhaseWeights(cw.narrow(1, 0, cx)), c10::nullopt, {1, 1}, {1, 1}).contiguous();
+    at::Tensor y;
+    if (skip.has_value()) {
+      y = at::conv2d(*skip, cw.narrow(1, cx, cw.size(1) - cx), cb, {1, 1}, {1, 1}).contiguous();
+    } else {
+      y = at::empty({x.size(0), co, 2 * x.size(2), 2 * x.size(3)}, x.options());
+    }
+    AssemblePhases(yf, y, skip.has_value());
+    if (!skip.has_value() && cb.has_value() && cb->defined()) y.add_(cb->view({1, co, 1, 1}));
+    return y;
   }
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx, torch::autograd::variable_list grads) {
     auto sv = ctx->get_saved_variables();
     const at::Tensor& x = sv[0];
+    const at::Tensor& cw = sv[2];
     const bool hasSkip = ctx->saved_data["skip"].toBool();
     const at::Tensor g = grads[0].contiguous();
     const auto p = ctx->saved_data["padding"].toIntVector();
+    const int64_t algo = ctx->saved_data["algo"].toInt();
     const size_t cwEdge = hasSkip ? 2 : 1;
-    const bool needIn = ctx->needs_input_grad(0) || (hasSkip && ctx->needs_input_grad(1));
-    const at::Tensor in = Input(x, hasSkip ? c10::optional<at::Tensor>(sv[1]) : c10::nullopt);
-    auto [gin, gcw] = ConvGrads(g, in, sv[2], {1, 1}, {p[1], p[1], p[0], p[0]}, 1, static_cast<Algo>(ctx->saved_data["algo"].toInt()), needIn, ctx->needs_input_grad(cwEdge));
-    at::Tensor gx, gs, gcb;
-    if (needIn) {
-      const int64_t cx = x.size(1);
-      std::tie(gx, gs) = UpCatGrads(gin, cx, hasSkip);
-    }
+    const bool needW = ctx->needs_input_grad(cwEdge);
+    at::Tensor gx, gs, gcw, gcb;
     if (ctx->saved_data["bias"].toBool() && ctx->needs_input_grad(cwEdge + 1)) gcb = g.sum({0, 2, 3});
+    if (!Polyphase(cw, p, algo)) {
+      const bool needIn = ctx->needs_input_grad(0) || (hasSkip && ctx->needs_input_grad(1));
+      const at::Tensor in = Input(x, hasSkip ? c10::optional<at::Tensor>(sv[1]) : c10::nullopt);
+      at::Tensor gin;
+      std::tie(gin, gcw) = ConvGrads(g, in, cw, {1, 1}, {p[1], p[1], p[0], p[0]}, 1, static_cast<Algo>(algo), needIn, needW);
+      if (needIn) std::tie(gx, gs) = UpCatGrads(gin, x.size(1), hasSkip);
+      return {gx, gs, gcw, gcb, at::Tensor(), at::Tensor()};
+    }
+    const int64_t cx = x.size(1), co = cw.size(0);
+    auto [gxp, gw4] = ConvGrads(DisassemblePhases(g), x, PhaseWeights(cw.narrow(1, 0, cx)), {1, 1}, {1, 1, 1, 1}, 1, kAuto, ctx->needs_input_grad(0), needW);
+    gx = gxp;
+    at::Tensor gws;
+    if (hasSkip) {
+      const at::Tensor& skip = sv[1];
+      std::tie(gs, gws) = ConvGrads(g, skip, cw.narrow(1, cx, cw.size(1) - cx), {1, 1}, {1, 1, 1, 1}, 1, kAuto, ctx->needs_input_grad(1), needW);
+    }
+    if (needW) gcw = hasSkip ? at::cat({PhaseWeightsGrad(gw4, co), gws}, 1) : PhaseWeightsGrad(gw4, co);
     return {gx, gs, gcw, gcb, at::Tensor(), at::Tensor()};
   }
 };

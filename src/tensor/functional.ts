@@ -193,7 +193,11 @@ function reluOf(x: Tensor): Tensor {
  * conv2d(cat([interpolate(x, x2 nearest), skip]), weight, bias, { padding }) (a Unet decoder
  * block's first convolution; skip may be null): the same values, and in training with
  * autograd on float32 CPU tensors one node that keeps x and skip but not the upsampled
- * concatenation (remade in backward). x (N, C, H, W), skip (N, Cs, 2H, 2W).
+ * concatenation. There, with algorithm 'auto', a 3x3 kernel and padding 1, x's part is
+ * convolved polyphase: four 2x2 kernels on x itself, one per output pixel parity (16
+ * multiplications a pixel instead of 36, the same sums up to float rounding), and the
+ * skip's part by its own convolution; other cases form the concatenation (remade in
+ * backward) and take the algorithm asked for. x (N, C, H, W), skip (N, Cs, 2H, 2W).
  *   y = upCatConv2d(x, skip, conv1.weight, null, { padding: 1 })
  */
 export function upCatConv2d(x: Tensor, skip: Tensor | null, weight: Tensor, bias: Tensor | null, opts: { padding?: number | number[]; algorithm?: ConvAlgorithm } = {}): Tensor {

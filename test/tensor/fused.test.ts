@@ -232,23 +232,25 @@ test("batchNormActConv2d with 'relu' (and 'gemm', 'winograd') equals conv2d(relu
   });
 });
 
-test('upCatConv2d equals conv2d(cat([upsample x2, skip])), with and without skip', () => {
+test('upCatConv2d equals conv2d(cat([upsample x2, skip])), with and without skip (auto: polyphase)', () => {
   T.tidy(() => {
+    for (const [n, cx, cs, co, h, w] of [[2, 5, 3, 7, 4, 6], [1, 9, 4, 3, 7, 5], [3, 2, 6, 5, 1, 1]]) {
     for (const withSkip of [true, false]) {
       for (const algorithm of ['auto', 'gemm', 'winograd'] as const) {
-        const leaves = [T.randn([2, 5, 4, 6]), T.randn([2, 3, 8, 12]), T.randn([7, withSkip ? 8 : 5, 3, 3]), T.randn([7])];
+        const leaves = [T.randn([n, cx, h, w]), T.randn([n, cs, 2 * h, 2 * w]), T.randn([co, withSkip ? cx + cs : cx, 3, 3]), T.randn([co])];
         const ours = run(leaves, ([x, s, w, b]) => T.upCatConv2d(x, withSkip ? s : null, w, b, { padding: 1, algorithm }), null);
         const ref = run(leaves, ([x, s, w, b]) => {
           const u = T.interpolate(x, { scaleFactor: 2, mode: 'nearest' });
           return T.conv2d(withSkip ? T.cat([u, s], 1) : u, w, b, { padding: 1 });
         }, null);
-        const what = `${withSkip ? 'skip' : 'no skip'} ${algorithm}`;
+        const what = `${n}x${cx}x${h}x${w} ${withSkip ? 'skip' : 'no skip'} ${algorithm}`;
         assert.ok(rel(ours.y, ref.y) < 1e-5, `${what} y`);
         ['x', 'skip', 'weight', 'bias'].forEach((name, i) => {
           if (!withSkip && i === 1) return; // unused leaf: no gradient on either side
           assert.ok(rel(ours.grads[i], ref.grads[i]) < 1e-5, `${what} grad of ${name}`);
         });
       }
+    }
     }
     assert.throws(() => T.tidy(() => T.upCatConv2d(T.randn([1, 2, 3, 3]).requiresGrad_(), T.randn([1, 2, 5, 6]), T.randn([4, 4, 3, 3]), null, { padding: 1 })), /skip must be \(N, C, 2H, 2W\)/);
   });
