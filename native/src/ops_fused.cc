@@ -490,35 +490,61 @@ std::pair<at::Tensor, at::Tensor> UpCatGrads(const at::Tensor& ginIn, int64_t cx
 // x padded by 1 gives every phase on an (H+1) x (W+1) grid, phase (a, b)'s values at
 // [a, a+H) x [b, b+W).
 
-// w (..., 3 along dim, ...) -> (..., 2, ...): phase a's sums of taps
-at::Tensor PhaseTaps(const at::Tensor& w, int64_t dim, int64_t a) {
-  const at::Tensor w0 = w.narrow(dim, 0, 1), w1 = w.narrow(dim, 1, 1), w2 = w.narrow(dim, 2, 1);
-  return a == 0 ? at::cat({w0, w1 + w2}, dim) : at::cat({w0 + w1, w2}, dim);
+// phase a's two taps from three: (v0, v1 + v2) or (v0 + v1, v2)
+inline void PhaseTaps(float v0, float v1, float v2, int64_t a, float* t) {
+  t[0] = a == 0 ? v0 : v0 + v1;
+  t[1] = a == 0 ? v1 + v2 : v2;
 }
 
-// PhaseTaps' adjoint: the gradient (..., 2, ...) back onto the three taps
-at::Tensor PhaseTapsGrad(const at::Tensor& d, int64_t dim, int64_t a) {
-  const at::Tensor d0 = d.narrow(dim, 0, 1), d1 = d.narrow(dim, 1, 1);
-  return a == 0 ? at::cat({d0, d1, d1}, dim) : at::cat({d0, d0, d1}, dim);
+// (Co, Ci, 3, 3) float32 -> the four phases' 2x2 kernels (4*Co, Ci, 2, 2): rows, then columns
+at::Tensor PhaseWeights(const at::Tensor& wIn) {
+  const at::Tensor w = wIn.contiguous();
+  const int64_t co = w.size(0), ci = w.size(1);
+  at::Tensor out = at::empty({4 * co, ci, 2, 2}, w.options());
+  const float* wp = w.data_ptr<float>();
+  float* op = out.data_ptr<float>();
+  at::parallel_for(0, co * ci, 256, [&](int64_t k0, int64_t k1) {
+    for (int64_t k = k0; k < k1; k++) {
+      const float* v = wp + k * 9;
+      for (int64_t a = 0; a < 2; a++) {
+        float rows[2][3];
+        for (int64_t c = 0; c < 3; c++) {
+          float t[2];
+          PhaseTaps(v[c], v[3 + c], v[6 + c], a, t);
+          rows[0][c] = t[0];
+          rows[1][c] = t[1];
+        }
+        for (int64_t b = 0; b < 2; b++) {
+          float* dst = op + ((2 * a + b) * co * ci + k) * 4;
+          for (int64_t r = 0; r < 2; r++) PhaseTaps(rows[r][0], rows[r][1], rows[r][2], b, dst + 2 * r);
+        }
+      }
+    }
+  });
+  return out;
 }
 
-// (Co, Ci, 3, 3) -> the four phases' 2x2 kernels (4*Co, Ci, 2, 2)
-at::Tensor PhaseWeights(const at::Tensor& w) {
-  std::vector<at::Tensor> k;
-  for (int64_t a = 0; a < 2; a++) {
-    const at::Tensor r = PhaseTaps(w, 2, a);
-    for (int64_t b = 0; b < 2; b++) k.push_back(PhaseTaps(r, 3, b));
-  }
-  return at::cat(k, 0);
-}
-
-// gradient of PhaseWeights: (4*Co, Ci, 2, 2) -> (Co, Ci, 3, 3)
-at::Tensor PhaseWeightsGrad(const at::Tensor& d, int64_t co) {
-  at::Tensor out;
-  for (int64_t k = 0; k < 4; k++) {
-    const at::Tensor t = PhaseTapsGrad(PhaseTapsGrad(d.narrow(0, k * co, co), 3, k % 2), 2, k / 2);
-    out = out.defined() ? out + t : t;
-  }
+// gradient of PhaseWeights: (4*Co, Ci, 2, 2) -> (Co, Ci, 3, 3); phase tap t of phase a
+// came from taps {0} and {1, 2} (a = 0) or {0, 1} and {2} (a = 1)
+at::Tensor PhaseWeightsGrad(const at::Tensor& dIn, int64_t co) {
+  const at::Tensor d = dIn.contiguous();
+  const int64_t ci = d.size(1);
+  at::Tensor out = at::empty({co, ci, 3, 3}, d.options());
+  const float* dp = d.data_ptr<float>();
+  float* op = out.data_ptr<float>();
+  static constexpr int64_t kFrom[2][3] = {{0, 1, 1}, {0, 0, 1}};  // [a][tap] -> phase tap
+  at::parallel_for(0, co * ci, 256, [&](int64_t k0, int64_t k1) {
+    for (int64_t k = k0; k < k1; k++) {
+      float acc[9] = {0, 0, 0, 0, 0, 0, 0, 0, 0};
+      for (int64_t ph = 0; ph < 4; ph++) {
+        const float* g = dp + (ph * co * ci + k) * 4;
+        for (int64_t r = 0; r < 3; r++) {
+          for (int64_t c = 0; c < 3; c++) acc[r * 3 + c] += g[kFrom[ph / 2][r] * 2 + kFrom[ph % 2][c]];
+        }
+      }
+      std::copy(acc, acc + 9, op + k * 9);
+    }
+  });
   return out;
 }
 
@@ -579,7 +605,7 @@ at::Tensor DisassemblePhases(const at::Tensor& g) {
 struct UpCatConvFn : public torch::autograd::Function<UpCatConvFn> {
   static at::Tensor Input(const at::Tensor& x, const c10::optional<at::Tensor>& skip) { return UpCat(x, skip.has_value() ? *skip : at::Tensor()); }
   static bool Polyphase(const at::Tensor& cw, const std::vector<int64_t>& padding, int64_t algo) {
-    return algo == kAuto && cw.size(2) == 3 && cw.size(3) == 3 && padding[0] == 1 && padding[1] == 1;
+    return algo == kAuto && cw.scalar_type() == at::kFloat && cw.size(2) == 3 && cw.size(3) == 3 && padding[0] == 1 && padding[1] == 1;
   }
   static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x, const c10::optional<at::Tensor>& skip, const at::Tensor& cw,
                             const c10::optional<at::Tensor>& cb, std::vector<int64_t> padding, int64_t algo) {
@@ -592,7 +618,9 @@ struct UpCatConvFn : public torch::autograd::Function<UpCatConvFn> {
       return ConvForward(Input(x, skip), cw, cb, {1, 1}, {padding[1], padding[1], padding[0], padding[0]}, 1, static_cast<Algo>(algo));
     }
     const int64_t cx = x.size(1), co = cw.size(0);
-    const at::Tensor yf = at::conv2d(x, PhaseWeights(cw.narrow(1, 0, cx)), c10::nullopt, {1, 1}, {1, 1}).contiguous();
+    const at::Tensor w4 = PhaseWeights(cw.narrow(1, 0, cx));
+    ctx->saved_data["w4"] = w4;
+    const at::Tensor yf = at::conv2d(x, w4, c10::nullopt, {1, 1}, {1, 1}).contiguous();
     at::Tensor y;
     if (skip.has_value()) {
       y = at::conv2d(*skip, cw.narrow(1, cx, cw.size(1) - cx), cb, {1, 1}, {1, 1}).contiguous();
@@ -624,7 +652,7 @@ struct UpCatConvFn : public torch::autograd::Function<UpCatConvFn> {
       return {gx, gs, gcw, gcb, at::Tensor(), at::Tensor()};
     }
     const int64_t cx = x.size(1), co = cw.size(0);
-    auto [gxp, gw4] = ConvGrads(DisassemblePhases(g), x, PhaseWeights(cw.narrow(1, 0, cx)), {1, 1}, {1, 1, 1, 1}, 1, kAuto, ctx->needs_input_grad(0), needW);
+    auto [gxp, gw4] = ConvGrads(DisassemblePhases(g), x, ctx->saved_data["w4"].toTensor(), {1, 1}, {1, 1, 1, 1}, 1, kAuto, ctx->needs_input_grad(0), needW);
     gx = gxp;
     at::Tensor gws;
     if (hasSkip) {
