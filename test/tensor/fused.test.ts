@@ -293,3 +293,27 @@ test('the native kernels and fused nodes refuse bad arguments by name (a TorchEr
     for (const [fn, re] of cases) assert.throws(fn, (e: Error) => e instanceof T.TorchError && re.test(e.message), String(re));
   });
 });
+
+test('the hand kernels and fused nodes agree on one and two libtorch threads', () => {
+  T.tidy(() => {
+    const cases: Array<[string, T.Tensor[], (xs: T.Tensor[]) => T.Tensor]> = [
+      ['depthwise k5 s1', [T.randn([2, 24, 20, 22]), T.randn([24, 1, 5, 5])], ([x, w]) => T.conv2d(x, w, null, { padding: 2, groups: 24 })],
+      ['depthwise k3 s2', [T.randn([2, 24, 20, 22]), T.randn([24, 1, 3, 3])], ([x, w]) => T.conv2d(x, w, null, { stride: 2, padding: 1, groups: 24 })],
+      ['upCatConv2d polyphase', [T.randn([2, 40, 6, 7]), T.randn([2, 8, 12, 14]), T.randn([16, 48, 3, 3])], ([x, s, w]) => T.upCatConv2d(x, s, w, null, { padding: 1 })],
+      ['scaledConv2d 1x1', [T.randn([2, 40, 9, 10]), T.rand([2, 40, 1, 1]), T.randn([12, 40, 1, 1])], ([x, sc, w]) => T.scaledConv2d(x, sc, w, null)],
+    ];
+    const threads = T.getNumThreads();
+    try {
+      for (const [what, leaves, f] of cases) {
+        T.setNumThreads(1);
+        const one = run(leaves, f, null);
+        T.setNumThreads(2);
+        const two = run(leaves, f, null);
+        assert.ok(rel(two.y, one.y) < 1e-6, `${what}: values`);
+        one.grads.forEach((gr, i) => assert.ok(rel(two.grads[i], gr) < 1e-6, `${what}: grad ${i} ${rel(two.grads[i], gr)}`));
+      }
+    } finally {
+      T.setNumThreads(threads);
+    }
+  });
+});
