@@ -191,20 +191,22 @@ function reluOf(x: Tensor): Tensor {
 
 /**
  * conv2d(cat([interpolate(x, x2 nearest), skip]), weight, bias, { padding }) (a Unet decoder
- * block's first convolution; skip may be null): the same values, and in training with
- * autograd on float32 CPU tensors one node that keeps x and skip but not the upsampled
- * concatenation. There, with algorithm 'auto', a 3x3 kernel and padding 1, x's part is
- * convolved polyphase: four 2x2 kernels on x itself, one per output pixel parity (16
- * multiplications a pixel instead of 36, the same sums up to float rounding), and the
- * skip's part by its own convolution; other cases form the concatenation (remade in
- * backward) and take the algorithm asked for. x (N, C, H, W), skip (N, Cs, 2H, 2W).
+ * block's first convolution; skip may be null): the same values, and on float32 CPU
+ * tensors one native node (in training it keeps x and skip but not the upsampled
+ * concatenation). There, with algorithm 'auto', a 3x3 kernel and padding 1, x's part is
+ * convolved polyphase, in training and inference alike: four 2x2 kernels on x itself, one
+ * per output pixel parity (16 multiplications a pixel instead of 36, the same sums up to
+ * float rounding), and the skip's part by its own convolution; other cases form the
+ * concatenation (remade in backward) and take the algorithm asked for; other devices and
+ * dtypes compose libtorch's ops. x (N, C, H, W), skip (N, Cs, 2H, 2W).
  *   y = upCatConv2d(x, skip, conv1.weight, null, { padding: 1 })
  */
 export function upCatConv2d(x: Tensor, skip: Tensor | null, weight: Tensor, bias: Tensor | null, opts: { padding?: number | number[]; algorithm?: ConvAlgorithm } = {}): Tensor {
   checkTensor(x, 'x', 'upCatConv2d', 4, '(N,C,H,W)');
   if (skip) checkTensor(skip, 'skip', 'upCatConv2d', 4, '(N,C,2H,2W)');
   const padding = pair(opts.padding ?? 0, 'padding', 'upCatConv2d');
-  if (trainsOnCpu(x, weight, ...(skip ? [skip] : []))) {
+  const ts = [x, weight, ...(skip ? [skip] : [])];
+  if (x.device === 'cpu' && ts.every((t) => t.dtype === 'float32')) {
     return callT('upCatConv2d', x.handle, skip?.handle, weight.handle, bias?.handle, padding, opts.algorithm ?? 'auto');
   }
   const u = interpolate(x, { scaleFactor: 2, mode: 'nearest' });

@@ -252,6 +252,14 @@ test('upCatConv2d equals conv2d(cat([upsample x2, skip])), with and without skip
       }
     }
     }
+    // inference (no autograd) takes the same polyphase node; float64 composes libtorch's ops
+    T.noGrad(() => {
+      const [x, s, w] = [T.randn([2, 6, 5, 7]), T.randn([2, 3, 10, 14]), T.randn([4, 9, 3, 3])];
+      const ref = T.conv2d(T.cat([T.interpolate(x, { scaleFactor: 2, mode: 'nearest' }), s], 1), w, null, { padding: 1 });
+      assert.ok(rel(T.upCatConv2d(x, s, w, null, { padding: 1 }), ref) < 1e-5, 'no-grad polyphase');
+      const [xd, sd, wd] = [x, s, w].map((t) => t.to('float64'));
+      assert.ok(rel(T.upCatConv2d(xd, sd, wd, null, { padding: 1 }).to('float32'), ref) < 1e-5, 'float64');
+    });
     assert.throws(() => T.tidy(() => T.upCatConv2d(T.randn([1, 2, 3, 3]).requiresGrad_(), T.randn([1, 2, 5, 6]), T.randn([4, 4, 3, 3]), null, { padding: 1 })), /skip must be \(N, C, 2H, 2W\)/);
   });
 });
