@@ -5,6 +5,12 @@
 #include <utility>
 #include <vector>
 
+// x86-64: AVX2 intrinsics for the hand-vectorized paths (taken when HasAvx2()).
+#if defined(__x86_64__) || defined(_M_X64)
+#include <immintrin.h>
+#define CQSEG_X86 1
+#endif
+
 // A plain loop over contiguous floats built twice, for AVX2 and for any x86-64, the
 // clone picked when the library loads (GCC); plain elsewhere.
 #if defined(__GNUC__) && !defined(__clang__) && (defined(__x86_64__) || defined(_M_X64))

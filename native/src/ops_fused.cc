@@ -17,11 +17,6 @@
 
 #include <cmath>
 
-#if defined(__x86_64__) || defined(_M_X64)
-#include <immintrin.h>
-#define CQSEG_X86 1
-#endif
-
 namespace cqseg {
 
 namespace {
@@ -652,9 +647,8 @@ struct UpCatConvFn : public torch::autograd::Function<UpCatConvFn> {
       return {gx, gs, gcw, gcb, at::Tensor(), at::Tensor()};
     }
     const int64_t cx = x.size(1), co = cw.size(0);
-    auto [gxp, gw4] = ConvGrads(DisassemblePhases(g), x, ctx->saved_data["w4"].toTensor(), {1, 1}, {1, 1, 1, 1}, 1, kAuto, ctx->needs_input_grad(0), needW);
-    gx = gxp;
-    at::Tensor gws;
+    at::Tensor gw4, gws;
+    std::tie(gx, gw4) = ConvGrads(DisassemblePhases(g), x, ctx->saved_data["w4"].toTensor(), {1, 1}, {1, 1, 1, 1}, 1, kAuto, ctx->needs_input_grad(0), needW);
     if (hasSkip) {
       const at::Tensor& skip = sv[1];
       std::tie(gs, gws) = ConvGrads(g, skip, cw.narrow(1, cx, cw.size(1) - cx), {1, 1}, {1, 1, 1, 1}, 1, kAuto, ctx->needs_input_grad(1), needW);

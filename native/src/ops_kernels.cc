@@ -14,11 +14,6 @@
 #include <ATen/Parallel.h>
 #include <torch/csrc/autograd/custom_function.h>
 
-#if defined(__x86_64__) || defined(_M_X64)
-#include <immintrin.h>
-#define CQSEG_X86 1
-#endif
-
 namespace cqseg {
 
 namespace {

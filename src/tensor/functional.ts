@@ -69,7 +69,12 @@ export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor | null, opts: Co
  * take libtorch's plain ops.
  */
 function trainsOnCpu(...ts: Tensor[]): boolean {
-  return ts.some((t) => t.requiresGrad) && ts.every((t) => t.dtype === 'float32') && ts[0].device === 'cpu' && callV<boolean>('isGradEnabled');
+  return ts.some((t) => t.requiresGrad) && float32OnCpu(...ts) && callV<boolean>('isGradEnabled');
+}
+
+/** float32 tensors on the CPU (the first one's device is theirs): the native kernels' inputs. */
+function float32OnCpu(...ts: Tensor[]): boolean {
+  return ts.every((t) => t.dtype === 'float32') && ts[0].device === 'cpu';
 }
 
 export interface ConvTranspose2dOptions {
@@ -205,8 +210,7 @@ export function upCatConv2d(x: Tensor, skip: Tensor | null, weight: Tensor, bias
   checkTensor(x, 'x', 'upCatConv2d', 4, '(N,C,H,W)');
   if (skip) checkTensor(skip, 'skip', 'upCatConv2d', 4, '(N,C,2H,2W)');
   const padding = pair(opts.padding ?? 0, 'padding', 'upCatConv2d');
-  const ts = [x, weight, ...(skip ? [skip] : [])];
-  if (x.device === 'cpu' && ts.every((t) => t.dtype === 'float32')) {
+  if (float32OnCpu(x, weight, ...(skip ? [skip] : []))) {
     return callT('upCatConv2d', x.handle, skip?.handle, weight.handle, bias?.handle, padding, opts.algorithm ?? 'auto');
   }
   const u = interpolate(x, { scaleFactor: 2, mode: 'nearest' });
