@@ -10,14 +10,19 @@ The reference is smp_ref.py (a faithful re-implementation of smp 0.3.4 + efficie
 the real smp (test/data/smp-unet-efficientnet-b2): state-dict names, shapes, order, counts
 and the eval output.
 
-Every tensor is filled by the fixture README's rule with sqrt(3 / fan_in) instead of
-sqrt(6 / fan_in) for weights of 2+ dims (the fixture's gain 6 blows deep EfficientNets'
-activations up until float32 rounding alone moves the output by ~1e-3); inputs are
-sin(0.01 k). Training-mode cases (batch 2, 128x128, swish as torch's fused silu, the same
-function cqseg uses, so rounding matches op for op) seed torch's CPU generator (drop-connect
-draws) and record the output, gradients of a loss and updated BatchNorm buffers. Values
-are stored with a stride to keep the files small. Also writes models_torchvision.json:
-torchvision's own EfficientNet/ResNet state-dict names and shapes, for the name maps.
+Every tensor is filled by smp_ref.fill_model_hash (a 32-bit integer hash of the element
+and tensor index: uncorrelated, Kaiming-uniform-scaled weights) and inputs by
+smp_ref.hash_input. The fixture README's sine rule made correlated weights whose
+convolutions cancel, and in training mode BatchNorm then amplified rounding until float32
+and float64 runs of the same Unet(resnet18) differed by 77% of the output's range (a golden
+that passed on one CPU failed on another). Each case is run in float64 (stored as the
+golden) and in float32; the share of every tolerance that float32 rounding uses is stored
+beside it (`float32Noise`) and a case using more than MARGIN is refused. Training-mode
+cases (batch 2, 128x128, swish as torch's fused silu) seed torch's CPU generator
+(drop-connect draws, taken in float32 in both runs) and record the output, gradients of a
+loss and updated BatchNorm buffers. Values are stored with a stride to keep the files
+small. Also writes models_torchvision.json: torchvision's own EfficientNet/ResNet
+state-dict names and shapes, for the name maps.
 """
 import argparse
 import hashlib
@@ -33,7 +38,6 @@ import smp_ref  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
 FIXTURE = os.path.join(ROOT, 'test', 'data', 'smp-unet-efficientnet-b2')
-GAIN = 3.0
 SMALL_DECODER = [16, 16, 8, 8, 8]
 
 # id, encoder, classes, decoder channels, input shape, mode, output stride, grads, buffers, slow
@@ -65,10 +69,6 @@ CASES = [
 LOSS_SCALE = 0.017  # loss = mean(output * sin(0.017 k))
 
 
-def fill(model, gain=GAIN):
-    return smp_ref.fill_model(model, gain)
-
-
 def state_dict_digest(model):
     lines = ''.join(f'{k} {list(v.shape)} {str(v.dtype).replace("torch.", "")}\n' for k, v in model.state_dict().items())
     return hashlib.sha256(lines.encode()).hexdigest()
@@ -97,50 +97,100 @@ def check_fixture():
     return ok
 
 
-def run_case(case, blobs, offset):
+# Tolerances of test/models/golden.test.ts, written into models.json so the test reads them
+# from here: atol + rtol * |expected| elementwise, or atol + rel * max|expected| ('rel');
+# encoder gradients in training mode by direction (cosine) and norm.
+TOL = {
+    'eval': {'atol': 2e-5, 'rel': 1e-4},
+    'train-output': {'atol': 2e-5, 'rel': 1e-3},
+    'loss': {'atol': 1e-6, 'rtol': 1e-4},
+    'grad': {'atol': 1e-7, 'rel': 1e-2},
+    'grad-direction': {'cosine': 0.99, 'norm': 0.1},
+    'buffer': {'atol': 1e-7, 'rel': 1e-4},
+}
+MARGIN = 0.1  # PyTorch's float32 run must lie within a tenth of every tolerance of the float64 golden
+
+
+def noise(kind, f32, f64):
+    """How much of the tolerance PyTorch's own float32 run uses against the float64 golden."""
+    f32, f64 = f32.double().reshape(-1), f64.double().reshape(-1)
+    t = TOL[kind]
+    if kind == 'grad-direction':
+        cos = torch.dot(f32, f64) / (f32.norm() * f64.norm())
+        ratio = f32.norm() / f64.norm()
+        return max((1 - cos.item()) / (1 - t['cosine']), abs(ratio.item() - 1) / t['norm'])
+    tol = t['atol'] + (t['rtol'] * f64.abs() if 'rtol' in t else t['rel'] * f64.abs().max())
+    return ((f32 - f64).abs() / tol).max().item()
+
+
+def run_dtype(case, dtype):
     cid, enc, classes, dec, shape, mode, stride, grads, buffers, slow = case
     kw = {'decoder_channels': dec} if dec else {}
-    # training mode with BatchNorm batch statistics over few values amplifies rounding: swish as
-    # x * sigmoid(x) vs torch's fused silu (the same function) moves a b0 output by 4e-4 of its
-    # range. Train cases use the fused silu, as cqseg does, so the rounding matches op for op.
-    swish = 'silu' if mode == 'train' else 'memory-efficient'
-    m = fill(smp_ref.Unet(enc, classes=classes, swish=swish, **kw))
-    rec = {'id': cid, 'swish': swish, 'encoder': enc, 'classes': classes, 'decoderChannels': dec or [256, 128, 64, 32, 16],
+    m = smp_ref.fill_model_hash(smp_ref.Unet(enc, classes=classes, swish='silu', **kw)).to(dtype)
+    x = smp_ref.hash_input(shape).to(torch.float32).to(dtype)  # the float32 input, exactly, in both runs
+    if mode == 'eval':
+        m.eval()
+        with torch.no_grad():
+            return m, {'output': m(x)}
+    m.train()
+    torch.manual_seed(7)
+    out = m(x)
+    w = smp_ref.sine_input(list(out.shape), LOSS_SCALE).to(dtype)
+    loss = (out * w).mean()
+    loss.backward()
+    sd, bufs = dict(m.named_parameters()), dict(m.named_buffers())
+    r = {'output': out.detach(), 'loss': loss.detach()}
+    r.update({g: sd[g].grad for g in grads})
+    r.update({b: bufs[b] for b in buffers})
+    return m, r
+
+
+def run_case(case, blobs, offset):
+    """One case in float64 (the golden) and float32 (to measure how far inside the tolerances
+    float32 rounding stays); refuses an ill-conditioned case instead of writing it."""
+    cid, enc, classes, dec, shape, mode, stride, grads, buffers, slow = case
+    _, r64 = run_dtype(case, torch.float64)
+    m, r32 = run_dtype(case, torch.float32)
+    rec = {'id': cid, 'encoder': enc, 'classes': classes, 'decoderChannels': dec or [256, 128, 64, 32, 16],
            'input': shape, 'mode': mode, 'slow': slow,
            'stateDict': {'count': len(m.state_dict()), 'parameters': sum(p.numel() for p in m.parameters()),
                          'sha256': state_dict_digest(m)}}
-    x = smp_ref.sine_input(shape)
     values = []
+    worst = [0.0, '']
 
-    def put(name, t, step=None, most=1024):
+    def put(name, kind, step=None, most=1024):
         nonlocal offset
-        step = max(step or 1, -(-t.numel() // most))
-        flat = t.detach().reshape(-1)[::step].to(torch.float32).numpy()
+        t64, t32 = r64[name], r32[name]
+        step = max(step or 1, -(-t64.numel() // most))
+        flat = t64.detach().reshape(-1)[::step].to(torch.float32).numpy()
         values.append(flat)
-        r = {'name': name, 'offset': offset, 'count': int(flat.size), 'stride': step, 'shape': list(t.shape)}
+        used = noise(kind, t32.detach().reshape(-1)[::step], t64.detach().reshape(-1)[::step])
+        if used > worst[0]:
+            worst[:] = [used, name]
+        r = {'name': name, 'kind': kind, 'offset': offset, 'count': int(flat.size), 'stride': step, 'shape': list(t64.shape),
+             'float32Noise': float(f'{used:.3g}')}
         offset += int(flat.size)
         return r
 
     if mode == 'eval':
-        m.eval()
-        with torch.no_grad():
-            out = m(x)
-        rec['output'] = put('output', out, stride, 2048)
+        rec['output'] = put('output', 'eval', stride, 2048)
     else:
-        m.train()
         rec['seed'] = 7
-        torch.manual_seed(7)
-        out = m(x)
-        w = smp_ref.sine_input(list(out.shape), LOSS_SCALE)
-        loss = (out * w).mean()
-        loss.backward()
-        sd = dict(m.named_parameters())
+        rec['output'] = put('output', 'train-output', stride, 2048)
+        rec['loss'] = {'scale': LOSS_SCALE, 'value': r64['loss'].item(), 'float32Noise': float(f"{noise('loss', r32['loss'], r64['loss']):.3g}")}
+        # weights whose layer feeds a training-mode BatchNorm get gradients that are sums of
+        # many cancelling terms (the BatchNorm backward removes the channel mean): checked by
+        # direction and norm; the head's (no BatchNorm after it) elementwise
+        rec['grads'] = [put(g, 'grad' if g.startswith('segmentation_head.') else 'grad-direction') for g in grads]
+        rec['buffers'] = [put(b, 'buffer') for b in buffers]
         bufs = dict(m.named_buffers())
-        rec['output'] = put('output', out, stride, 2048)
-        rec['loss'] = {'scale': LOSS_SCALE, 'value': loss.item()}
-        rec['grads'] = [put(g, sd[g].grad) for g in grads]
-        rec['buffers'] = [put(b, bufs[b]) for b in buffers]
         rec['numBatchesTracked'] = int(bufs['encoder._bn0.num_batches_tracked' if enc.startswith('efficientnet') else 'encoder.bn1.num_batches_tracked'])
+        if rec['loss']['float32Noise'] > worst[0]:
+            worst[:] = [rec['loss']['float32Noise'], 'loss']
+    if worst[0] > MARGIN:
+        sys.exit(f'{cid}: ill-conditioned: float32 rounding uses {worst[0]:.2f} of the tolerance on {worst[1]} '
+                 f'(at most {MARGIN}); rebuild the case (more values per BatchNorm channel, another input)')
+    rec['float32Noise'] = float(f'{worst[0]:.3g}')
     blobs.extend(values)
     return rec, offset
 
@@ -149,6 +199,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--check-fixture', action='store_true', help='compare the reference with the real-smp fixture and exit')
     ap.add_argument('--out', default=os.path.join(ROOT, 'test', 'golden'))
+    ap.add_argument('--only', nargs='*', help='case ids (a trial run; the files then hold only those)')
     args = ap.parse_args()
     if args.check_fixture:
         sys.exit(0 if check_fixture() else 1)
@@ -157,16 +208,23 @@ def main():
     torch.set_num_threads(1)
     blobs, cases, offset = [], [], 0
     for case in CASES:
+        if args.only and case[0] not in args.only:
+            continue
         rec, offset = run_case(case, blobs, offset)
         cases.append(rec)
         print(f'{rec["id"]}: {rec["stateDict"]["count"]} tensors, {rec["stateDict"]["parameters"]} parameters')
     os.makedirs(args.out, exist_ok=True)
     np.concatenate(blobs).astype('<f4').tofile(os.path.join(args.out, 'models.f32'))
+    print(f'largest share of a tolerance used by PyTorch float32 against the float64 golden: '
+          f'{max(c["float32Noise"] for c in cases):.3g}')
     meta = {
         'generator': 'tools/golden/models_golden.py (reference: tools/golden/smp_ref.py, smp 0.3.4 + efficientnet_pytorch 0.7.1 semantics)',
         'torch': torch.__version__,
-        'fill': 'fixture README rule, sqrt(3 / fan_in) for weights of 2+ dims; input sin(0.01 k); train: torch.manual_seed(seed), '
-                'loss = mean(output * sin(0.017 k)) backward',
+        'fill': 'smp_ref.fill_model_hash (hash_uniform of index and tensor number; weights u * sqrt(6 / fan_in)); input '
+                'smp_ref.hash_input, rounded to float32; train: torch.manual_seed(seed), loss = mean(output * sin(0.017 k)) backward',
+        'golden': 'float64 runs of the reference; float32Noise: the share of each tolerance a float32 PyTorch run uses '
+                  f'against them (at most {MARGIN}, else the case is refused)',
+        'tolerances': TOL,
         'values': 'models.f32, little-endian float32; each record: offset, count, stride over the flattened tensor',
         'cases': cases,
     }

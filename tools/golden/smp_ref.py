@@ -97,8 +97,9 @@ def drop_connect(inputs, p, training):
     if not training:
         return inputs
     keep_prob = 1 - p
-    random_tensor = keep_prob
-    random_tensor += torch.rand([inputs.shape[0], 1, 1, 1], dtype=inputs.dtype, device=inputs.device)
+    # drawn in float32 whatever the model's dtype (float32: as efficientnet_pytorch), so a
+    # float64 run of a golden case keeps the same generator stream and the same decisions
+    random_tensor = (keep_prob + torch.rand([inputs.shape[0], 1, 1, 1], dtype=torch.float32, device=inputs.device)).to(inputs.dtype)
     return inputs / keep_prob * torch.floor(random_tensor)
 
 
@@ -432,6 +433,59 @@ def fill_tensor(name, t, j, gain=6.0):
     else:
         v = 0.1 * base
     return v.reshape(t.shape).to(t.dtype)
+
+
+def hash_uniform(n, j):
+    """n values in [0, 1) from a 32-bit integer hash of (index k, stream j): exact in any
+    language with 32-bit unsigned arithmetic (test/helpers/models.ts hashUniform).
+    h = k * 0x9E3779B1 + j * 0x85EBCA77 + 0x165667B1, then three xorshift-multiply rounds."""
+    import numpy as np
+    m32 = np.uint64(0xFFFFFFFF)
+    k = np.arange(n, dtype=np.uint64)
+    h = (k * np.uint64(0x9E3779B1) + np.uint64(j) * np.uint64(0x85EBCA77) + np.uint64(0x165667B1)) & m32
+    h ^= h >> np.uint64(15)
+    h = (h * np.uint64(0x2C1B3C6D)) & m32
+    h ^= h >> np.uint64(12)
+    h = (h * np.uint64(0x297A2D39)) & m32
+    h ^= h >> np.uint64(15)
+    return torch.from_numpy(h.astype(np.float64) / 4294967296.0)
+
+
+def fill_tensor_hash(name, t, j):
+    """Pseudo-random fill of the j-th state-dict tensor: u = 2 * hash_uniform - 1, weights of
+    2+ dims u * sqrt(6 / fan_in) (Kaiming-uniform scale), BatchNorm near identity. Unlike
+    the sine rule, neighbouring weights are uncorrelated, so convolutions do not cancel
+    and training-mode BatchNorm does not amplify rounding (float32 stays ~1e-6 of float64)."""
+    n = t.numel()
+    u = 2 * hash_uniform(n, j) - 1
+    if name.endswith('num_batches_tracked'):
+        v = torch.zeros(n, dtype=torch.float64)
+    elif name.endswith('running_var'):
+        v = 1 + 0.25 * u ** 2
+    elif name.endswith('running_mean'):
+        v = 0.1 * u
+    elif t.dim() >= 2:
+        v = u * math.sqrt(6.0 / (n / t.shape[0]))
+    elif name.endswith('.weight'):
+        v = 1 + 0.1 * u
+    else:
+        v = 0.1 * u
+    return v.reshape(t.shape).to(t.dtype)
+
+
+def fill_model_hash(model):
+    with torch.no_grad():
+        for j, (name, t) in enumerate(model.state_dict().items()):
+            t.copy_(fill_tensor_hash(name, t, j))
+    return model
+
+
+def hash_input(shape, j=1000003):
+    """An input in [-1, 1) from hash_uniform (stream j), made in float64."""
+    n = 1
+    for s in shape:
+        n *= s
+    return (2 * hash_uniform(n, j) - 1).reshape(shape)
 
 
 def fill_model(model, gain=6.0):
