@@ -120,11 +120,32 @@ export function classIndex(map: ClassMap, name: string): number {
  */
 export type MaskMode = { kind: 'exact' } | { kind: 'threshold'; threshold: number } | { kind: 'nearest' };
 
+/** Thresholds that split 8-bit mask values (0..255) into two non-empty sides: value >= T is class 1. */
+export const THRESHOLD_RANGE: [number, number] = [1, 255];
+
+function thresholdError(t: string): DataError {
+  return new DataError(`mask mode threshold T must be an integer ${THRESHOLD_RANGE[0]}..${THRESHOLD_RANGE[1]} ` +
+    `(8-bit mask values >= T become class 1), got '${t}'`, 'argument');
+}
+
+/** Checks a threshold given as a number (a MaskMode built in code). */
+export function checkThreshold(t: number): number {
+  if (!Number.isInteger(t) || t < THRESHOLD_RANGE[0] || t > THRESHOLD_RANGE[1]) throw thresholdError(String(t));
+  return t;
+}
+
+/**
+ * Parses 'exact', 'nearest', 'threshold' (T = 128) or 'threshold:T' / 'threshold=T'
+ * with T an integer 1..255.
+ *   parseMaskMode('threshold:100') // { kind: 'threshold', threshold: 100 }
+ */
 export function parseMaskMode(s: string): MaskMode {
   if (s === 'exact' || s === 'nearest') return { kind: s };
-  const m = /^threshold(?:[:=](\d+))?$/.exec(s);
-  if (m) return { kind: 'threshold', threshold: m[1] === undefined ? 128 : Number(m[1]) };
-  throw new DataError(`mask mode must be 'exact', 'nearest' or 'threshold[:T]', got '${s}'`, 'argument');
+  const m = /^threshold(?:[:=](.*))?$/.exec(s);
+  if (!m) throw new DataError(`mask mode must be 'exact', 'nearest' or 'threshold[:T]', got '${s}'`, 'argument');
+  if (m[1] === undefined) return { kind: 'threshold', threshold: 128 };
+  if (!/^\d{1,3}$/.test(m[1])) throw thresholdError(m[1]);
+  return { kind: 'threshold', threshold: checkThreshold(Number(m[1])) };
 }
 
 export interface MaskConversion {
@@ -143,6 +164,7 @@ function grayLevels(map: ClassMap): number[] {
 export function maskToIndices(raw: RawImage, map: ClassMap, mode: MaskMode, file = 'mask'): MaskConversion {
   const n = map.classes.length;
   const outside = new Map<string, number>();
+  if (mode.kind === 'threshold') checkThreshold(mode.threshold); // uint8 compares would wrap a T outside 0..255
   const mask = tidy(() => {
     const t = tensor(raw.data, [raw.height, raw.width, raw.channels], { dtype: 'uint8' });
     if (raw.channels === 3 && mode.kind === 'exact') return rgbExact(t, map, outside, file);

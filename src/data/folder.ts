@@ -11,7 +11,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { BINARY_CLASSES, ClassMap, loadClassMap, MaskMode, maskToIndices } from './classes';
+import { BINARY_CLASSES, checkThreshold, ClassMap, loadClassMap, MaskMode, maskToIndices } from './classes';
 import { addIssue, Issue, MaskRead, SampleRef, SegDataset } from './dataset';
 import { tensor, tidy } from '../tensor';
 import { DataError, decodeMask, isImageFile, RawImage, resizeMask, Size } from './image_io';
@@ -73,6 +73,7 @@ export function openFolderDataset(root: string, opts: FolderOptions = {}): SegDa
   const issues: Issue[] = [];
   const classes = resolveClasses(root, opts.classes, issues);
   const maskMode = opts.maskMode ?? { kind: 'exact' };
+  if (maskMode.kind === 'threshold') checkThreshold(maskMode.threshold);
   const images = listByStem(imagesDir, issues, 'images');
   const masks = listByStem(masksDir, issues, 'masks');
   const items: SampleRef[] = [];

@@ -6,7 +6,8 @@
  * EXIF orientation applied (autoOrient), alpha dropped, grayscale expanded to 3 channels,
  * 16-bit reduced to 8-bit, CMYK converted to sRGB.
  * Masks: decoded without color management into 1 channel (gray / class indices) or 3
- * channels (RGB-palette masks); never interpolated (resizeMask is nearest, in tensors).
+ * channels (RGB-palette masks); never interpolated (resizeMask is nearest, in tensors);
+ * 16-bit masks read by value (class 1 stays 1), values above 255 refused.
  */
 import * as path from 'path';
 import { writeFileAtomic } from '../util/atomic';
@@ -93,9 +94,12 @@ export async function decodeMask(src: string | Buffer): Promise<RawImage & { for
   const file = typeof src === 'string' ? src : undefined;
   let raw: RawResult;
   try {
+    let p = sharp(src, { failOn: 'warning', pages: 1 }).autoOrient().removeAlpha();
     const wide = meta.depth === 'ushort';
-    raw = await sharp(src, { failOn: 'warning', pages: 1 }).autoOrient().removeAlpha()
-      .raw(wide ? { depth: 'ushort' } : { depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+    // sharp's output colourspace defaults to 8-bit sRGB: a 16-bit image would be reduced
+    // (v >> 8, class 1 -> 0) before .raw() widened it again. grey16/rgb16 keep every value.
+    if (wide) p = p.toColourspace((meta.channels ?? 1) - (meta.hasAlpha ? 1 : 0) === 1 ? 'grey16' : 'rgb16');
+    raw = await p.raw({ depth: wide ? 'ushort' : 'uchar' }).toBuffer({ resolveWithObject: true });
     if (wide) raw = { data: narrow16(raw.data, src), info: raw.info };
   } catch (err) {
     if (err instanceof DataError) throw err;
@@ -116,7 +120,10 @@ function narrow16(buf: Buffer, src: string | Buffer): Buffer {
   const v = new Uint16Array(buf.buffer, buf.byteOffset, buf.byteLength / 2);
   let max = 0;
   for (let i = 0; i < v.length; i++) if (v[i] > max) max = v[i];
-  if (max > 255) throw new DataError(`mask ${where(src)} is 16-bit with values up to ${max}; class indices must be 0..255`, 'mask-values', typeof src === 'string' ? src : undefined);
+  if (max > 255) {
+    throw new DataError(`mask ${where(src)} is 16-bit with values up to ${max}; class indices must be 0..255 ` +
+      '(a 16-bit mask is read by value: save 0/65535 binary masks as 8-bit 0/255 or 0/1)', 'mask-values', typeof src === 'string' ? src : undefined);
+  }
   return Buffer.from(Uint8Array.from(v));
 }
 

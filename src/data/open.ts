@@ -10,7 +10,7 @@ import { CocoOptions, openCocoDataset, OverlapOrder } from './coco';
 import { SegDataset } from './dataset';
 import { openFolderDataset } from './folder';
 import { DataError } from './image_io';
-import { openImageList } from './list';
+import { openImageList, readImageList } from './list';
 
 export interface OpenOptions {
   classes?: ClassMap | string;
@@ -31,10 +31,25 @@ export function openDataset(spec: string, opts: OpenOptions = {}): SegDataset {
   } else if (fs.statSync(spec).isDirectory() && fs.existsSync(path.join(spec, 'masks'))) {
     ds = openFolderDataset(spec, { classes: opts.classes, maskMode: opts.maskMode });
   } else {
+    if (fs.statSync(spec).isDirectory() && readImageList(spec).length === 0) throw new DataError(layoutMessage(spec), 'layout', spec);
     ds = openImageList(spec);
   }
   if (opts.requireMasks && !ds.labelled) {
     throw new DataError(`dataset '${spec}' has no masks: expected a folder with images/ and masks/, or a COCO .json`, 'unlabelled', spec);
   }
   return ds;
+}
+
+/** A folder that is no dataset form: what was expected and what it holds. */
+function layoutMessage(dir: string): string {
+  const entries = fs.readdirSync(dir, { withFileTypes: true }).filter((e) => !e.name.startsWith('.'));
+  const subs = entries.filter((e) => e.isDirectory()).map((e) => {
+    const n = readImageList(path.join(dir, e.name)).length;
+    return `${e.name}/ (${n} image${n === 1 ? '' : 's'})`;
+  });
+  const files = entries.length - subs.length;
+  const found = [...subs.slice(0, 6), ...(subs.length > 6 ? [`${subs.length - 6} more folders`] : []), ...(files > 0 ? [`${files} other file${files === 1 ? '' : 's'}`] : [])];
+  const hint = subs.some((x) => x.startsWith('images/')) ? `; add masks/ beside images/ (masks with the same file stems), or give '${path.join(dir, 'images')}' for unlabelled images` : '';
+  return `dataset folder '${dir}' has no images: expected images/ and masks/ (the same file stems, a labelled set), ` +
+    `or image files directly in it (an unlabelled list); found ${found.length > 0 ? found.join(', ') : 'nothing'}${hint}`;
 }

@@ -5,7 +5,9 @@
  *   metadata  format "cqseg-reference-bank", version, images (JSON list of
  *             { path, sha256 }), gris (JSON { index, path, meanDistance }), embedder (id)
  * A bank is refused (BankError, code ERR_STALE_BANK) when an image is missing or its
- * content hash changed, or when it was built by another embedder than the one in use.
+ * content hash changed, or when it was built by another embedder than the one in use;
+ * and, with a message naming the file, when it is damaged: shapes that disagree, NaN or
+ * infinite statistics, a GRIS index outside the bank.
  * `cqseg references` builds one (CLI wiring: see README, "Color normalization").
  */
 import * as crypto from 'crypto';
@@ -14,7 +16,7 @@ import * as path from 'path';
 import * as T from '../tensor';
 import { ArgumentError } from '../tensor';
 import { labStats, rgbHistogram } from '../color';
-import { readSafetensors, writeSafetensors } from '../nn/safetensors';
+import { readSafetensors, SafetensorsError, writeSafetensors } from '../nn/safetensors';
 import { Embedder } from './embedders';
 import { grisSelect, ImageSource } from './gris';
 
@@ -124,13 +126,60 @@ export interface LoadBankOptions {
   verify?: 'hash' | 'exists' | 'none';
 }
 
+const REBUILD = 'rebuild it with cqseg references --data TRAIN --model RUN --out BANK';
+
+function parseJson<V>(text: string | undefined, what: string, fail: (msg: string) => never): V {
+  if (text === undefined) fail(`metadata '${what}' is missing: the bank is damaged; ${REBUILD}`);
+  try {
+    return JSON.parse(text!) as V;
+  } catch (err) {
+    return fail(`metadata '${what}' is not valid JSON (${(err as Error).message}): the bank is damaged; ${REBUILD}`);
+  }
+}
+
 /**
- * Reads a bank and checks it still matches its images and the embedder in use.
- * Throws BankError naming the first mismatch.
+ * The bank's own consistency: tensor shapes (M, 512), (M, D), (M, 3, 2) for M images,
+ * every statistic finite (and standard deviations and histograms non-negative), the
+ * GRIS index in 0..M-1 and naming the same image. Calls `fail` on the first problem.
+ */
+function checkContents(tensors: Map<string, T.Tensor>, images: BankImage[], gris: ReferenceBank['gris'], fail: (msg: string) => never): void {
+  const damaged = `: the bank is damaged or was not written by cqseg references; ${REBUILD}`;
+  if (!Array.isArray(images) || images.length === 0 || !images.every((im) => im && typeof im.path === 'string' && typeof im.sha256 === 'string')) {
+    fail(`metadata 'images' must list at least one { path, sha256 }${damaged}`);
+  }
+  const m = images.length;
+  const shapes: [string, number[]][] = [['histograms', [m, 512]], ['embeddings', [m, -1]], ['lab_stats', [m, 3, 2]]];
+  for (const [k, want] of shapes) {
+    const t = tensors.get(k)!;
+    const ok = t.ndim === want.length && want.every((d, i) => (d === -1 ? t.shape[i] > 0 : t.shape[i] === d));
+    if (!ok) fail(`tensor '${k}' has shape [${t.shape.join(', ')}], expected [${want.map((d) => (d === -1 ? 'D' : d)).join(', ')}] for its ${m} images${damaged}`);
+    if (!['float32', 'float64'].includes(t.dtype)) fail(`tensor '${k}' is ${t.dtype}, expected float32 or float64${damaged}`);
+    const bad = T.tidy(() => T.isfinite(t).logicalNot().sum().item());
+    if (bad > 0) fail(`tensor '${k}' holds ${bad} NaN or infinite value(s)${k === 'lab_stats' ? ' (Lab statistics)' : ''}${damaged}`);
+  }
+  const negative = T.tidy(() => tensors.get('lab_stats')!.select(2, 1).lt(0).sum().item() + tensors.get('histograms')!.lt(0).sum().item());
+  if (negative > 0) fail(`${negative} negative standard deviation(s) or histogram value(s)${damaged}`);
+  if (!gris || !Number.isInteger(gris.index) || gris.index < 0 || gris.index >= m) {
+    fail(`GRIS index ${JSON.stringify(gris?.index)} is out of range: the bank holds ${m} images (0..${m - 1})${damaged}`);
+  }
+  if (gris.path !== images[gris.index].path) fail(`GRIS image '${gris.path}' is not image ${gris.index} of the bank ('${images[gris.index].path}')${damaged}`);
+}
+
+/**
+ * Reads a bank and checks it is whole (shapes, finite statistics, GRIS index), still
+ * matches its images and the embedder in use. Throws BankError naming the file and the
+ * first problem.
  */
 export function loadBank(file: string, opts: LoadBankOptions = {}): ReferenceBank {
   if (!fs.existsSync(file)) throw new BankError(`${file}: reference bank not found (build one with: cqseg references --data TRAIN --model RUN --out ${file})`);
-  const { tensors, metadata } = readSafetensors(file);
+  let read: ReturnType<typeof readSafetensors>;
+  try {
+    read = readSafetensors(file);
+  } catch (err) {
+    if (err instanceof SafetensorsError) throw new BankError(`${err.message}: not a readable reference bank; ${REBUILD}`);
+    throw err;
+  }
+  const { tensors, metadata } = read;
   const fail = (msg: string): never => {
     T.dispose([...tensors.values()]);
     throw new BankError(`${file}: ${msg}`);
@@ -138,12 +187,9 @@ export function loadBank(file: string, opts: LoadBankOptions = {}): ReferenceBan
   if (metadata.format !== BANK_FORMAT) fail(`not a cqseg reference bank (format ${JSON.stringify(metadata.format)})`);
   if (metadata.version !== String(BANK_VERSION)) fail(`bank version ${metadata.version} is not supported (expected ${BANK_VERSION}); rebuild it with cqseg references`);
   for (const k of ['histograms', 'embeddings', 'lab_stats']) if (!tensors.has(k)) fail(`tensor '${k}' is missing`);
-  const images = JSON.parse(metadata.images ?? '[]') as BankImage[];
-  const gris = JSON.parse(metadata.gris ?? 'null') as ReferenceBank['gris'];
-  const m = images.length;
-  if (tensors.get('histograms')!.shape[0] !== m || tensors.get('embeddings')!.shape[0] !== m || tensors.get('lab_stats')!.shape[0] !== m) {
-    fail(`holds ${m} images but tensors of [${['histograms', 'embeddings', 'lab_stats'].map((k) => tensors.get(k)!.shape[0]).join(', ')}] rows`);
-  }
+  const images = parseJson<BankImage[]>(metadata.images, 'images', fail);
+  const gris = parseJson<ReferenceBank['gris']>(metadata.gris, 'gris', fail);
+  checkContents(tensors, images, gris, fail);
   const want = opts.embedder === undefined ? undefined : typeof opts.embedder === 'string' ? opts.embedder : opts.embedder.id;
   if (want !== undefined && want !== metadata.embedder) {
     fail(`stale bank: built with embedder ${metadata.embedder}, but ${want} is in use; rebuild it with cqseg references`);

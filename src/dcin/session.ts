@@ -10,7 +10,8 @@
  * test images are compared as the model sees them. The model-size probabilities are
  * mapped back to the image's original size by bilinear interpolation (align_corners
  * false) of the probabilities, then argmax; the confidence figures use the same
- * interpolated probabilities.
+ * interpolated probabilities. Both are made in bands (eval/upsample.ts), as is the
+ * overlay, so a large image costs little more than its own pixels.
  *
  *   const s = await openSession('runs/cqg');
  *   const bank = openBankFor('bank.safetensors', s, { needEmbedder: true });
@@ -26,6 +27,7 @@ import * as T from '../tensor';
 import { ArgumentError } from '../tensor';
 import { labStats, LabTransferOptions } from '../color';
 import { loadClassMap, readImage, resizeImage, writeImage } from '../data';
+import { BAND_BYTES, upsampleArgmax } from '../eval/upsample';
 import { normalize } from '../models/preprocess';
 import { loadRun, RunError, RunInfo } from '../models/run';
 import { Unet } from '../models/unet/model';
@@ -222,23 +224,28 @@ function foregroundOf(s: Session, x: T.Tensor): T.Tensor {
   return T.tidy(() => T.noGrad(() => T.argmax(s.forward(x), 1).gt(0)));
 }
 
-/** Bilinear upsampling of probabilities to (H, W), argmax, areas and confidence. */
+/**
+ * Bilinear upsampling of probabilities to (H, W), argmax, areas and confidence, in
+ * bands (eval/upsample.ts): the (C, H, W) probabilities are never held.
+ */
 function mapBack(probs: T.Tensor, size: [number, number], names: string[]): { labels: T.Tensor; classes: ClassSummary[]; confidence: number } {
   const c = probs.shape[1];
-  return T.tidy(() => {
-    const same = probs.shape[2] === size[0] && probs.shape[3] === size[1];
-    const up = same ? probs : T.interpolate(probs, { size, mode: 'bilinear', alignCorners: false });
-    const [maxP, idx] = T.maxDim(up.select(0, 0), 0);
-    const flat = idx.reshape([-1]);
-    const counts = T.bincount(flat, undefined, c).toArray();
-    const sums = T.bincount(flat, maxP.reshape([-1]).to('float64'), c).toArray();
-    const total = size[0] * size[1];
-    const classes = counts.map((n, i) => ({
-      index: i, name: names[i] ?? `class ${i}`, pixels: n, fraction: n / total, confidence: n > 0 ? sums[i] / n : null,
-    }));
-    const confidence = maxP.to('float64').mean().item();
-    return { labels: T.keep(idx.to('uint8')), classes, confidence };
+  const counts = new Float64Array(c);
+  const sums = new Float64Array(c);
+  const labels = upsampleArgmax(probs, size, (b) => {
+    const flat = b.labels.reshape([-1]);
+    const k = T.bincount(flat, undefined, c).toArray();
+    const sm = T.bincount(flat, b.maxProb.reshape([-1]).to('float64'), c).toArray();
+    for (let i = 0; i < c; i++) {
+      counts[i] += k[i];
+      sums[i] += sm[i];
+    }
   });
+  const total = size[0] * size[1];
+  const classes = Array.from(counts, (n, i) => ({
+    index: i, name: names[i] ?? `class ${i}`, pixels: n, fraction: n / total, confidence: n > 0 ? sums[i] / n : null,
+  }));
+  return { labels, classes, confidence: sums.reduce((a, b) => a + b, 0) / total };
 }
 
 /**
@@ -288,15 +295,31 @@ export function disposePrediction(p: ImagePrediction): void {
 /**
  * The image with every pixel of class > 0 blended half-and-half with its class color;
  * class 0 (background) is left as it is. image uint8 (H, W, 3), labels (H, W) -> uint8 (H, W, 3).
+ * Made in bands of rows, so a large image needs little more than its output.
  */
 export function overlay(image: T.Tensor, labels: T.Tensor, palette: Rgb[], alpha = 0.5): T.Tensor {
-  return T.tidy(() => {
-    const pal = T.tensor(palette.flat(), [palette.length, 3]);
-    const colors = pal.indexSelect(0, labels.reshape([-1]).to('int64')).reshape([...labels.shape, 3]);
-    const img = image.to('float32');
-    const mixed = img.mul(1 - alpha).add(colors.mul(alpha));
-    return T.where(labels.gt(0).unsqueeze(2), mixed, img).round().clamp(0, 255).to('uint8');
-  });
+  const [H, W] = [image.shape[0], image.shape[1]];
+  const out = T.empty([H, W, 3], { dtype: 'uint8' });
+  const rows = Math.max(1, Math.floor(BAND_BYTES / (W * 64)));
+  try {
+    T.tidy(() => {
+      const pal = T.tensor(palette.flat(), [palette.length, 3]);
+      for (let r0 = 0; r0 < H; r0 += rows) {
+        const n = Math.min(rows, H - r0);
+        T.tidy(() => {
+          const lab = labels.narrow(0, r0, n);
+          const colors = pal.indexSelect(0, lab.reshape([-1]).to('int64')).reshape([n, W, 3]);
+          const img = image.narrow(0, r0, n).to('float32');
+          const mixed = img.mul(1 - alpha).add(colors.mul(alpha));
+          out.narrow(0, r0, n).copy_(T.where(lab.gt(0).unsqueeze(2), mixed, img).round().clamp(0, 255).to('uint8'));
+        });
+      }
+    });
+  } catch (err) {
+    out.dispose();
+    throw err;
+  }
+  return out;
 }
 
 /** Writes class indices (H, W) uint8 as a single-channel 8-bit PNG (temp file + rename). */

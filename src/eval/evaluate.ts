@@ -6,12 +6,15 @@
  *
  * Resolution: by default at the model's input size with masks resized by nearest, as the
  * reference's test set does; `originalResolution` instead upsamples the probabilities
- * (bilinear) to each image's own size and compares with its original mask.
+ * (bilinear) to each image's own size and compares with its original mask, in bands
+ * (eval/upsample.ts), and refuses images larger than the memory allows (util/memory.ts).
  */
-import { DataError, Loader, Rng, SegDataset, Size, assertDatasetOk, loadSample, resizeImage } from '../data';
-import { Tensor, argmax, dispose, interpolate, noGradAsync, tidy } from '../tensor';
+import { DataError, Loader, Rng, SegDataset, Size, assertDatasetOk, imageSize, loadSample, resizeImage } from '../data';
+import { Tensor, argmax, dispose, noGradAsync, tidy } from '../tensor';
+import { pixelLimit, pixelLimitProblem } from '../util/memory';
 import { Progress } from '../util/progress';
 import { ConfusionMatrix } from './metrics';
+import { upsampleArgmax } from './upsample';
 
 /** Maps a uint8 RGB batch (N, 3, H, W) to class probabilities (N, C, H, W). */
 export type Predictor = (images: Tensor) => Promise<Tensor>;
@@ -72,6 +75,13 @@ function perImageMatrices(pred: Tensor, target: Tensor, classes: number): Confus
   return out;
 }
 
+/** One image's confusion matrix at its own size: probabilities (1, C, h, w) upsampled band by band, mask (H, W). */
+function fullSizeMatrix(probs: Tensor, mask: Tensor, classes: number): ConfusionMatrix {
+  const cm = new ConfusionMatrix(classes);
+  upsampleArgmax(probs, [mask.shape[0], mask.shape[1]], (b) => cm.update(b.labels, mask.narrow(1, b.col, b.width))).dispose();
+  return cm;
+}
+
 /** Maps a uint8 RGB batch (N, 3, H, W) to probabilities (N, C, H, W) for each of several columns. */
 export type MultiPredictor = (images: Tensor) => Promise<Map<string, Tensor>>;
 
@@ -92,13 +102,18 @@ export async function evaluateDatasetMany(ds: SegDataset, predict: MultiPredicto
   const per = new Map<string, ConfusionMatrix[]>(columns.map((c) => [c, []]));
   const stems: string[] = [];
   const bar = opts.progress === false ? null : new Progress(opts.progress ?? `evaluate ${ds.source}`, ds.items.length);
-  const score = async (images: Tensor, target: Tensor, outSize?: [number, number]): Promise<void> => {
+  // target: (N, H, W) at the model's size, or one image's (H, W) mask at its own size (fullSize)
+  const score = async (images: Tensor, target: Tensor, fullSize = false): Promise<void> => {
     const probs = await noGradAsync(() => predict(images));
     try {
       for (const c of columns) {
         const p = probs.get(c);
         if (!p) throw new Error(`predictor gave no '${c}' prediction`);
-        const pred = tidy(() => argmax(outSize ? interpolate(p, { size: outSize, mode: 'bilinear', alignCorners: false }) : p, 1));
+        if (fullSize) {
+          per.get(c)!.push(fullSizeMatrix(p, target, classes));
+          continue;
+        }
+        const pred = tidy(() => argmax(p, 1));
         per.get(c)!.push(...perImageMatrices(pred, target, classes));
         pred.dispose();
       }
@@ -118,17 +133,26 @@ export async function evaluateDatasetMany(ds: SegDataset, predict: MultiPredicto
       }
     }
   } else {
+    let limit: ReturnType<typeof pixelLimit>;
+    try {
+      limit = pixelLimit();
+    } catch (err) {
+      throw new DataError((err as Error).message, 'argument');
+    }
     for (let i = 0; i < ds.items.length; i++) {
+      const file = ds.items[i].image;
+      const { height, width } = await imageSize(file);
+      const tooLarge = pixelLimitProblem(height, width, limit);
+      if (tooLarge) throw new DataError(`${file}: ${tooLarge} (or evaluate at the model's size: leave out --original-resolution)`, 'too-large', file);
       const s = await loadSample(ds, i);
       try {
         const small = await resizeImage(s.image, opts.size);
         const batch = tidy(() => small.permute([2, 0, 1]).unsqueeze(0).contiguous());
         small.dispose();
-        const target = tidy(() => s.mask!.unsqueeze(0).to('int64'));
         try {
-          await score(batch, target, [s.mask!.shape[0], s.mask!.shape[1]]);
+          await score(batch, s.mask!, true);
         } finally {
-          dispose([batch, target]);
+          dispose(batch);
         }
         stems.push(ds.items[i].stem);
         bar?.tick();

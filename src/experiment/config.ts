@@ -2,81 +2,79 @@
  * The paper's experiment grid as a JSON config: train each mode on the source domain,
  * build a reference bank per model, evaluate every model on every domain under every
  * DCIN configuration.
+ *
+ * The keys are declared once, in EXPERIMENT_CONFIG (zod); its "train" section takes the
+ * training config's keys (TRAIN_CONFIG_FILE, less data/val/out/mode, set per run).
+ * Unknown keys and wrong types are errors naming the key and the file.
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { DEFAULT_CONFIG, TrainConfig, TrainMode } from '../train/config';
+import { z } from 'zod';
+import { checkSchema, ConfigError, integer, must, nonEmpty, readJsonObject, TRAIN_CONFIG_FILE, TRAIN_MODE, TRAIN_MODES } from '../train/config';
 
 /** DCIN columns: the paper's five, and beyond the paper 'full-robust' (specular highlights
  * left out of the test image's Lab statistics) and 'auto' (lowest mean entropy). */
-export type DcinColumn = 'none' | 'exri' | 'gris' | 'lris' | 'full' | 'full-robust' | 'auto';
-export const DCIN_COLUMNS: DcinColumn[] = ['none', 'exri', 'gris', 'lris', 'full', 'full-robust', 'auto'];
+const DCIN_COLUMN = z.enum(['none', 'exri', 'gris', 'lris', 'full', 'full-robust', 'auto'], must('one of none, exri, gris, lris, full, full-robust, auto'));
+export type DcinColumn = z.infer<typeof DCIN_COLUMN>;
+export const DCIN_COLUMNS: DcinColumn[] = [...DCIN_COLUMN.options];
 export const PAPER_COLUMNS: DcinColumn[] = ['none', 'exri', 'gris', 'lris', 'full'];
 
-export interface ExperimentConfig {
-  out: string;
-  source: { train: string; val: string };
+export const EXPERIMENT_CONFIG = z.object({
+  out: nonEmpty().default('experiment'),
+  source: z.object({ train: nonEmpty('the training dataset'), val: nonEmpty('the validation dataset') }, must('an object { "train": DATASET, "val": DATASET }'))
+    .strict().describe('{ "train": DATASET, "val": DATASET }, the source domain'),
   /** target domains: name -> labelled dataset */
-  targets: Record<string, string>;
-  modes: TrainMode[];
+  targets: z.record(nonEmpty(), must('an object { "NAME": DATASET, ... }')).default({}),
+  modes: z.array(TRAIN_MODE, must('a non-empty list of baseline, aug, cqg')).min(1).default([...TRAIN_MODES]),
   /** training settings shared by the modes (data/out/mode are set per run) */
-  train: Partial<Omit<TrainConfig, 'data' | 'val' | 'out' | 'mode'>>;
-  dcin: DcinColumn[];
+  train: TRAIN_CONFIG_FILE.omit({ data: true, val: true, out: true, mode: true }).strict().default({}),
+  dcin: z.array(DCIN_COLUMN, must('a list of DCIN configurations')).default([...DCIN_COLUMNS]),
   /** the expert's reference image for ExRI */
-  exri: string;
-  bootstrap: number;
+  exri: z.string(must('an image path')).default(''),
+  bootstrap: integer(0).default(1000),
   /** images per domain in the prediction grids */
-  figureImages: number;
-  threads?: number;
+  figureImages: integer(0).default(3),
+  threads: integer(1).optional(),
+}).strict();
+
+export type ExperimentConfig = z.output<typeof EXPERIMENT_CONFIG>;
+/** An experiment config as written: every key but "source" may be left out. */
+export type ExperimentConfigInput = z.input<typeof EXPERIMENT_CONFIG>;
+
+export class ExperimentConfigError extends ConfigError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ExperimentConfigError';
+  }
 }
 
-export class ExperimentConfigError extends Error {
-  code = 'ERR_CONFIG';
-}
+const fail = (m: string): Error => new ExperimentConfigError(m);
 
 export function loadExperimentConfig(file: string): ExperimentConfig {
-  let raw: Partial<ExperimentConfig>;
-  try {
-    raw = JSON.parse(fs.readFileSync(file, 'utf8')) as Partial<ExperimentConfig>;
-  } catch (err) {
-    throw new ExperimentConfigError(`experiment config '${file}': ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'not found' : (err as Error).message}`);
-  }
+  const raw = readJsonObject(file, 'experiment config', fail);
   // paths in the config are relative to the config file
   const base = path.dirname(path.resolve(file));
   const abs = (p: string): string => path.resolve(base, p);
-  const cfg = withDefaults(raw);
+  const cfg = withDefaults(raw as ExperimentConfigInput, `experiment config '${file}'`);
   cfg.out = abs(cfg.out);
   cfg.source = { train: abs(cfg.source.train), val: abs(cfg.source.val) };
   cfg.targets = Object.fromEntries(Object.entries(cfg.targets).map(([k, v]) => [k, abs(v)]));
-  cfg.exri = abs(cfg.exri);
-  return validateExperiment(cfg, file);
+  cfg.exri = cfg.exri && abs(cfg.exri);
+  return validateExperiment(cfg, `experiment config '${file}'`);
 }
 
-export function withDefaults(raw: Partial<ExperimentConfig>): ExperimentConfig {
-  return {
-    out: raw.out ?? 'experiment',
-    source: raw.source ?? { train: '', val: '' },
-    targets: raw.targets ?? {},
-    modes: raw.modes ?? ['baseline', 'aug', 'cqg'],
-    train: raw.train ?? {},
-    dcin: raw.dcin ?? DCIN_COLUMNS,
-    exri: raw.exri ?? '',
-    bootstrap: raw.bootstrap ?? 1000,
-    figureImages: raw.figureImages ?? 3,
-    threads: raw.threads,
-  };
+/** Checks keys and types against EXPERIMENT_CONFIG and fills in the defaults. */
+export function withDefaults(raw: ExperimentConfigInput, where = 'experiment config'): ExperimentConfig {
+  return checkSchema(EXPERIMENT_CONFIG, raw, where, fail);
 }
 
+/** What the schema cannot see: the datasets and the ExRI image exist. */
 export function validateExperiment(cfg: ExperimentConfig, where = 'experiment config'): ExperimentConfig {
   const bad = (m: string): never => {
     throw new ExperimentConfigError(`${where}: ${m}`);
   };
-  if (!cfg.source.train || !cfg.source.val) bad("'source' needs { train, val } datasets");
   for (const p of [cfg.source.train, cfg.source.val, ...Object.values(cfg.targets)]) if (!fs.existsSync(p)) bad(`dataset '${p}' does not exist`);
-  if (cfg.modes.length === 0) bad("'modes' is empty");
-  for (const d of cfg.dcin) if (!DCIN_COLUMNS.includes(d)) bad(`unknown DCIN configuration '${d}'; known: ${DCIN_COLUMNS.join(', ')}`);
+  if (cfg.dcin.includes('exri') && !cfg.exri) bad("'exri' is required when 'dcin' holds 'exri': the expert's reference image");
   if (cfg.dcin.includes('exri') && !fs.existsSync(cfg.exri)) bad(`'exri' image '${cfg.exri}' does not exist (ExRI needs the expert's reference image)`);
-  const size = cfg.train.size ?? DEFAULT_CONFIG.size;
-  if (size.some((s) => s % 32 !== 0)) bad(`'train.size' ${size.join('x')} is not divisible by 32`);
   return cfg;
 }

@@ -16,7 +16,10 @@ import { Tensor, argmax, dispose, keep, noGradAsync, setNumThreads, tidy } from 
 import { resolveConfig, TrainMode } from '../train/config';
 import { EpochMetrics, train } from '../train/trainer';
 import { Progress } from '../util/progress';
-import { DcinColumn, ExperimentConfig } from './config';
+import { removeStaleTemps } from '../util/atomic';
+import { acquireLock } from '../util/lock';
+import { ensureFolder } from '../util/paths';
+import { DcinColumn, ExperimentConfig, ExperimentConfigError } from './config';
 import { writeReports } from './report';
 
 export interface CellResult extends EvalResult {
@@ -180,10 +183,25 @@ async function figures(cfg: ExperimentConfig, domains: Record<string, SegDataset
   return out;
 }
 
+/**
+ * Runs the experiment into cfg.out, holding that folder's lock throughout (a second
+ * experiment into the same folder is refused, naming the first; util/lock.ts).
+ */
 export async function runExperiment(cfg: ExperimentConfig, log: Log = (l) => process.stderr.write(l + '\n')): Promise<ExperimentResults> {
+  const where = { what: 'experiment folder', flag: "'out'", makeError: (m: string) => new ExperimentConfigError(m) };
+  ensureFolder(cfg.out, where);
+  const lock = acquireLock(path.resolve(cfg.out), { ...where, command: `cqseg experiment (out ${cfg.out})` });
+  try {
+    removeStaleTemps(cfg.out, { depth: 2 }); // left by an experiment killed while writing
+    return await runLocked(cfg, log);
+  } finally {
+    lock.release();
+  }
+}
+
+async function runLocked(cfg: ExperimentConfig, log: Log): Promise<ExperimentResults> {
   const t0 = Date.now();
   if (cfg.threads) setNumThreads(cfg.threads);
-  fs.mkdirSync(cfg.out, { recursive: true });
   const reused = { models: [] as string[], banks: [] as string[] };
   const runs = await trainModels(cfg, log, reused.models);
   const domains: Record<string, SegDataset> = { source: openDataset(cfg.source.val, { requireMasks: true }) };

@@ -4,7 +4,8 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { loadStateDict } from '../nn';
+import { loadStateDict, SafetensorsError } from '../nn';
+import { ConfigError, readRunConfig } from '../train/config';
 import { Preprocessing } from './preprocess';
 import { Unet } from './unet/model';
 
@@ -32,38 +33,40 @@ export class RunError extends Error {
   }
 }
 
+/**
+ * Reads a run folder's config.json through the training config schema (RUN_CONFIG: the
+ * training keys plus model, classNames, libtorch); any other key or a wrong type is a
+ * RunError naming the key and the file.
+ */
 export function readRunInfo(dir: string): RunInfo {
   const file = path.join(dir, 'config.json');
   if (!fs.existsSync(file)) throw new RunError(`'${dir}' is not a cqseg run folder: ${file} is missing`);
-  let cfg: Partial<RunInfo>;
   try {
-    cfg = JSON.parse(fs.readFileSync(file, 'utf8')) as Partial<RunInfo>;
+    return readRunConfig(file);
   } catch (err) {
-    throw new RunError(`${file} is not valid JSON: ${(err as Error).message}`);
+    if (err instanceof ConfigError) throw new RunError(err.message);
+    throw err;
   }
-  if (!cfg.model || cfg.model.arch !== 'unet' || !cfg.model.encoder || !Number.isInteger(cfg.model.classes)) {
-    throw new RunError(`${file} lacks a model spec ({ arch: 'unet', encoder, classes })`);
-  }
-  if (!Array.isArray(cfg.size) || !cfg.preprocessing || !Array.isArray(cfg.classNames)) {
-    throw new RunError(`${file} lacks size, preprocessing or classNames`);
-  }
-  return cfg as RunInfo;
 }
 
 export function buildModel(spec: ModelSpec): Unet {
   return new Unet({ encoderName: spec.encoder, classes: spec.classes, decoderChannels: spec.decoderChannels });
 }
 
-/** Rebuilds a run's model with its weights (`model.safetensors`, or `which`), in eval mode. */
+/**
+ * Rebuilds a run's model with its weights (`model.safetensors`, or `which`), in eval mode.
+ * Weights that do not fit or hold NaN/Inf are a RunError naming the file and tensor.
+ */
 export function loadRun(dir: string, which = 'model.safetensors'): { info: RunInfo; model: Unet } {
   const info = readRunInfo(dir);
   const weights = path.join(dir, which);
   if (!fs.existsSync(weights)) throw new RunError(`run folder '${dir}' has no ${which} (training not finished?)`);
   const model = buildModel(info.model);
   try {
-    loadStateDict(model, weights);
+    loadStateDict(model, weights); // refuses NaN/Inf weights, naming the tensor
   } catch (err) {
     model.dispose();
+    if (err instanceof SafetensorsError) throw new RunError(`run folder '${dir}': ${err.message}`);
     throw err;
   }
   return { info, model: model.eval() };

@@ -13,7 +13,7 @@
  * BatchNorm eps (timm's efficientnet_bN, torchvision) load, but the network computes
  * as efficientnet_pytorch (TF "same" padding, eps 1e-3), as smp would with them.
  */
-import { inspectSafetensors, readSafetensors, SafetensorsError } from '../nn';
+import { assertFinite, inspectSafetensors, readSafetensors, SafetensorsError } from '../nn';
 import { Tensor, dispose } from '../tensor';
 import { ArgumentError } from '../tensor/check';
 import { EfficientNetEncoder, decodeBlock, roundRepeats } from './efficientnet';
@@ -190,7 +190,8 @@ const list = (xs: string[], n = 8): string => xs.slice(0, n).join(', ') + (xs.le
 /**
  * Loads a safetensors checkpoint into a Unet through a name map ('auto': the best one that
  * fits). Throws a SafetensorsError naming the file when the map does not fit (missing or
- * mis-shaped tensors); unused checkpoint tensors (classifiers) are reported, not errors.
+ * mis-shaped tensors) or a tensor it takes holds NaN/Inf; unused checkpoint tensors
+ * (classifiers) are reported, not errors.
  *   const plan = importWeights(model, 'unet.safetensors'); // plan.map === 'smp'
  */
 export function importWeights(model: Unet, file: string, opts: { map?: string } = {}): ImportPlan {
@@ -213,6 +214,7 @@ export function importWeights(model: Unet, file: string, opts: { map?: string } 
           `missing ${plan.missing.length} (${list(plan.missing)}), shape mismatch ${plan.mismatched.length} (${list(plan.mismatched, 3)})`);
       }
     }
+    assertFinite(file, plan.pairs.map(([, from]): [string, Tensor] => [from, tensors.get(from)!])); // unused tensors may be anything
     const renamed = new Map<string, Tensor>(plan.pairs.map(([to, from]) => [to, tensors.get(from)!]));
     model.loadStateDict(renamed, { strict: false });
     return plan;

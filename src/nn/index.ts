@@ -3,6 +3,6 @@ export { Module, StateDictError } from './module';
 export type { LoadResult } from './module';
 export * from './layers';
 export * from './optim';
-export { readSafetensors, writeSafetensors, inspectSafetensors, SafetensorsError } from './safetensors';
+export { readSafetensors, writeSafetensors, inspectSafetensors, SafetensorsError, assertFinite, firstNonFinite } from './safetensors';
 export type { SafetensorsFile, SafetensorsInfo } from './safetensors';
 export { saveStateDict, loadStateDict } from './checkpoint';

@@ -7,10 +7,14 @@
  *
  * libtorch has no uint16/uint32/uint64: U16 is read as int32 and U32 as int64
  * (values preserved); U64 is refused.
+ *
+ * Weights holding NaN or Inf (a diverged training) are refused where they are loaded
+ * into a model (assertFinite): a NaN model predicts all background without a word.
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { DType, DTYPE_BYTES, Tensor, tensor } from '../tensor';
+import { commitTemp, discardTemp, tempPath } from '../util/atomic';
+import { all, DType, DTYPE_BYTES, isfinite, sum, Tensor, tensor, tidy } from '../tensor';
 
 export class SafetensorsError extends Error {
   code = 'ERR_SAFETENSORS';
@@ -151,6 +155,31 @@ export function readSafetensors(file: string): SafetensorsFile {
   return { tensors, metadata };
 }
 
+const FLOATS: DType[] = ['float64', 'float32', 'float16', 'bfloat16'];
+
+/**
+ * The name of the first floating-point tensor holding NaN or +-Inf, or undefined when
+ * all are finite. In libtorch, no per-value JS loop: a finite sum proves every value
+ * finite (NaN and Inf propagate through a sum) with one reduction and no temporary; only
+ * a non-finite sum (or an overflow of huge values) is settled by `all(isfinite(t))`.
+ */
+export function firstNonFinite(tensors: Map<string, Tensor> | Iterable<[string, Tensor]>): string | undefined {
+  for (const [name, t] of tensors) {
+    if (!FLOATS.includes(t.dtype) || t.size === 0) continue;
+    if (tidy(() => Number.isFinite(sum(t).item()) || all(isfinite(t)).item() === 1)) continue;
+    return name;
+  }
+  return undefined;
+}
+
+/** Throws a SafetensorsError naming `file` and the first tensor holding NaN or Inf. */
+export function assertFinite(file: string, tensors: Map<string, Tensor> | Iterable<[string, Tensor]>): void {
+  const bad = firstNonFinite(tensors);
+  if (bad !== undefined) {
+    throw new SafetensorsError(file, `tensor '${bad}' holds NaN or infinite values: the weights are broken (did the training diverge?) and are not loaded`);
+  }
+}
+
 /** Writes tensors (in the given order) and string metadata; temp file + rename, so never half-written. */
 export function writeSafetensors(file: string, tensors: Map<string, Tensor> | [string, Tensor][], metadata: Record<string, string> = {}): void {
   const list = tensors instanceof Map ? [...tensors.entries()] : tensors;
@@ -173,7 +202,7 @@ export function writeSafetensors(file: string, tensors: Map<string, Tensor> | [s
   len.writeBigUInt64LE(BigInt(json.length));
   const dir = path.dirname(path.resolve(file));
   fs.mkdirSync(dir, { recursive: true });
-  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Date.now()}.tmp`);
+  const tmp = tempPath(file);
   const fd = fs.openSync(tmp, 'w');
   try {
     fs.writeSync(fd, len);
@@ -182,9 +211,9 @@ export function writeSafetensors(file: string, tensors: Map<string, Tensor> | [s
     fs.fsyncSync(fd);
   } catch (err) {
     fs.closeSync(fd);
-    fs.rmSync(tmp, { force: true });
+    discardTemp(tmp);
     throw err;
   }
   fs.closeSync(fd);
-  fs.renameSync(tmp, file);
+  commitTemp(tmp, file);
 }

@@ -2,46 +2,118 @@
  * Training configuration: the paper's defaults, a JSON config file, and command-line
  * flags that override it. Everything needed to rebuild the model and its preprocessing
  * is stored in the run folder's config.json.
+ *
+ * The keys are declared once, in the zod schema TRAIN_CONFIG: the TrainConfig type is
+ * derived from it, and config files, the merged settings and a run's config.json are
+ * all checked against it. Unknown keys and wrong types are errors naming the key, the
+ * value with its JSON type and the file ("'epochs' must be a positive integer, got "1"
+ * (a string)"; "unknown key 'batch_size' (did you mean 'batchSize'?)").
  */
 import * as fs from 'fs';
-import { IMAGENET, Preprocessing } from '../models/preprocess';
-import { CQGWeights, DEFAULT_CQG_WEIGHTS } from './losses';
+import { z } from 'zod';
+import { parseMaskMode } from '../data/classes';
+import { IMAGENET } from '../models/preprocess';
+import { DEFAULT_CQG_WEIGHTS } from './losses';
 
-export type TrainMode = 'baseline' | 'aug' | 'cqg';
-export const TRAIN_MODES: TrainMode[] = ['baseline', 'aug', 'cqg'];
-
-export interface TrainConfig {
-  /** training dataset (folder with images/ + masks/, or a COCO .json) */
-  data: string;
-  /** validation dataset; when absent, `valFraction` of `data` split by `seed` */
-  val?: string;
-  valFraction: number;
-  /** class map file or 'paper' / 'binary'; default: the dataset's own classes.json */
-  classes?: string;
-  /** mask reading: 'exact' | 'threshold:T' | 'nearest' */
-  maskMode: string;
-  /** COCO image folder */
-  images?: string;
-  out: string;
-  mode: TrainMode;
-  encoder: string;
-  /** safetensors of encoder or full-model weights (smp/timm/torchvision names) */
-  encoderWeights?: string;
-  /** [H, W], multiples of 32 (the paper's 512 x 768) */
-  size: [number, number];
-  batchSize: number;
-  epochs: number;
-  lr: number;
-  seed: number;
-  cqgWeights: CQGWeights;
-  classWeights?: number[];
-  /** which checkpoint is `model.safetensors`: lowest validation loss (as the reference) or highest Dice */
-  bestBy: 'loss' | 'dice';
-  /** stop an epoch after this many steps (smoke runs); 0 = whole epoch */
-  maxStepsPerEpoch: number;
-  threads?: number;
-  preprocessing: Preprocessing;
+export class ConfigError extends Error {
+  code = 'ERR_CONFIG';
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
 }
+
+// ---- schema building blocks: each leaf states what it must be, once ----
+
+/** Every issue a schema raises itself reads "must be PHRASE". */
+export const must = (phrase: string): z.RawCreateParams => ({ errorMap: () => ({ message: `must be ${phrase}` }) });
+export const nonEmpty = (what?: string): z.ZodString => {
+  const s = z.string(must('a non-empty string')).min(1);
+  return what ? s.describe(what) : s;
+};
+export const integer = (min: 0 | 1): z.ZodNumber => z.number(must(min === 1 ? 'a positive integer' : 'a non-negative integer')).int().min(min);
+const nonNegative = (): z.ZodNumber => z.number(must('a non-negative number')).nonnegative();
+const triple = (phrase: string, x: () => z.ZodNumber): z.ZodTuple<[z.ZodNumber, z.ZodNumber, z.ZodNumber]> =>
+  z.tuple([x(), x(), x()], must(phrase));
+
+export const TRAIN_MODE = z.enum(['baseline', 'aug', 'cqg'], must('one of baseline, aug, cqg'));
+export type TrainMode = z.infer<typeof TRAIN_MODE>;
+export const TRAIN_MODES: TrainMode[] = [...TRAIN_MODE.options];
+
+const SIZE = z.tuple([integer(1), integer(1)], must('[H, W], two positive integers')).superRefine((s, ctx) => {
+  if (s.some((v) => v % 32 !== 0)) {
+    const fix = s.map((v) => Math.max(32, Math.round(v / 32) * 32));
+    ctx.addIssue({ code: 'custom', message: `${s.join('x')} is not divisible by 32 (the U-Net's output stride); use for example ${fix.join('x')}` });
+  }
+});
+
+const MASK_MODE = z.string(must("a mask mode: 'exact', 'threshold[:T]' or 'nearest'")).superRefine((s, ctx) => {
+  try {
+    parseMaskMode(s);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: `${JSON.stringify(s)}: ${(err as Error).message}` });
+  }
+});
+
+const CQG_WEIGHTS = z.object({ geo: nonNegative(), aug: nonNegative(), diff: nonNegative() }, must('an object { "geo", "aug", "diff" }')).strict();
+
+const PREPROCESSING = z.object({
+  mean: triple('[r, g, b], three numbers', () => z.number(must('a number'))),
+  std: triple('[r, g, b], three positive numbers', () => z.number(must('a positive number')).positive()),
+}, must('an object { "mean": [r, g, b], "std": [r, g, b] }')).strict();
+
+/** Every training setting: the one declaration of the config keys. */
+export const TRAIN_CONFIG = z.object({
+  /** training dataset (folder with images/ + masks/, or a COCO .json) */
+  data: nonEmpty('the training dataset (--data)'),
+  /** validation dataset; when absent, `valFraction` of `data` split by `seed` */
+  val: nonEmpty().optional(),
+  valFraction: z.number(must('a number in [0, 1)')).min(0).lt(1),
+  /** class map file or 'paper' / 'binary'; default: the dataset's own classes.json */
+  classes: nonEmpty().optional(),
+  /** mask reading: 'exact' | 'threshold:T' | 'nearest' */
+  maskMode: MASK_MODE,
+  /** COCO image folder */
+  images: nonEmpty().optional(),
+  out: nonEmpty('the run folder (--out)'),
+  mode: TRAIN_MODE,
+  encoder: nonEmpty(),
+  /** safetensors of encoder or full-model weights (smp/timm/torchvision names) */
+  encoderWeights: nonEmpty().optional(),
+  /** [H, W], multiples of 32 (the paper's 512 x 768) */
+  size: SIZE,
+  batchSize: integer(1),
+  epochs: integer(1),
+  lr: z.number(must('a positive number')).positive(),
+  seed: z.number(must('an integer')).int(),
+  cqgWeights: CQG_WEIGHTS,
+  classWeights: z.array(nonNegative(), must('a list of non-negative numbers, one per class')).optional(),
+  /** which checkpoint is `model.safetensors`: lowest validation loss (as the reference) or highest Dice */
+  bestBy: z.enum(['loss', 'dice'], must("'loss' or 'dice'")),
+  /** stop an epoch after this many steps (smoke runs); 0 = whole epoch */
+  maxStepsPerEpoch: integer(0),
+  threads: integer(1).optional(),
+  preprocessing: PREPROCESSING,
+}).strict();
+
+export type TrainConfig = z.infer<typeof TRAIN_CONFIG>;
+
+/** What a config file (or the experiment's "train" section) may hold: any subset, and some of the CQG weights. */
+export const TRAIN_CONFIG_FILE = TRAIN_CONFIG.partial().extend({ cqgWeights: CQG_WEIGHTS.partial().optional() }).strict();
+export type TrainConfigFile = z.infer<typeof TRAIN_CONFIG_FILE>;
+
+/** A run folder's config.json: the training config plus what the trainer adds to rebuild the model. */
+export const RUN_CONFIG = TRAIN_CONFIG.extend({
+  model: z.object({
+    arch: z.literal('unet', must("'unet'")),
+    encoder: nonEmpty(),
+    classes: integer(1),
+    decoderChannels: z.array(integer(1), must('a list of positive integers')).optional(),
+  }, must('an object { "arch": "unet", "encoder", "classes" }')).strict(),
+  classNames: z.array(z.string(must('a string')), must('a non-empty list of class names')).min(1),
+  libtorch: z.string(must('a string')).optional(),
+}).strict();
+export type RunConfig = z.infer<typeof RUN_CONFIG>;
 
 export const DEFAULT_CONFIG: Omit<TrainConfig, 'data' | 'out'> = {
   valFraction: 0.2,
@@ -59,54 +131,160 @@ export const DEFAULT_CONFIG: Omit<TrainConfig, 'data' | 'out'> = {
   preprocessing: IMAGENET,
 };
 
-export class ConfigError extends Error {
-  code = 'ERR_CONFIG';
-  constructor(message: string) {
-    super(message);
-    this.name = 'ConfigError';
-  }
+// ---- error messages ----
+
+/** The JSON type of a value, with its article: "a string", "an array", "null". */
+export function jsonType(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  if (typeof v === 'object') return 'an object';
+  return typeof v === 'undefined' ? 'nothing' : `a ${typeof v}`;
 }
 
-/** Checks a complete config; every message names the setting. */
-export function validateConfig(c: TrainConfig): TrainConfig {
-  if (!c.data) throw new ConfigError("'data' is required: the training dataset");
-  if (!c.out) throw new ConfigError("'out' is required: the run folder");
-  if (!TRAIN_MODES.includes(c.mode)) throw new ConfigError(`'mode' must be one of ${TRAIN_MODES.join(', ')}, got '${c.mode}'`);
-  if (!Array.isArray(c.size) || c.size.length !== 2 || c.size.some((s) => !Number.isInteger(s) || s <= 0)) {
-    throw new ConfigError(`'size' must be [H, W] positive integers, got ${JSON.stringify(c.size)}`);
+/** A value as its JSON text and JSON type: `"1" (a string)`. */
+export function showValue(v: unknown): string {
+  if (v === null || v === undefined) return jsonType(v);
+  let s = JSON.stringify(v) ?? String(v);
+  if (s.length > 60) s = `${s.slice(0, 57)}...`;
+  return `${s} (${jsonType(v)})`;
+}
+
+const keyName = (p: (string | number)[]): string =>
+  p.reduce<string>((s, k) => (typeof k === 'number' ? `${s}[${k}]` : s ? `${s}.${k}` : k), '');
+
+function valueAt(input: unknown, p: (string | number)[]): unknown {
+  let v = input;
+  for (const k of p) v = v !== null && typeof v === 'object' ? (v as Record<string | number, unknown>)[k] : undefined;
+  return v;
+}
+
+/** The schema that checks the value at `p`, through optional/default/refinement wrappers. */
+function schemaAt(schema: z.ZodTypeAny, p: (string | number)[]): z.ZodTypeAny | undefined {
+  let s: z.ZodTypeAny | undefined = schema;
+  const unwrap = (x: z.ZodTypeAny): z.ZodTypeAny => {
+    for (;;) {
+      if (x instanceof z.ZodOptional || x instanceof z.ZodNullable) x = x.unwrap();
+      else if (x instanceof z.ZodDefault) x = x.removeDefault();
+      else if (x instanceof z.ZodEffects) x = x.innerType();
+      else return x;
+    }
+  };
+  for (const k of p) {
+    if (!s) return undefined;
+    const u = unwrap(s);
+    if (u instanceof z.ZodObject) s = (u.shape as Record<string, z.ZodTypeAny>)[k as string];
+    else if (u instanceof z.ZodTuple) s = (u.items as z.ZodTypeAny[])[k as number];
+    else if (u instanceof z.ZodArray) s = u.element;
+    else if (u instanceof z.ZodRecord) s = u.valueSchema;
+    else return undefined;
   }
-  if (c.size.some((s) => s % 32 !== 0)) {
-    const fix = c.size.map((s) => Math.max(32, Math.round(s / 32) * 32));
-    throw new ConfigError(`'size' ${c.size.join('x')} is not divisible by 32 (the U-Net's output stride); use for example ${fix.join('x')}`);
+  return s && unwrap(s);
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = cur;
   }
-  for (const k of ['batchSize', 'epochs'] as const) {
-    if (!Number.isInteger(c[k]) || c[k] < 1) throw new ConfigError(`'${k}' must be a positive integer, got ${c[k]}`);
+  return prev[b.length];
+}
+
+/** The known key closest to a misspelt one ('batch_size' -> 'batchSize'), or undefined when none is close. */
+export function closestKey(key: string, known: string[]): string | undefined {
+  const norm = (s: string): string => s.toLowerCase().replace(/[-_\s]/g, '');
+  const k = norm(key);
+  let best: string | undefined;
+  let bestD = Infinity;
+  for (const c of known) {
+    const d = editDistance(k, norm(c));
+    if (d < bestD) [best, bestD] = [c, d];
   }
-  if (!(c.lr > 0)) throw new ConfigError(`'lr' must be positive, got ${c.lr}`);
-  if (!(c.valFraction >= 0 && c.valFraction < 1)) throw new ConfigError(`'valFraction' must be in [0, 1), got ${c.valFraction}`);
-  if (!['loss', 'dice'].includes(c.bestBy)) throw new ConfigError(`'bestBy' must be 'loss' or 'dice', got '${c.bestBy}'`);
+  return bestD <= Math.max(1, Math.floor(k.length / 4)) ? best : undefined;
+}
+
+function describeIssue(issue: z.ZodIssue, input: unknown, schema: z.ZodTypeAny): string[] {
+  const key = keyName(issue.path);
+  const value = valueAt(input, issue.path);
+  if (issue.code === 'unrecognized_keys') {
+    const parent = schemaAt(schema, issue.path);
+    const known = parent instanceof z.ZodObject ? Object.keys(parent.shape as object) : [];
+    return issue.keys.map((k) => {
+      const near = closestKey(k, known);
+      const full = (x: string): string => keyName([...issue.path, x]);
+      return `unknown key '${full(k)}'${near ? ` (did you mean '${full(near)}'?)` : known.length ? `; known keys: ${known.join(', ')}` : ''}`;
+    });
+  }
+  if (issue.path.length === 0) return [`expected a JSON object of settings, got ${showValue(value)}`];
+  if (issue.code === 'invalid_type' && issue.received === 'undefined') {
+    const what = schemaAt(schema, issue.path)?.description;
+    return [`'${key}' is required${what ? `: ${what}` : ''}`];
+  }
+  if (issue.code === 'custom') return [`'${key}' ${issue.message}`];
+  const said = issue.message.startsWith('must be') ? issue.message : `is invalid (${issue.message})`;
+  return [`'${key}' ${said}, got ${showValue(value)}`];
+}
+
+/** Checks `input` against `schema`; throws `make(message)` naming `where` and every problem found. */
+export function checkSchema<S extends z.ZodTypeAny>(schema: S, input: unknown, where: string,
+  make: (message: string) => Error = (m) => new ConfigError(m)): z.output<S> {
+  const r = schema.safeParse(input);
+  if (r.success) return r.data as z.output<S>;
+  const parts = r.error.issues.flatMap((i) => describeIssue(i, input, schema));
+  throw make(`${where}: ${parts.slice(0, 8).join('; ')}${parts.length > 8 ? `; ... (${parts.length} problems)` : ''}`);
+}
+
+/** Reads a JSON file that must hold one object; errors name the file and what it held instead. */
+export function readJsonObject(file: string, what: string, make: (message: string) => Error = (m) => new ConfigError(m)): Record<string, unknown> {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw make(`${what} '${file}' cannot be read (${code === 'ENOENT' ? 'not found' : code ?? (err as Error).message})`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw make(`${what} '${file}' is not valid JSON: ${(err as Error).message}`);
+  }
+  if (json === null || typeof json !== 'object' || Array.isArray(json)) {
+    throw make(`${what} '${file}' must hold a JSON object of settings ({ "key": value, ... }), got ${showValue(json)}`);
+  }
+  return json as Record<string, unknown>;
+}
+
+// ---- the config itself ----
+
+/** Checks a complete config; every message names the setting. Returns `c` itself. */
+export function validateConfig(c: TrainConfig, where = 'training settings'): TrainConfig {
+  checkSchema(TRAIN_CONFIG, c, where);
   return c;
 }
 
-/** Defaults, then a JSON config file, then explicit overrides (flags). */
-export function resolveConfig(overrides: Partial<TrainConfig>, file?: string): TrainConfig {
-  let fromFile: Partial<TrainConfig> = {};
-  if (file) {
-    let text: string;
-    try {
-      text = fs.readFileSync(file, 'utf8');
-    } catch (err) {
-      throw new ConfigError(`config file '${file}' cannot be read (${(err as NodeJS.ErrnoException).code})`);
-    }
-    try {
-      fromFile = JSON.parse(text) as Partial<TrainConfig>;
-    } catch (err) {
-      throw new ConfigError(`config file '${file}' is not valid JSON: ${(err as Error).message}`);
-    }
-  }
-  const merged = { ...DEFAULT_CONFIG, ...fromFile, ...stripUndefined(overrides) } as TrainConfig;
-  merged.cqgWeights = { ...DEFAULT_CQG_WEIGHTS, ...(fromFile.cqgWeights ?? {}), ...(overrides.cqgWeights ?? {}) };
-  return validateConfig(merged);
+/** Reads and checks a training config file (any subset of the keys). */
+export function readConfigFile(file: string): TrainConfigFile {
+  const json = readJsonObject(file, 'config file');
+  checkSchema(TRAIN_CONFIG_FILE, json, `config file '${file}'`);
+  return json as TrainConfigFile;
+}
+
+/** Defaults, then a JSON config file, then explicit overrides (flags; undefined values are ignored). */
+export function resolveConfig(overrides: TrainConfigFile, file?: string): TrainConfig {
+  const fromFile = file ? readConfigFile(file) : {};
+  const given = stripUndefined(overrides);
+  // key order as before (defaults first): the experiment runner fingerprints this object
+  const merged = { ...DEFAULT_CONFIG, ...fromFile, ...given, cqgWeights: { ...DEFAULT_CQG_WEIGHTS, ...fromFile.cqgWeights, ...given.cqgWeights } };
+  return validateConfig(merged as TrainConfig, file ? `training settings (config file '${file}' and flags)` : 'training settings');
+}
+
+/** Reads a run folder's config.json through RUN_CONFIG (the training keys plus model, classNames, libtorch). */
+export function readRunConfig(file: string): RunConfig {
+  const json = readJsonObject(file, 'run config');
+  checkSchema(RUN_CONFIG, json, `run config '${file}'`);
+  return json as RunConfig;
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {

@@ -13,7 +13,7 @@ import * as path from 'path';
 import { AugmentAll, CqgPair, toRng } from '../augment';
 import { Batch, Loader, SegDataset, assertDatasetOk, openDataset, parseMaskMode, splitBySeed } from '../data';
 import { ConfusionMatrix } from '../eval/metrics';
-import { createEncoder } from '../models/registry';
+import { encoderInfo, encoderNames } from '../models/registry';
 import { normalize } from '../models/preprocess';
 import { RunInfo, buildModel } from '../models/run';
 import { Unet } from '../models/unet/model';
@@ -21,9 +21,11 @@ import { importWeights } from '../models/weights';
 import { Adam, saveStateDict } from '../nn';
 import { Tensor, TorchError, argmax, dispose, manualSeed, noGrad, setNumThreads, tensor, tidy, torchVersion, useCachingAllocator } from '../tensor';
 import { Progress } from '../util/progress';
-import { readState, restoreCheckpoint, saveCheckpoint } from './checkpoint';
-import { writeFileAtomicSync } from '../util/atomic';
-import { TrainConfig } from './config';
+import { readState, restoreCheckpoint, saveCheckpoint, TrainState } from './checkpoint';
+import { removeStaleTemps, writeFileAtomicSync } from '../util/atomic';
+import { acquireLock, assertUnlocked } from '../util/lock';
+import { checkOutputFolder, ensureFolder } from '../util/paths';
+import { DEFAULT_CONFIG, TrainConfig } from './config';
 import { cqgLoss, diceCELoss } from './losses';
 
 export class TrainError extends Error {
@@ -101,36 +103,139 @@ export function explainOom(err: unknown, at: { epoch: number; step: number; batc
     `(${err.message.split('\n')[0]})`;
 }
 
+/**
+ * What `--resume` does with each setting: 'same' settings define the model, the data or
+ * the optimisation, and a resumed run refuses to change them; 'may-change' ones do not
+ * (more epochs is the point of resuming). Every key of TrainConfig is listed, so a new
+ * setting needs a decision here. `out` is the run folder itself.
+ */
+const ON_RESUME: Record<keyof TrainConfig, 'same' | 'may-change' | 'run'> = {
+  data: 'same', val: 'same', valFraction: 'same', classes: 'same', maskMode: 'same', images: 'same', out: 'run',
+  mode: 'same', encoder: 'same', encoderWeights: 'same', size: 'same', batchSize: 'same', epochs: 'may-change',
+  lr: 'same', seed: 'same', cqgWeights: 'same', classWeights: 'same', bestBy: 'same', maxStepsPerEpoch: 'may-change',
+  threads: 'may-change', preprocessing: 'same',
+};
+const PATH_KEYS = new Set<string>(['data', 'val', 'classes', 'images', 'encoderWeights']);
+
+/** JSON with sorted object keys, so settings compare by value. */
+function canonical(v: unknown): string | undefined {
+  if (v === undefined) return undefined;
+  return JSON.stringify(v, (_k, x: unknown) => (x && typeof x === 'object' && !Array.isArray(x)
+    ? Object.fromEntries(Object.entries(x as Record<string, unknown>).sort(([a], [b]) => a.localeCompare(b))) : x));
+}
+
+/** The settings a resume would change that it must not, as "'size' was 128x128, now 64x64". */
+export function resumeConflicts(saved: Record<string, unknown>, cfg: TrainConfig): string[] {
+  const show = (k: string, v: unknown): string => (v === undefined ? '(not set)' : k === 'size' && Array.isArray(v) ? v.join('x') : canonical(v)!);
+  const out: string[] = [];
+  for (const [k, rule] of Object.entries(ON_RESUME)) {
+    if (rule !== 'same') continue;
+    const was = saved[k];
+    const now = (cfg as Record<string, unknown>)[k];
+    if (canonical(was) === canonical(now)) continue;
+    // a run from a version without this setting ran with its default
+    if (!(k in saved) && canonical(now) === canonical((DEFAULT_CONFIG as Record<string, unknown>)[k])) continue;
+    if (PATH_KEYS.has(k) && typeof was === 'string' && typeof now === 'string' && path.resolve(was) === path.resolve(now)) continue;
+    out.push(`'${k}' was ${show(k, was)}, now ${show(k, now)}`);
+  }
+  return out;
+}
+
+interface Prior {
+  state: TrainState | null;
+  /** the run's config.json, when resuming */
+  saved: Record<string, unknown> | null;
+}
+
+/** The run already in the folder: refused without --resume, and with --resume when a fixed setting changed. */
+function checkPrior(cfg: TrainConfig, runDir: string, resume: boolean): Prior {
+  const state = readState(runDir);
+  if (state && !resume) {
+    throw new TrainError(`run folder '${cfg.out}' already holds a run (epoch ${state.epoch}); pass --resume to continue it or choose another --out`);
+  }
+  if (!resume) return { state: null, saved: null };
+  if (!state) throw new TrainError(`--resume: '${cfg.out}' has no checkpoint to resume from`);
+  const file = path.join(runDir, 'config.json');
+  let saved: Record<string, unknown>;
+  try {
+    saved = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
+  } catch (err) {
+    throw new TrainError(`--resume: ${file} cannot be read (${(err as Error).message}); the run cannot be resumed: train into a new --out`);
+  }
+  const changed = resumeConflicts(saved, cfg);
+  if (changed.length > 0) {
+    const allowed = Object.keys(mayChange(cfg)).join(', ');
+    throw new TrainError(`--resume cannot change the settings the run was started with (they change the model, the data or the optimisation): ` +
+      `${changed.join('; ')}. Resume with the run's settings (see ${file}; only ${allowed} may change), or train into a new --out`);
+  }
+  return { state, saved };
+}
+
+/** The settings a resume may change, as given now (what a resumed run writes into its config.json). */
+function mayChange(cfg: TrainConfig): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(ON_RESUME).filter(([, r]) => r === 'may-change').map(([k]) => [k, (cfg as Record<string, unknown>)[k]]));
+}
+
+/** Checks that need neither the data nor the disk: the encoder name, weights and class weights. */
+function checkCheap(cfg: TrainConfig): void {
+  try {
+    encoderInfo(cfg.encoder);
+  } catch {
+    throw new TrainError(`unknown encoder '${cfg.encoder}'; known: ${encoderNames({ includeTest: true }).join(', ')}`);
+  }
+  if (cfg.encoderWeights !== undefined && !fs.existsSync(cfg.encoderWeights)) {
+    throw new TrainError(`encoder weights '${cfg.encoderWeights}' do not exist (give the path of a .safetensors file of encoder or smp model weights)`);
+  }
+  if (cfg.classWeights && !cfg.classWeights.every((w) => Number.isFinite(w))) {
+    throw new TrainError(`'classWeights' must be finite numbers, got [${cfg.classWeights.join(', ')}]`);
+  }
+}
+
+/** The command line a second writer is shown as the lock's holder. */
+function trainCommand(cfg: TrainConfig, resume: boolean): string {
+  return `cqseg train --data ${cfg.data} --out ${cfg.out} --mode ${cfg.mode} --encoder ${cfg.encoder}${resume ? ' --resume' : ''}`;
+}
+
+/**
+ * Trains into the run folder cfg.out. Everything that can be checked is checked before
+ * anything is written (settings, encoder, the data, the folder's lock and prior run);
+ * the folder's lock is held from then until the end, so a second `train` into the same
+ * folder is refused instead of mixing two runs.
+ */
 export async function train(cfg: TrainConfig, hooks: TrainHooks = {}, resume = false): Promise<TrainResult> {
+  const runDir = path.resolve(cfg.out);
+  const where = { what: 'run folder', flag: '--out', makeError: (m: string) => new TrainError(m) };
+  const lockOpts = { ...where, command: trainCommand(cfg, resume) };
+  checkCheap(cfg);
+  checkOutputFolder(cfg.out, where);
+  assertUnlocked(runDir, lockOpts); // fail early; acquireLock below decides
+  checkPrior(cfg, runDir, resume);
   if (cfg.threads) setNumThreads(cfg.threads);
   useCachingAllocator(); // large activations reused across steps (see src/tensor/runtime.ts)
-  const runDir = path.resolve(cfg.out);
-  const prior = readState(runDir);
-  if (prior && !resume) {
-    throw new TrainError(`run folder '${cfg.out}' already holds a run (epoch ${prior.epoch}); pass --resume to continue it or choose another --out`);
-  }
-  if (resume && !prior) throw new TrainError(`--resume: '${cfg.out}' has no checkpoint to resume from`);
-  if (resume && prior) {
-    const saved = JSON.parse(fs.readFileSync(path.join(runDir, 'config.json'), 'utf8')) as Partial<TrainConfig>;
-    for (const k of ['mode', 'encoder', 'data', 'seed', 'batchSize'] as const) {
-      if (JSON.stringify(saved[k]) !== JSON.stringify(cfg[k])) {
-        throw new TrainError(`--resume: '${k}' is ${JSON.stringify(cfg[k])} but the run was started with ${JSON.stringify(saved[k])}`);
-      }
-    }
-  }
   const sets = await openSets(cfg);
   const classNames = namesOf(sets.train);
-  fs.mkdirSync(runDir, { recursive: true });
-  writeFileAtomicSync(path.join(runDir, 'config.json'), JSON.stringify(runInfo(cfg, classNames), null, 2));
+  if (cfg.classWeights && cfg.classWeights.length !== classNames.length) {
+    throw new TrainError(`'classWeights' has ${cfg.classWeights.length} values, the dataset has ${classNames.length} classes`);
+  }
+  ensureFolder(cfg.out, where);
+  const lock = acquireLock(runDir, lockOpts);
+  try {
+    const prior = checkPrior(cfg, runDir, resume); // again, now that no one else writes here
+    removeStaleTemps(runDir, { depth: 2 }); // temp files of a writer killed mid-write
+    const info = prior.saved ? { ...prior.saved, ...mayChange(cfg) } : runInfo(cfg, classNames);
+    writeFileAtomicSync(path.join(runDir, 'config.json'), JSON.stringify(info, null, 2));
+    return await trainLocked(cfg, hooks, runDir, prior.state, sets, classNames);
+  } finally {
+    lock.release();
+  }
+}
 
-  createEncoder(cfg.encoder).dispose(); // fail early on an unknown encoder name
+async function trainLocked(cfg: TrainConfig, hooks: TrainHooks, runDir: string, prior: TrainState | null,
+  sets: { train: SegDataset; val: SegDataset | null }, classNames: string[]): Promise<TrainResult> {
   manualSeed(cfg.seed); // initial weights, dropout and drop-connect draws follow the seed
   const model: Unet = buildModel({ arch: 'unet', encoder: cfg.encoder, classes: classNames.length });
   const opt = new Adam(model.parameters(), { lr: cfg.lr });
   const classWeights = cfg.classWeights ? tensor(cfg.classWeights, [cfg.classWeights.length]) : undefined;
-  if (classWeights && cfg.classWeights!.length !== classNames.length) {
-    throw new TrainError(`'classWeights' has ${cfg.classWeights!.length} values, the dataset has ${classNames.length} classes`);
-  }
   try {
     if (cfg.encoderWeights && !prior) {
       try {

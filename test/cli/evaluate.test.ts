@@ -3,31 +3,16 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { before, test } from 'node:test';
-import { main } from '../../src/cli/main';
 import { resolveConfig } from '../../src/train/config';
 import { train } from '../../src/train/trainer';
 import { memory } from '../../src/tensor';
+import { cli } from '../helpers/cli';
 import { makeDiscDataset } from '../helpers/tiny_dataset';
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'cqseg-cli-eval-'));
 let data = '';
 let run = '';
 let bank = '';
-
-async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const so = process.stdout.write.bind(process.stdout);
-  const se = process.stderr.write.bind(process.stderr);
-  let out = '';
-  let err = '';
-  process.stdout.write = ((c: string) => ((out += c), true)) as typeof process.stdout.write;
-  process.stderr.write = ((c: string) => ((err += c), true)) as typeof process.stderr.write;
-  try {
-    return { code: await main(args), out, err };
-  } finally {
-    process.stdout.write = so;
-    process.stderr.write = se;
-  }
-}
 
 before(async () => {
   data = await makeDiscDataset(4, [64, 64]);

@@ -4,7 +4,6 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
 import sharp from 'sharp';
-import { main } from '../../src/cli/main';
 import { decodeMask, readImage, writeImage } from '../../src/data';
 import { disposeBank, loadBank, ReferenceBank } from '../../src/dcin';
 import { disposePrediction, encoderEmbedder, ImagePrediction, openBank, openSession, overlay, predictImage, Session } from '../../src/dcin/session';
@@ -12,6 +11,7 @@ import * as T from '../../src/tensor';
 import { resolveConfig } from '../../src/train/config';
 import { train } from '../../src/train/trainer';
 import { assertClose } from '../helpers/assert';
+import { cli } from '../helpers/cli';
 import { makeDiscDataset } from '../helpers/tiny_dataset';
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'cqseg-cli-refs-'));
@@ -21,23 +21,6 @@ let runB = '';
 let bankA = '';
 let odd = ''; // a non-square image of odd size, 45 x 71
 const [OH, OW] = [45, 71];
-
-async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const so = process.stdout.write.bind(process.stdout);
-  const se = process.stderr.write.bind(process.stderr);
-  let out = '';
-  let err = '';
-  // the commands write strings; the test runner's own reports (binary, on stdout) pass through
-  process.stdout.write = ((c: string | Uint8Array, ...rest: never[]) => (typeof c === 'string' ? ((out += c), true) : so(c, ...rest))) as typeof process.stdout.write;
-  process.stderr.write = ((c: string | Uint8Array, ...rest: never[]) => (typeof c === 'string' ? ((err += c), true) : se(c, ...rest))) as typeof process.stderr.write;
-  try {
-    const code = await main(args);
-    return { code, out, err };
-  } finally {
-    process.stdout.write = so;
-    process.stderr.write = se;
-  }
-}
 
 async function trainRun(seed: number): Promise<string> {
   const out = path.join(root, `run${seed}`);

@@ -101,3 +101,28 @@ test('a dataset folder without images/ or masks/ names what is missing', async (
   assert.throws(() => openFolderDataset(path.join(tmp.dir, 'half')), /has no masks\/ folder/);
   await assert.rejects(cli([path.join(tmp.dir, 'nope')]), /does not exist/);
 });
+
+test('16-bit PNG masks: classes counted by value; a value above 255 fails the check naming the file', async () => {
+  const root = path.join(tmp.dir, 'wide');
+  await writeFolderDataset(root, 2, 16, 16, 3);
+  fs.writeFileSync(path.join(root, 'classes.json'), JSON.stringify(['bg', 'a', 'b']));
+  const mask16 = (stem: string, f: (i: number) => number): Promise<unknown> =>
+    sharp(Uint16Array.from({ length: 16 * 16 }, (_, i) => f(i)), { raw: { width: 16, height: 16, channels: 1 } }).toColourspace('grey16').png()
+      .toFile(path.join(root, 'masks', `${stem}.png`));
+  // no background at all: read / 256, as before, every pixel would be class 0
+  for (const stem of ['s0', 's1']) await mask16(stem, (i) => (i < 128 ? 1 : 2));
+  const before = memory().liveTensors;
+  const r = await checkDataset(openFolderDataset(root), { size: [16, 16] });
+  assert.equal(memory().liveTensors, before);
+  assert.equal(r.errors, 0);
+  assert.deepEqual(r.classPixels, [0, 256, 256]);
+  const ok = await cli([root, '--size', '16x16']);
+  assert.equal(ok.code, 0, ok.out);
+  assert.match(ok.out, /bg 0\.0%, a 50\.0%, b 50\.0%/);
+
+  await mask16('s0', (i) => (i === 5 ? 300 : 1));
+  const { code, out } = await cli([root, '--size', '16x16']);
+  assert.equal(code, 1, out);
+  assert.match(out, /s0\.png.*16-bit with values up to 300/);
+  assert.match(out, /FAILED: 1 error/);
+});

@@ -5,6 +5,7 @@ import { after, test } from 'node:test';
 import sharp from 'sharp';
 import {
   openFolderDataset, openImageList, openDataset, parseMaskMode, readImageList, splitByLists, splitBySeed, parseClassMap, DataError, loadClassMap, classIndex,
+  BINARY_CLASSES, maskToIndices,
 } from '../../src/data';
 import { memory, Tensor } from '../../src/tensor';
 import { quadImage, rawImage, tempDir, writeFolderDataset } from '../helpers/data';
@@ -130,4 +131,25 @@ test('splits: by seed (deterministic, disjoint, complete) and by list files', as
   fs.writeFileSync(path.join(tmp.dir, 'bad.txt'), 's0\nzzz\n');
   assert.throws(() => splitByLists(ds, path.join(tmp.dir, 'bad.txt'), path.join(tmp.dir, 'val.txt')), /names 'zzz'/);
   assert.throws(() => splitByLists(ds, path.join(tmp.dir, 'train.txt'), path.join(tmp.dir, 'train.txt')), /both name/);
+});
+
+test('mask mode threshold:T takes T in 1..255 only; T outside is refused, never wrapped modulo 256', async () => {
+  assert.deepEqual(parseMaskMode('threshold'), { kind: 'threshold', threshold: 128 });
+  assert.deepEqual(parseMaskMode('threshold:1'), { kind: 'threshold', threshold: 1 });
+  assert.deepEqual(parseMaskMode('threshold=255'), { kind: 'threshold', threshold: 255 });
+  for (const t of ['256', '999', '0', '-1', '1.5', 'abc', '', '1e2', '0x10']) {
+    assert.throws(() => parseMaskMode(`threshold:${t}`), (e: unknown) => e instanceof DataError &&
+      /threshold T must be an integer 1\.\.255/.test(e.message) && e.message.includes(`got '${t}'`), `threshold:${t}`);
+  }
+  // a MaskMode built in code is checked too: uint8 >= 256 would compare against 0
+  const raw = { data: new Uint8Array(16 * 16).fill(200), height: 16, width: 16, channels: 1 };
+  const before = memory().liveTensors;
+  assert.throws(() => maskToIndices(raw, BINARY_CLASSES, { kind: 'threshold', threshold: 256 }), /integer 1\.\.255 .*, got '256'/);
+  const m = maskToIndices(raw, BINARY_CLASSES, { kind: 'threshold', threshold: 255 });
+  assert.ok(values(m.mask).every((v) => v === 0), '200 < 255 is background');
+  m.mask.dispose();
+  assert.equal(memory().liveTensors, before);
+  const root = path.join(tmp.dir, 'thr');
+  await writeFolderDataset(root, 1, 8, 8, 2);
+  assert.throws(() => openFolderDataset(root, { maskMode: { kind: 'threshold', threshold: 999 } }), /got '999'/);
 });

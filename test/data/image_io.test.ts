@@ -134,3 +134,33 @@ test('encodePng is lossless, encodeJpeg close, writeFileAtomic leaves no temp fi
   assert.deepEqual(fs.readdirSync(path.dirname(file)), ['x.png']);
   dispose(t);
 });
+
+/** A 16-bit PNG (grey16 or rgb16) holding exactly `values` (HWC), made by sharp. */
+async function png16(values: number[], h: number, w: number, c: 1 | 3): Promise<Buffer> {
+  const buf = await sharp(Uint16Array.from(values), { raw: { width: w, height: h, channels: c } }).toColourspace(c === 1 ? 'grey16' : 'rgb16').png().toBuffer();
+  const meta = await sharp(buf).metadata();
+  assert.deepEqual([meta.depth, meta.channels], ['ushort', c], 'fixture must be a 16-bit PNG');
+  return buf;
+}
+
+test('16-bit masks are read by value (class 1 stays 1), not divided by 256', async () => {
+  const before = memory().liveTensors;
+  const v = Array.from({ length: 16 * 16 }, (_, i) => i % 3);
+  const gray = await decodeMask(await png16(v, 16, 16, 1));
+  assert.equal(gray.channels, 1);
+  assert.deepEqual(Array.from(gray.data), v);
+  // an RGB-palette mask stored as 16-bit keeps its colors
+  const colors = [[0, 0, 0], [230, 80, 80], [80, 200, 80]];
+  const rgb = Array.from({ length: 16 * 16 }, (_, i) => colors[i % 3]).flat();
+  const color = await decodeMask(await png16(rgb, 16, 16, 3));
+  assert.equal(color.channels, 3);
+  assert.deepEqual(Array.from(color.data), rgb);
+  assert.equal(memory().liveTensors, before);
+});
+
+test('a 16-bit mask with values above 255 is a DataError naming the file and the value', async () => {
+  const file = path.join(tmp.dir, 'wide16.png');
+  fs.writeFileSync(file, await png16(Array.from({ length: 16 * 16 }, (_, i) => (i === 37 ? 300 : i % 2)), 16, 16, 1));
+  await assert.rejects(decodeMask(file), (e: unknown) => e instanceof DataError && e.code === 'mask-values' && e.file === file &&
+    e.message.includes('wide16.png') && /16-bit with values up to 300/.test(e.message) && /0\.\.255/.test(e.message));
+});

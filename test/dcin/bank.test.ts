@@ -80,3 +80,31 @@ test('bank: build, save, load; refused when an image changed, vanished, or the e
   assert.equal(T.memory().liveTensors, before);
   fs.rmSync(dir, { recursive: true });
 });
+
+test('a damaged bank is refused naming the file: GRIS index out of range, NaN statistics, shapes that disagree; no tensor leaks', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cqseg-bank-bad-'));
+  const paths = [0, 1, 2].map((i) => path.join(dir, `img${i}.raw`));
+  paths.forEach((p, i) => writeRaw(p, 6, 8, i + 1));
+  const bank = await buildBank(paths, readRaw, meanColorEmbedder('mean-color:v1'), {});
+  const before = T.memory().liveTensors;
+  const save = (name: string, over: Partial<typeof bank>): string => {
+    const file = path.join(dir, name);
+    saveBank({ ...bank, ...over }, file);
+    return file;
+  };
+  const gris = save('gris.safetensors', { gris: { ...bank.gris, index: 7 } });
+  assert.throws(() => loadBank(gris), (e: Error) => e instanceof BankError &&
+    e.message.startsWith(`${gris}: GRIS index 7 is out of range: the bank holds 3 images (0..2)`) && /rebuild it with cqseg references/.test(e.message));
+  const nanStats = T.tidy(() => T.where(T.arange(bank.labStats.size).reshape(bank.labStats.shape).eq(1), Number.NaN, bank.labStats));
+  const nan = save('nan.safetensors', { labStats: nanStats });
+  assert.throws(() => loadBank(nan), new RegExp(`^BankError: ${nan.replace(/[.]/g, '\\.')}: tensor 'lab_stats' holds 1 NaN or infinite value\\(s\\) \\(Lab statistics\\)`));
+  const short = T.tidy(() => bank.embeddings.narrow(0, 0, 2));
+  const rows = save('rows.safetensors', { embeddings: short });
+  assert.throws(() => loadBank(rows), /rows\.safetensors: tensor 'embeddings' has shape \[2, 3\], expected \[3, D\] for its 3 images/);
+  const notBank = path.join(dir, 'junk.safetensors');
+  fs.writeFileSync(notBank, 'not safetensors at all');
+  assert.throws(() => loadBank(notBank), (e: Error) => e instanceof BankError && e.message.includes('junk.safetensors') && /not a readable reference bank/.test(e.message));
+  T.dispose([nanStats, short]);
+  assert.equal(T.memory().liveTensors, before, 'the refused banks\' tensors are freed');
+  disposeBank(bank);
+});

@@ -197,3 +197,21 @@ test('bin/cqseg weights inspect runs end to end (exit status 0 when a map fits)'
   assert.match(r.stdout, /smp\s+FITS: 222 tensors mapped/);
   a.dispose();
 });
+
+test('importWeights refuses a tensor it takes holding NaN, naming it; an unused one may hold anything', () => {
+  const a = small();
+  const b = small();
+  const file = path.join(tmp, 'nan.safetensors');
+  const before = T.memory().liveTensors;
+  T.tidy(() => {
+    const poison = (t: T.Tensor): T.Tensor => T.where(T.arange(t.size).eq(0).reshape(t.shape), Number.NaN, t);
+    const sd = [...a.stateDict()].map(([k, t]): [string, T.Tensor] => [k, k === 'decoder.blocks.1.conv1.0.weight' ? poison(t) : t]);
+    writeSafetensors(file, sd);
+    assert.throws(() => importWeights(b, file), (e: unknown) => e instanceof SafetensorsError && e.message.startsWith(`${file}: tensor 'decoder.blocks.1.conv1.0.weight' holds NaN`));
+    assert.ok(!sameValues(a, b, 'encoder.'), 'nothing loaded');
+    writeSafetensors(file, [...a.stateDict(), ['_fc.weight', T.full([3, 3], Number.NaN)] as [string, T.Tensor]]);
+    assert.equal(importWeights(b, file).map, 'smp');
+  });
+  assert.equal(T.memory().liveTensors, before, 'no leaks');
+  T.dispose([a, b]);
+});

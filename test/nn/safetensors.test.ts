@@ -10,7 +10,8 @@ import * as path from 'path';
 import { after, test } from 'node:test';
 import * as T from '../../src/tensor';
 import {
-  BatchNorm2d, Conv2d, inspectSafetensors, Linear, loadStateDict, readSafetensors, SafetensorsError, saveStateDict, Sequential, writeSafetensors,
+  assertFinite, BatchNorm2d, Conv2d, firstNonFinite, inspectSafetensors, Linear, loadStateDict, readSafetensors, SafetensorsError, saveStateDict, Sequential,
+  writeSafetensors,
 } from '../../src/nn';
 import { assertNoLeak } from '../helpers/assert';
 import { repoRoot } from '../helpers/golden';
@@ -209,5 +210,46 @@ test('saveStateDict / loadStateDict round-trip a small model; strict errors name
     const partial = loadStateDict(other, file, { strict: false });
     assert.deepEqual(partial.mismatched.map((m) => m.split(':')[0]), ['2.weight', '2.bias']);
     T.dispose([a, b, other]);
+  }));
+});
+
+test('weights holding NaN or Inf are refused at load, naming the file and the first such tensor', () => {
+  assertNoLeak(() => T.tidy(() => {
+    const make = (): Sequential => new Sequential(new Conv2d(3, 4, 3), new BatchNorm2d(4), new Linear(4, 2));
+    const a = make();
+    const file = path.join(tmp, 'nan.safetensors');
+    for (const [bad, value] of [['1.running_var', Number.NaN], ['2.weight', Number.NEGATIVE_INFINITY]] as const) {
+      // one value of one tensor poisoned; a later tensor poisoned too: the first is named
+      const sd = [...a.stateDict()].map(([k, t]): [string, T.Tensor] => [k, k === bad || k === '2.bias'
+        ? T.where(T.arange(t.size).eq(t.size - 1).reshape(t.shape), value, t) : t]);
+      writeSafetensors(file, sd);
+      const b = make();
+      const before = raw(b.stateDict().get('0.weight')!);
+      assert.throws(() => loadStateDict(b, file), (err: unknown) => {
+        assert.ok(err instanceof SafetensorsError, String(err));
+        assert.equal(err.message, `${file}: tensor '${bad}' holds NaN or infinite values: the weights are broken (did the training diverge?) and are not loaded`);
+        return true;
+      });
+      assert.deepEqual(raw(b.stateDict().get('0.weight')!), before, 'nothing copied into the model');
+      assert.throws(() => loadStateDict(b, file, { strict: false }), /holds NaN/);
+      T.dispose(b);
+    }
+    T.dispose(a);
+  }));
+});
+
+test('firstNonFinite: float tensors of every width, integers and empty tensors skipped', () => {
+  assertNoLeak(() => T.tidy(() => {
+    const ints: [string, T.Tensor][] = [['i', T.tensor([1, 2], [2], { dtype: 'int64' })], ['e', T.zeros([0, 3])], ['u', T.tensor([255], [1], { dtype: 'uint8' })]];
+    assert.equal(firstNonFinite(ints), undefined);
+    for (const dtype of ['float64', 'float32', 'float16', 'bfloat16'] as const) {
+      const t = T.tensor([0, 1, Number.POSITIVE_INFINITY], [3]).to(dtype);
+      assert.equal(firstNonFinite([...ints, ['ok', T.ones([2], { dtype })], [`inf_${dtype}`, t]]), `inf_${dtype}`);
+    }
+    assert.doesNotThrow(() => assertFinite('f', new Map([['w', T.randn([4, 4])]])));
+    // huge finite values whose sum overflows are finite all the same
+    const huge: [string, T.Tensor][] = [['f32', T.tensor([3e38, 3e38], [2])], ['f16', T.tensor([6e4, 6e4], [2]).to('float16')]];
+    assert.equal(firstNonFinite(huge), undefined);
+    assert.equal(firstNonFinite([...huge, ['nan', T.tensor([1, Number.NaN], [2])]]), 'nan');
   }));
 });

@@ -6,7 +6,7 @@ import { before, test } from 'node:test';
 import { loadRun } from '../../src/models/run';
 import { resolveConfig, TrainConfig } from '../../src/train/config';
 import { explainOom, train, TrainError } from '../../src/train/trainer';
-import { saveStateDict } from '../../src/nn';
+import { readSafetensors, saveStateDict, writeSafetensors } from '../../src/nn';
 import { buildModel } from '../../src/models/run';
 import * as T from '../../src/tensor';
 import { makeDiscDataset } from '../helpers/tiny_dataset';
@@ -81,13 +81,20 @@ test('errors: missing or empty dataset, size not divisible by 32, existing run, 
   await train(cfg, { progress: false });
   await assert.rejects(train(cfg, { progress: false }), /already holds a run.*--resume/);
   await assert.rejects(train(config({}), { progress: false }, true), /no checkpoint to resume from/);
-  await assert.rejects(train(config({ mode: 'aug', out: cfg.out }), { progress: false }, true), /'mode' is "aug" but the run was started with "cqg"/);
+  await assert.rejects(train(config({ mode: 'aug', out: cfg.out }), { progress: false }, true), /'mode' was "cqg", now "aug"/);
 });
 
 test('a NaN loss stops training, names the step and keeps the last good checkpoint', async () => {
   const cfg = config({ mode: 'baseline', epochs: 1 });
   await train(cfg, { progress: false });
-  const bad = { ...cfg, epochs: 2, classWeights: [Number.NaN, 1] };
+  // a weight of the checkpoint turned NaN (class weights or lr, which would do it too, may not change on resume)
+  const ckpt = path.join(cfg.out, 'checkpoint', 'epoch-1', 'model.safetensors');
+  const st = readSafetensors(ckpt);
+  const [name, w] = [...st.tensors].find(([, t]) => t.dtype === 'float32' && t.ndim === 4)!;
+  st.tensors.set(name, T.fullLike(w, Number.NaN));
+  writeSafetensors(ckpt, st.tensors, st.metadata);
+  T.dispose([...st.tensors.values(), w]);
+  const bad = { ...cfg, epochs: 2 };
   await assert.rejects(train(bad, { progress: false }, true), (err: Error) => {
     assert.ok(err instanceof TrainError);
     assert.match(err.message, /loss became NaN at epoch 2, step 1 \(global step 3\)/);

@@ -6,7 +6,8 @@ import { exriStatsFor, openBank, openEmbedder, openSession } from '../../dcin/se
 import { EvalResult, evaluateDatasetMany } from '../../eval/evaluate';
 import { RunError } from '../../models/run';
 import { dispose, setNumThreads, Tensor } from '../../tensor';
-import { writeFileAtomicSync } from '../../util/atomic';
+import { removeStaleTemps, writeFileAtomicSync } from '../../util/atomic';
+import { checkOutputFile } from '../../util/paths';
 import { intFlag, parseArgs } from '../args';
 import { Command, UsageError } from '../command';
 
@@ -34,7 +35,9 @@ options:
   --embedder SPEC        encoder (default) | onnx:FILE: must be the bank's embedder
   --mask-mode MODE       exact | threshold[:T] | nearest
   --original-resolution  compare at each image's own size (default: the model's input
-                         size with masks resized by nearest, as the paper's reference)
+                         size with masks resized by nearest, as the paper's reference);
+                         images larger than the free memory allows (about 24 bytes a
+                         pixel) are refused; CQSEG_MAX_PIXELS sets another limit
   --bootstrap N          resamples for the intervals (default 1000; 0 = none)
   --json FILE            where to write the results (default evaluation.json in RUN)
   --threads N            libtorch CPU threads
@@ -61,6 +64,8 @@ export const command: Command = {
     const threads = intFlag(flags.threads, 'threads', 1);
     if (threads) setNumThreads(threads);
     const bootstrap = intFlag(flags.bootstrap, 'bootstrap', 0) ?? 1000;
+    const jsonFile = (flags.json as string | undefined) ?? path.join(runDir, 'evaluation.json');
+    checkOutputFile(jsonFile, { what: 'results file', flag: '--json', makeError: (m) => new UsageError(m, 1) });
     let session;
     try {
       session = openSession(runDir);
@@ -107,7 +112,7 @@ export const command: Command = {
       });
       lines.push([path.basename(path.resolve(d)).padEnd(20), ...row].join(''));
     }
-    const jsonFile = (flags.json as string | undefined) ?? path.join(runDir, 'evaluation.json');
+    removeStaleTemps(path.dirname(path.resolve(jsonFile)), { target: path.basename(jsonFile) });
     writeFileAtomicSync(jsonFile, JSON.stringify({ model: runDir, classNames: session.info.classNames, configs, results }, null, 1));
     process.stdout.write(`${lines.join('\n')}\n\nwrote ${jsonFile}\n`);
     return 0;

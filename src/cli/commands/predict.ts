@@ -1,10 +1,13 @@
 /** `cqseg predict`: segments images of any size with DCIN and writes mask, overlay and JSON per image. */
 import * as fs from 'fs';
 import * as path from 'path';
-import { isImageFile, readImage, readImageList, writeFileAtomic, writeImage } from '../../data';
+import { DataError, imageSize, isImageFile, readImage, readImageList, writeFileAtomic, writeImage } from '../../data';
 import { BankError, DcinMode, DCIN_MODES, disposeBank, Embedder, EnsembleMode, ReferenceBank } from '../../dcin';
 import { disposePrediction, exriStatsFor, openBank, openEmbedder, openSession, overlay, predictImage, Session, writeMask } from '../../dcin/session';
 import { dispose, setNumThreads, Tensor } from '../../tensor';
+import { removeStaleTemps } from '../../util/atomic';
+import { pixelLimit, pixelLimitProblem } from '../../util/memory';
+import { checkOutputFolder, ensureFolder } from '../../util/paths';
 import { Progress } from '../../util/progress';
 import { intFlag, parseArgs } from '../args';
 import { Command, UsageError } from '../command';
@@ -18,7 +21,12 @@ per image STEM, into DIR:
   STEM.json         input, original size, DCIN mode, chosen references, per-class
                     areas (pixels, fraction) and confidence (mean max-probability)
 The image is resized (lanczos3) to the run's input size for the model; the
-probabilities are resized back with bilinear interpolation, then argmax.
+probabilities are resized back with bilinear interpolation, then argmax (in bands:
+the full-size probabilities are never held).
+
+Memory: an image costs about 24 bytes a pixel at the peak; images larger than the
+memory free allows (at most 16383x16383) are refused with their size and the limit.
+The environment variable CQSEG_MAX_PIXELS sets another limit (in pixels).
 
 IMAGES are image files, folders of images, or lists (.txt one path per line, .csv with
 a path column).
@@ -75,10 +83,14 @@ interface Options {
   robust: boolean;
   robustForeground: boolean;
   exri?: string;
+  limit: ReturnType<typeof pixelLimit>;
 }
 
 async function predictOne(file: string, s: Session, ctx: { bank?: ReferenceBank; embedder?: Embedder; exriStats?: Tensor }, o: Options): Promise<void> {
   const stem = path.parse(file).name;
+  const { height, width } = await imageSize(file);
+  const tooLarge = pixelLimitProblem(height, width, o.limit);
+  if (tooLarge) throw new DataError(`${file}: ${tooLarge}`, 'too-large', file);
   const image = await readImage(file);
   try {
     const p = await predictImage(s, image, { mode: o.mode, bank: ctx.bank, embedder: ctx.embedder, exriStats: ctx.exriStats, ensemble: o.ensemble, robust: o.robust, robustForeground: o.robustForeground });
@@ -128,8 +140,17 @@ function parse(args: string[]): { o: Options; flags: Record<string, unknown>; in
   const o: Options = {
     mode: mode as DcinMode, out: flags.out as string, ensemble: ensemble as EnsembleMode,
     robust: Boolean(flags.robust), robustForeground: Boolean(flags['robust-foreground']), exri: flags.exri as string | undefined,
+    limit: pixelLimitOrUsage(),
   };
   return { o, flags, inputs: positionals };
+}
+
+function pixelLimitOrUsage(): ReturnType<typeof pixelLimit> {
+  try {
+    return pixelLimit();
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
 }
 
 export const command: Command = {
@@ -141,6 +162,8 @@ export const command: Command = {
     const threads = intFlag(flags.threads, 'threads');
     if (threads !== undefined) setNumThreads(threads);
     const files = expandInputs(inputs);
+    const out = { what: 'output folder', flag: '--out', makeError: (m: string) => new UsageError(m, 1) };
+    checkOutputFolder(o.out, out);
     let s: Session | undefined;
     const ctx: { bank?: ReferenceBank; embedder?: Embedder; exriStats?: Tensor } = {};
     try {
@@ -163,7 +186,8 @@ export const command: Command = {
         if (spec !== undefined) ctx.embedder = await openEmbedder(spec, s);
         ctx.bank = openBank(flags.refs, { embedder: ctx.embedder, verify: (flags.verify as 'hash' | 'exists' | 'none' | undefined) ?? 'hash' });
       }
-      fs.mkdirSync(o.out, { recursive: true });
+      ensureFolder(o.out, out);
+      removeStaleTemps(o.out); // left by a predict killed while writing
       const bar = flags.quiet ? undefined : new Progress(`predict ${o.mode}`, files.length);
       const failed: string[] = [];
       for (let i = 0; i < files.length; i++) {

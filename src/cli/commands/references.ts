@@ -4,6 +4,8 @@ import { openDataset } from '../../data';
 import { Embedder, saveBank, disposeBank } from '../../dcin';
 import { buildBankFor, openEmbedder, openSession, Session } from '../../dcin/session';
 import { setNumThreads } from '../../tensor';
+import { removeStaleTemps } from '../../util/atomic';
+import { checkOutputFile } from '../../util/paths';
 import { Progress } from '../../util/progress';
 import { intFlag, parseArgs } from '../args';
 import { Command, UsageError } from '../command';
@@ -43,6 +45,9 @@ export const command: Command = {
     const threads = intFlag(flags.threads, 'threads');
     if (threads !== undefined) setNumThreads(threads);
     const out = flags.out as string;
+    checkOutputFile(out, { what: 'bank file', flag: '--out', makeError: (m) => new UsageError(m, 1) });
+    // a references killed while writing the bank leaves its temp file beside it
+    removeStaleTemps(path.dirname(path.resolve(out)), { target: path.basename(out) });
     let session: Session | undefined;
     let embedder: Embedder | undefined;
     try {
