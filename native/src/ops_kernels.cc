@@ -146,7 +146,7 @@ at::Tensor Int8Dot(const at::Tensor& codes, const at::Tensor& queries, const at:
   double* op = out.data_ptr<double>();
   auto dot = DotScalar;
 #ifdef CQSEG_X86
-  if (__builtin_cpu_supports("avx2")) dot = DotAvx2;
+  if (HasAvx2()) dot = DotAvx2;
 #endif
   at::parallel_for(0, k, 256, [&](int64_t lo, int64_t hi) {
     for (int64_t r = lo; r < hi; r++) {
@@ -343,7 +343,12 @@ at::Tensor DepthwiseInputGrad(const at::Tensor& gIn, const at::Tensor& wIn, int6
 
 bool HasAvx2() {
 #ifdef CQSEG_X86
-  static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  // CQSEG_CPU=plain takes the plain C++ paths on any CPU (tests of a machine without AVX2)
+  static const bool yes = [] {
+    const char* v = std::getenv("CQSEG_CPU");
+    if (v != nullptr && std::string(v) == "plain") return false;
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  }();
   return yes;
 #else
   return false;
@@ -427,6 +432,8 @@ std::pair<std::vector<int64_t>, std::vector<int64_t>> RawKernelArgs(Args& a, con
 void RegisterKernelOps(std::vector<OpDef>& ops) {
   OP("rgbHistogramCounts", return RgbHistogramCounts(a.t(0), a.b(1), a.i64(2)););
   OP("int8Dot", return Int8Dot(a.t(0), a.t(1), a.ot(2)););
+  // whether the hand-vectorized AVX2 paths run (false without AVX2+FMA or with CQSEG_CPU=plain)
+  OP("cpuHasAvx2", return HasAvx2(););
   OP("depthwiseConv2d", return DepthwiseConv2d(a.t(0), a.t(1), a.ot(2), a.ints(3), a.ints(4)););
   // (gradOutput, x, kh, kw, stride[2], padding[2]) and (gradOutput, w, h, w, stride[2], padding[2]): the raw kernels, for tests
   OP("depthwiseWeightGrad", {

@@ -8,6 +8,8 @@ export function setNumThreads(n: number): void {
   callV('setNumThreads', checkInt(n, 'n', 'setNumThreads', 1));
 }
 export const getNumThreads = (): number => callV<number>('getNumThreads');
+/** Whether cqseg's hand-vectorized AVX2 kernels run (false without AVX2+FMA, or with env CQSEG_CPU=plain). */
+export const cpuHasAvx2 = (): boolean => callV<boolean>('cpuHasAvx2');
 export const cudaIsAvailable = (): boolean => callV<boolean>('cudaIsAvailable');
 export const cudaDeviceCount = (): number => callV<number>('cudaDeviceCount');
 /** libtorch's version string, e.g. '1.13.0' or '2.11.0'. */

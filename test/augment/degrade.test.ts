@@ -1,3 +1,7 @@
+/**
+ * degrade: the float and uint8 paths round the same area means before JPEG (each at least
+ * 0.056 level from a .5 tie), then differ by the final rounding: 0.50 of 1 level (measured).
+ */
 import * as assert from 'node:assert/strict';
 import { test } from 'node:test';
 import * as T from '../../src/tensor';

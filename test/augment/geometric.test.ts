@@ -1,3 +1,10 @@
+/**
+ * Geometric transforms: the exact cases sample at whole pixels, so float32 grid noise (1e-6 px,
+ * 1e-4 level) stays 0.5 level / 0.5 px from any rounding tie; byte comparisons repeat the same
+ * operations, except one sample against its batch: the batch's elastic field is one convolution
+ * over all samples and differs from one sample's by up to 1.4e-6 px (9.5e-4 level here, while a
+ * value lies 1.2e-4 from a tie), so that check allows one level (measured against float64 runs).
+ */
 import * as assert from 'node:assert/strict';
 import { test } from 'node:test';
 import * as T from '../../src/tensor';
@@ -166,11 +173,13 @@ test('geometric: same seed gives the same batch; params replay from JSON; inputs
   const c = g.apply({ image, mask }, g.sample(2, new Rng(12), { height: 32, width: 48 }));
   assert.ok(!sameBytes(a.image, c.image));
   assert.ok(sameBytes(image, before));
-  // per-sample params: sample 0 alone gives the batch's sample 0
+  // per-sample params: sample 0 alone gives the batch's sample 0 (within the one level a rounding
+  // tie can move: the elastic field of a batch is one convolution, not bit-identical per sample)
   const one = g.apply({ image: image.narrow(0, 0, 1), mask: mask.narrow(0, 0, 1) }, {
     flip: [p1.flip[0]], shear: [p1.shear[0]], shiftScaleRotate: [p1.shiftScaleRotate[0]], elastic: [p1.elastic[0]],
   });
-  assert.ok(sameBytes(one.image, a.image.narrow(0, 0, 1).contiguous()));
+  const gap = T.tidy(() => one.image.to('float32').sub(a.image.narrow(0, 0, 1).to('float32')).abs().max().item());
+  assert.ok(gap <= 1, `sample 0 alone differs from the batch's by ${gap} levels`);
   T.dispose([image, mask, before, a, b, c, one]);
 });
 

@@ -1,3 +1,8 @@
+/**
+ * Pipelines: uint8 and float paths differ by the final rounding (0.5) plus float32 noise that
+ * uses 0.8% of the 1e-3 slack; view 2 vs colorQuality(view 1) uses 2.4% of 1e-5 (measured).
+ * The byte comparisons compare the same operations in the same order (same batch).
+ */
 import * as assert from 'node:assert/strict';
 import { test } from 'node:test';
 import * as T from '../../src/tensor';

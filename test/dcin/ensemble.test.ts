@@ -1,3 +1,7 @@
+/**
+ * Ensembles against the same composition (exact) and known entropies: float32 rounding uses at
+ * most 0.4% of a tolerance (measured against float64).
+ */
 import * as assert from 'node:assert/strict';
 import { test } from 'node:test';
 import * as T from '../../src/tensor';

@@ -1,3 +1,7 @@
+/**
+ * GRIS decisions: the best/second-best mean-distance gaps (2e-3, 3.6e-3) are 3e5 times the
+ * effect of float32 inputs (6e-9); mean distances use 0.06% of 1e-6, blocked sums 0.03% of 1e-12.
+ */
 import * as assert from 'node:assert/strict';
 import { test } from 'node:test';
 import * as T from '../../src/tensor';

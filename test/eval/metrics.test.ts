@@ -1,3 +1,7 @@
+/**
+ * Metrics from integer confusion counts: exact in float64 (ratios within 1e-12 of the
+ * exact fractions).
+ */
 import * as assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { bootstrapCI } from '../../src/eval/evaluate';

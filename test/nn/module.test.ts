@@ -3,6 +3,8 @@
  * Conv2d/BatchNorm2d/Linear/Sequential/ModuleList, train()/eval(), BatchNorm running
  * statistics against PyTorch, default initialisation, to(dtype), dispose, and
  * loadStateDict's strict errors and partial loading.
+ * BatchNorm2d against the float64 golden: float32 rounding uses at most 2.0% of the float32
+ * tolerance (float64: 0.0002%); to(dtype) casts use 6% of 1e-6 (half an ulp of values 1..2).
  */
 import * as assert from 'node:assert/strict';
 import { test } from 'node:test';

@@ -2,6 +2,16 @@
  * The training kernels that replace libtorch's where it is slow or keeps more memory:
  * depthwise convolution backward, the fused batch norm + SiLU node, and the im2col + GEMM
  * convolution algorithm. Each must give libtorch's own composition's values and gradients.
+ *
+ * Convolution-only cases draw their inputs on a grid of 1/4 (randq; scales on 1/8): every
+ * product and partial sum is exact in float32 (sums of |terms| stay below 2^24 grid steps),
+ * so kernel, twin and a float64 run agree exactly on any CPU, instruction set and thread
+ * count: float32 rounding uses 0% of those tolerances (checks that a path is libtorch's own
+ * compare bits off the grid: randn, or +1/3). Cases with batch norm (sqrt, SiLU) cannot be
+ * exact; their inputs avoid cancellation (no 3-value batch statistics, x off zero mean, conv
+ * weights >= 0), and float32 rounding uses at most 18% of their tolerances against a float64
+ * run of the same case (23% for batchNormActConv2d's plain 3x3 output, from the libtorch
+ * convolution both sides share) (measured on these inputs, each twin run in float64).
  */
 import * as assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -11,6 +21,10 @@ import { assertClose, assertNoLeak } from '../helpers/assert';
 
 /** Relative max difference of two tensors (to the second's largest magnitude). */
 const rel = (a: T.Tensor, b: T.Tensor): number => T.tidy(() => a.sub(b).abs().max().item() / Math.max(1e-12, b.abs().max().item()));
+
+/** randn on a grid of 1/4 (rand on 1/8): the same draws as randn (rand), exact products and sums below. */
+const randq = (shape: number[]): T.Tensor => T.tidy(() => T.randn(shape).mul(4).round().div(4));
+const randq01 = (shape: number[]): T.Tensor => T.tidy(() => T.rand(shape).mul(8).round().div(8));
 
 interface Grads { y: T.Tensor; grads: T.Tensor[] }
 
@@ -26,41 +40,45 @@ test('depthwise conv2d: the same values and gradients as libtorch (k 3/5/7, stri
   T.tidy(() => {
     T.manualSeed(3);
     for (const [c, h, w, k, s, p] of [[3, 9, 11, 3, 1, 1], [4, 10, 7, 3, 2, 0], [5, 12, 13, 5, 1, 2], [6, 13, 10, 5, 2, 0], [6, 13, 10, 5, 2, 1], [2, 8, 8, 3, 2, 1], [3, 5, 6, 5, 1, 0], [3, 17, 19, 7, 1, 3], [4, 17, 19, 7, 3, 2], [2, 14, 23, 3, 3, 1]]) {
-      const leaves = [T.randn([2, c, h, w]), T.randn([c, 1, k, k]), T.randn([c])];
+      const leaves = [randq([2, c, h, w]), randq([c, 1, k, k]), randq([c])];
       const probe = T.conv2d(leaves[0], leaves[1], leaves[2], { stride: s, padding: p, groups: c });
-      const g = T.randn(probe.shape);
-      const ours = run(leaves, ([x, wt, b]) => T.conv2d(x, wt, b, { stride: s, padding: p, groups: c }), g);
-      const ref = run(leaves, ([x, wt, b]) => callT('conv2d', x.handle, wt.handle, b.handle, [s, s], [p, p], [1, 1], c), g);
+      const g = randq(probe.shape);
+      const f = ([x, wt, b]: T.Tensor[]): T.Tensor => T.conv2d(x, wt, b, { stride: s, padding: p, groups: c });
+      const fr = ([x, wt, b]: T.Tensor[]): T.Tensor => callT('conv2d', x.handle, wt.handle, b.handle, [s, s], [p, p], [1, 1], c);
+      const ours = run(leaves, f, g);
+      const ref = run(leaves, fr, g);
       const what = `c${c} ${h}x${w} k${k} s${s} p${p}`;
-      assert.equal(rel(ours.y, ref.y), 0, `${what}: forward is libtorch's`);
       ['x', 'weight', 'bias'].forEach((name, i) => assert.ok(rel(ours.grads[i], ref.grads[i]) < 2e-6, `${what}: grad of ${name} ${rel(ours.grads[i], ref.grads[i])}`));
+      // off the grid (+1/3), where another forward would differ in the last bits: libtorch's exactly
+      const off = leaves.map((t) => t.add(1 / 3));
+      assert.equal(rel(run(off, f, g).y, run(off, fr, g).y), 0, `${what}: forward is libtorch's`);
     }
   });
 });
 
 test('depthwise conv2d without bias, and the raw kernels against libtorch on a larger map', () => {
   T.tidy(() => {
-    const x = T.randn([2, 4, 40, 52]);
-    const wt = T.randn([4, 1, 5, 5]);
+    const x = randq([2, 4, 40, 52]);
+    const wt = randq([4, 1, 5, 5]);
     const ours = run([x, wt], ([a, b]) => T.conv2d(a, b, null, { padding: 2, groups: 4 }), null);
     const ref = run([x, wt], ([a, b]) => callT('conv2d', a.handle, b.handle, null, [1, 1], [2, 2], [1, 1], 4), null);
     assert.ok(rel(ours.grads[1], ref.grads[1]) < 2e-6);
-    const g = T.randn([2, 4, 20, 26]);
+    const g = randq([2, 4, 20, 26]);
     const gw = callT('depthwiseWeightGrad', g.handle, x.handle, 3, 3, [2, 2], [1, 1]);
-    const gx = callT('depthwiseInputGrad', g.handle, T.randn([4, 1, 3, 3]).handle, 40, 52, [2, 2], [1, 1]);
+    const gx = callT('depthwiseInputGrad', g.handle, randq([4, 1, 3, 3]).handle, 40, 52, [2, 2], [1, 1]);
     assert.deepEqual(gw.shape, [4, 1, 3, 3]);
     assert.deepEqual(gx.shape, [2, 4, 40, 52]);
     const xr = x.detach().clone().requiresGrad_();
-    const wr = T.randn([4, 1, 3, 3]).requiresGrad_();
+    const wr = randq([4, 1, 3, 3]).requiresGrad_();
     callT('conv2d', xr.handle, wr.handle, null, [2, 2], [1, 1], [1, 1], 4).backward(g);
     assert.ok(rel(gw, wr.grad!) < 2e-6, 'weight kernel');
     const gx2 = callT('depthwiseInputGrad', g.handle, wr.handle, 40, 52, [2, 2], [1, 1]);
     assert.ok(rel(gx2, xr.grad!) < 2e-6, 'input kernel');
     // a map whose weight-gradient sums span several float blocks of rows (22,500 terms
-    // each), against float64 libtorch: libtorch's float32 one is off by about 3e-6 here
-    const xb = T.randn([1, 2, 90, 250]);
-    const wb = T.randn([2, 1, 3, 3]).to('float64').requiresGrad_();
-    const gb = T.randn([1, 2, 90, 250]);
+    // each, exact on the grid), against float64 libtorch: a lost or doubled block shows
+    const xb = randq([1, 2, 90, 250]);
+    const wb = randq([2, 1, 3, 3]).to('float64').requiresGrad_();
+    const gb = randq([1, 2, 90, 250]);
     callT('conv2d', xb.to('float64').handle, wb.handle, null, [1, 1], [1, 1], [1, 1], 2).backward(gb.to('float64'));
     assert.ok(rel(callT('depthwiseWeightGrad', gb.handle, xb.handle, 3, 3, [1, 1], [1, 1]).to('float64'), wb.grad!) < 1e-6, 'weight kernel, several blocks');
   });
@@ -68,8 +86,8 @@ test('depthwise conv2d without bias, and the raw kernels against libtorch on a l
 
 test('depthwise conv2d: no autograd or no float32 CPU -> plain libtorch; errors are TorchErrors', () => {
   T.tidy(() => {
-    const x = T.randn([1, 2, 6, 6]);
-    const w = T.randn([2, 1, 3, 3]);
+    const x = randq([1, 2, 6, 6]);
+    const w = randq([2, 1, 3, 3]);
     assertClose(T.conv2d(x, w, null, { groups: 2, padding: 1 }), T.conv2d(x.to('float64'), w.to('float64'), null, { groups: 2, padding: 1 }).toArray(), 1e-5);
     assert.throws(() => callT('depthwiseConv2d', x.handle, T.randn([3, 1, 3, 3]).handle, null, [1, 1], [0, 0]), /x must be \(N,C,H,W\) and w \(C,1,kH,kW\)/);
   });
@@ -78,7 +96,7 @@ test('depthwise conv2d: no autograd or no float32 CPU -> plain libtorch; errors 
 test('batchNormSilu equals silu(batchNorm) in values, gradients and running statistics; eval and no-grad compose', () => {
   T.tidy(() => {
     T.manualSeed(4);
-    for (const shape of [[2, 3, 5, 7], [2, 16, 33, 40], [1, 4, 1, 3], [3, 2, 17, 9]]) {
+    for (const shape of [[2, 3, 5, 7], [2, 16, 33, 40], [1, 4, 1, 33], [3, 2, 17, 9]]) {
       const c = shape[1];
       const leaves = [T.randn(shape).mul(3).add(1), T.randn([c]), T.randn([c])];
       const g = T.randn(shape);
@@ -90,7 +108,7 @@ test('batchNormSilu equals silu(batchNorm) in values, gradients and running stat
       const ref = run(leaves, (xs) => T.silu(T.batchNorm(xs[0], rm2, rv2, opts(xs))), g);
       const what = `[${shape.join(',')}]`;
       assert.ok(rel(ours.y, ref.y) < 1e-6, `${what} y ${rel(ours.y, ref.y)}`);
-      ['x', 'weight', 'bias'].forEach((name, i) => assert.ok(rel(ours.grads[i], ref.grads[i]) < (shape[0] * shape[2] * shape[3] < 8 ? 1e-4 : 2e-6), `${what} grad of ${name} ${rel(ours.grads[i], ref.grads[i])}`));
+      ['x', 'weight', 'bias'].forEach((name, i) => assert.ok(rel(ours.grads[i], ref.grads[i]) < 2e-6, `${what} grad of ${name} ${rel(ours.grads[i], ref.grads[i])}`));
       assert.ok(rel(rm1, rm2) < 1e-6 && rel(rv1, rv2) < 1e-6, `${what} running statistics`);
     }
     // eval mode and no-grad take the composed path: the same numbers
@@ -113,7 +131,7 @@ test('batchNormSilu: one value per channel is refused by name; no leak', () => {
 test("conv2d algorithm 'gemm' gives 'auto''s values and gradients", () => {
   T.tidy(() => {
     for (const [s, p] of [[1, 1], [2, 1], [1, 0]]) {
-      const leaves = [T.randn([2, 8, 10, 12]), T.randn([16, 8, 3, 3]), T.randn([16])];
+      const leaves = [randq([2, 8, 10, 12]), randq([16, 8, 3, 3]), randq([16])];
       const gemm = run(leaves, ([x, w, b]) => T.conv2d(x, w, b, { stride: s, padding: p, algorithm: 'gemm' }), null);
       const auto = run(leaves, ([x, w, b]) => T.conv2d(x, w, b, { stride: s, padding: p }), null);
       assert.ok(rel(gemm.y, auto.y) < 1e-5);
@@ -126,15 +144,16 @@ test("conv2d algorithm 'winograd' gives 'auto''s values and gradients (odd sizes
   T.tidy(() => {
     T.manualSeed(11);
     for (const [n, c, h, w, co] of [[2, 8, 10, 12, 16], [1, 5, 7, 9, 3], [2, 3, 1, 1, 4], [2, 6, 2, 3, 5], [1, 130, 5, 6, 70], [2, 4, 33, 47, 6]]) {
-      const leaves = [T.randn([n, c, h, w]), T.randn([co, c, 3, 3]), T.randn([co])];
-      const g = T.randn([n, co, h, w]);
+      const leaves = [randq([n, c, h, w]), randq([co, c, 3, 3]), randq([co])];
+      const g = randq([n, co, h, w]);
       const wino = run(leaves, ([x, wt, b]) => T.conv2d(x, wt, b, { padding: 1, algorithm: 'winograd' }), g);
       const auto = run(leaves, ([x, wt, b]) => T.conv2d(x, wt, b, { padding: 1 }), g);
       const what = `${n}x${c}x${h}x${w} -> ${co}`;
-      assert.equal(rel(wino.y, auto.y), 0, `${what}: the forward is libtorch's`);
       ['x', 'weight', 'bias'].forEach((name, i) => assert.ok(rel(wino.grads[i], auto.grads[i]) < 1e-5, `${what}: grad of ${name} ${rel(wino.grads[i], auto.grads[i])}`));
+      const off = leaves.map((t) => t.add(1 / 3)); // off the grid: libtorch's forward exactly
+      assert.equal(rel(run(off, ([x, wt, b]) => T.conv2d(x, wt, b, { padding: 1, algorithm: 'winograd' }), g).y, run(off, ([x, wt, b]) => T.conv2d(x, wt, b, { padding: 1 }), g).y), 0, `${what}: the forward is libtorch's`);
     }
-    // stride 2 and 5x5 kernels are not Winograd's: libtorch's values exactly
+    // stride 2 and 5x5 kernels are not Winograd's: libtorch's values exactly (randn, off the grid)
     for (const [k, s, p] of [[3, 2, 1], [5, 1, 2], [3, 1, 0]]) {
       const leaves = [T.randn([2, 4, 9, 10]), T.randn([6, 4, k, k])];
       const a = run(leaves, ([x, wt]) => T.conv2d(x, wt, null, { stride: s, padding: p, algorithm: 'winograd' }), null);
@@ -160,9 +179,9 @@ test("conv2d algorithm 'winograd' gives 'auto''s values and gradients (odd sizes
 
 test('the raw Winograd kernels equal libtorch on a larger map (values and both gradients)', () => {
   T.tidy(() => {
-    const x = T.randn([2, 16, 33, 47]).requiresGrad_();
-    const wt = T.randn([24, 16, 3, 3]).mul(0.2).requiresGrad_();
-    const g = T.randn([2, 24, 33, 47]);
+    const x = randq([2, 16, 33, 47]).requiresGrad_();
+    const wt = randq([24, 16, 3, 3]).div(4).requiresGrad_();
+    const g = randq([2, 24, 33, 47]);
     const ref = T.conv2d(x, wt, null, { padding: 1 });
     ref.backward(g);
     const y = T.noGrad(() => callT('winogradConv2d', x.handle, wt.handle));
@@ -186,7 +205,8 @@ test('batchNormActConv2d equals conv2d(pad(silu(batchNorm))) in values, gradient
     for (const [shape, k, s, pads, dw] of cases) {
       const c = shape[1];
       const cout = dw ? c : 5;
-      const leaves = [T.randn(shape).mul(2), T.randn([c]), T.randn([c]), T.randn([cout, dw ? 1 : c, k, k]), T.randn([cout])];
+      // x off zero mean (the running mean is no cancellation), conv weights >= 0 (outputs no cancellation)
+      const leaves = [T.randn(shape).mul(2).add(1), T.randn([c]), T.randn([c]), T.randn([cout, dw ? 1 : c, k, k]).abs(), T.randn([cout])];
       const conv = { stride: s, pads, groups: dw ? c : 1 };
       const [rm1, rv1, rm2, rv2] = [T.zeros([c]), T.ones([c]), T.zeros([c]), T.ones([c])];
       const bn = (xs: T.Tensor[]): T.BatchNormOptions => ({ weight: xs[1], bias: xs[2], training: true, momentum: 0.1, eps: 1e-3 });
@@ -206,7 +226,7 @@ test('scaledConv2d equals conv2d(x * scale) in values and gradients (per-sample 
   T.tidy(() => {
     // 1x1 stride 1 unpadded (per-sample weights, no product formed), then libtorch's path
     for (const [sn, k, s, p, h] of [[2, 1, 1, 0, 9], [1, 1, 1, 0, 9], [3, 1, 1, 0, 130], [1, 3, 2, 1, 9], [2, 1, 2, 0, 9]]) {
-      const leaves = [T.randn([sn === 3 ? 3 : 2, 6, h, 10]), T.rand([sn, 6, 1, 1]), T.randn([4, 6, k, k]), T.randn([4])];
+      const leaves = [randq([sn === 3 ? 3 : 2, 6, h, 10]), randq01([sn, 6, 1, 1]), randq([4, 6, k, k]), randq([4])];
       const ours = run(leaves, ([x, sc, w, b]) => T.scaledConv2d(x, sc, w, b, { stride: s, padding: p }), null);
       const ref = run(leaves, ([x, sc, w, b]) => T.conv2d(x.mul(sc), w, b, { stride: s, padding: p }), null);
       assert.ok(rel(ours.y, ref.y) < 1e-6);
@@ -237,7 +257,7 @@ test('upCatConv2d equals conv2d(cat([upsample x2, skip])), with and without skip
     for (const [n, cx, cs, co, h, w] of [[2, 5, 3, 7, 4, 6], [1, 9, 4, 3, 7, 5], [3, 2, 6, 5, 1, 1]]) {
     for (const withSkip of [true, false]) {
       for (const algorithm of ['auto', 'gemm', 'winograd'] as const) {
-        const leaves = [T.randn([n, cx, h, w]), T.randn([n, cs, 2 * h, 2 * w]), T.randn([co, withSkip ? cx + cs : cx, 3, 3]), T.randn([co])];
+        const leaves = [randq([n, cx, h, w]), randq([n, cs, 2 * h, 2 * w]), randq([co, withSkip ? cx + cs : cx, 3, 3]), randq([co])];
         const ours = run(leaves, ([x, s, w, b]) => T.upCatConv2d(x, withSkip ? s : null, w, b, { padding: 1, algorithm }), null);
         const ref = run(leaves, ([x, s, w, b]) => {
           const u = T.interpolate(x, { scaleFactor: 2, mode: 'nearest' });
@@ -254,7 +274,7 @@ test('upCatConv2d equals conv2d(cat([upsample x2, skip])), with and without skip
     }
     // inference (no autograd) takes the same polyphase node; float64 composes libtorch's ops
     T.noGrad(() => {
-      const [x, s, w] = [T.randn([2, 6, 5, 7]), T.randn([2, 3, 10, 14]), T.randn([4, 9, 3, 3])];
+      const [x, s, w] = [randq([2, 6, 5, 7]), randq([2, 3, 10, 14]), randq([4, 9, 3, 3])];
       const ref = T.conv2d(T.cat([T.interpolate(x, { scaleFactor: 2, mode: 'nearest' }), s], 1), w, null, { padding: 1 });
       assert.ok(rel(T.upCatConv2d(x, s, w, null, { padding: 1 }), ref) < 1e-5, 'no-grad polyphase');
       const [xd, sd, wd] = [x, s, w].map((t) => t.to('float64'));
@@ -305,10 +325,10 @@ test('the native kernels and fused nodes refuse bad arguments by name (a TorchEr
 test('the hand kernels and fused nodes agree on one and two libtorch threads', () => {
   T.tidy(() => {
     const cases: Array<[string, T.Tensor[], (xs: T.Tensor[]) => T.Tensor]> = [
-      ['depthwise k5 s1', [T.randn([2, 24, 20, 22]), T.randn([24, 1, 5, 5])], ([x, w]) => T.conv2d(x, w, null, { padding: 2, groups: 24 })],
-      ['depthwise k3 s2', [T.randn([2, 24, 20, 22]), T.randn([24, 1, 3, 3])], ([x, w]) => T.conv2d(x, w, null, { stride: 2, padding: 1, groups: 24 })],
-      ['upCatConv2d polyphase', [T.randn([2, 40, 6, 7]), T.randn([2, 8, 12, 14]), T.randn([16, 48, 3, 3])], ([x, s, w]) => T.upCatConv2d(x, s, w, null, { padding: 1 })],
-      ['scaledConv2d 1x1', [T.randn([2, 40, 9, 10]), T.rand([2, 40, 1, 1]), T.randn([12, 40, 1, 1])], ([x, sc, w]) => T.scaledConv2d(x, sc, w, null)],
+      ['depthwise k5 s1', [randq([2, 24, 20, 22]), randq([24, 1, 5, 5])], ([x, w]) => T.conv2d(x, w, null, { padding: 2, groups: 24 })],
+      ['depthwise k3 s2', [randq([2, 24, 20, 22]), randq([24, 1, 3, 3])], ([x, w]) => T.conv2d(x, w, null, { stride: 2, padding: 1, groups: 24 })],
+      ['upCatConv2d polyphase', [randq([2, 40, 6, 7]), randq([2, 8, 12, 14]), randq([16, 48, 3, 3])], ([x, s, w]) => T.upCatConv2d(x, s, w, null, { padding: 1 })],
+      ['scaledConv2d 1x1', [randq([2, 40, 9, 10]), randq01([2, 40, 1, 1]), randq([12, 40, 1, 1])], ([x, sc, w]) => T.scaledConv2d(x, sc, w, null)],
     ];
     const threads = T.getNumThreads();
     try {

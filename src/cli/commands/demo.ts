@@ -5,7 +5,9 @@ import { ExperimentConfig, validateExperiment, withDefaults } from '../../experi
 import { textTables } from '../../experiment/report';
 import { runExperiment } from '../../experiment/runner';
 import { getNumThreads, setNumThreads } from '../../tensor';
-import { Command } from '../command';
+import { acquireLock } from '../../util/lock';
+import { ensureFolder } from '../../util/paths';
+import { Command, UsageError } from '../command';
 import { intFlag, parseArgs } from '../args';
 
 const HELP = `usage: cqseg demo [--out DIR] [--epochs N] [--count N] [--encoder NAME] [--seed S]
@@ -35,30 +37,43 @@ export const command: Command = {
     const seed = intFlag(flags.seed, 'seed') ?? 0;
     const t0 = Date.now();
     if (getNumThreads() < 2 && require('os').availableParallelism?.() >= 2) setNumThreads(2);
-    const dataDir = path.join(out, 'data');
-    const manifest = path.join(dataDir, 'manifest.json');
-    const want = { seed, count, size: [128, 192] };
-    const have = fs.existsSync(manifest) ? JSON.parse(fs.readFileSync(manifest, 'utf8')) as { seed: number; size: number[]; counts: Record<string, number> } : null;
-    if (have && have.seed === want.seed && have.size.join() === want.size.join() && (have.counts['hq/train'] ?? 0) + (have.counts['hq/val'] ?? 0) === count) {
-      process.stderr.write(`synthetic data: reusing ${dataDir}\n`);
-    } else {
-      process.stderr.write(`synthetic data: writing ${count} hq and ${2 * Math.round((count * 3) / 8)} target images to ${dataDir}\n`);
-      await writeSynth({ out: dataDir, size: [128, 192], count, seed });
+    // one demo per folder: a second one writing the same synthetic data while the first
+    // trains on it would change the first's figures
+    const where = { what: 'demo folder', flag: '--out', makeError: (m: string) => new UsageError(m, 1) };
+    ensureFolder(out, where);
+    const lock = acquireLock(out, { ...where, command: `cqseg demo (out ${out})` });
+    try {
+      return await runDemo(out, flags, count, seed, t0);
+    } finally {
+      lock.release();
     }
-    const firstImage = fs.readdirSync(path.join(dataDir, 'hq', 'train', 'images')).sort()[0];
-    const cfg: ExperimentConfig = validateExperiment(withDefaults({
-      out: path.join(out, 'experiment'),
-      source: { train: path.join(dataDir, 'hq', 'train'), val: path.join(dataDir, 'hq', 'val') },
-      targets: { lq: path.join(dataDir, 'lq'), sp: path.join(dataDir, 'sp') },
-      train: { encoder: (flags.encoder as string | undefined) ?? 'resnet18', size: [128, 192], epochs: intFlag(flags.epochs, 'epochs') ?? 6, batchSize: 4, lr: 1e-3, seed },
-      // ExRI: an expert names a reference; the demo has no expert and takes the first hq training image (its name is in the report)
-      exri: path.join(dataDir, 'hq', 'train', 'images', firstImage),
-      bootstrap: 1000,
-      figureImages: 3,
-    }), 'demo');
-    const r = await runExperiment(cfg);
-    process.stdout.write(`\n${textTables(r)}\n\nreport: ${path.join(cfg.out, 'report.html')} (also report.md, results.json)\n` +
-      `demo finished in ${((Date.now() - t0) / 1000).toFixed(0)} s\n`);
-    return 0;
   },
 };
+
+async function runDemo(out: string, flags: Record<string, unknown>, count: number, seed: number, t0: number): Promise<number> {
+  const dataDir = path.join(out, 'data');
+  const manifest = path.join(dataDir, 'manifest.json');
+  const want = { seed, count, size: [128, 192] };
+  const have = fs.existsSync(manifest) ? JSON.parse(fs.readFileSync(manifest, 'utf8')) as { seed: number; size: number[]; counts: Record<string, number> } : null;
+  if (have && have.seed === want.seed && have.size.join() === want.size.join() && (have.counts['hq/train'] ?? 0) + (have.counts['hq/val'] ?? 0) === count) {
+    process.stderr.write(`synthetic data: reusing ${dataDir}\n`);
+  } else {
+    process.stderr.write(`synthetic data: writing ${count} hq and ${2 * Math.round((count * 3) / 8)} target images to ${dataDir}\n`);
+    await writeSynth({ out: dataDir, size: [128, 192], count, seed });
+  }
+  const firstImage = fs.readdirSync(path.join(dataDir, 'hq', 'train', 'images')).sort()[0];
+  const cfg: ExperimentConfig = validateExperiment(withDefaults({
+    out: path.join(out, 'experiment'),
+    source: { train: path.join(dataDir, 'hq', 'train'), val: path.join(dataDir, 'hq', 'val') },
+    targets: { lq: path.join(dataDir, 'lq'), sp: path.join(dataDir, 'sp') },
+    train: { encoder: (flags.encoder as string | undefined) ?? 'resnet18', size: [128, 192], epochs: intFlag(flags.epochs, 'epochs') ?? 6, batchSize: 4, lr: 1e-3, seed },
+    // ExRI: an expert names a reference; the demo has no expert and takes the first hq training image (its name is in the report)
+    exri: path.join(dataDir, 'hq', 'train', 'images', firstImage),
+    bootstrap: 1000,
+    figureImages: 3,
+  }), 'demo');
+  const r = await runExperiment(cfg);
+  process.stdout.write(`\n${textTables(r)}\n\nreport: ${path.join(cfg.out, 'report.html')} (also report.md, results.json)\n` +
+    `demo finished in ${((Date.now() - t0) / 1000).toFixed(0)} s\n`);
+  return 0;
+}
