@@ -49,6 +49,7 @@ function which(cmd) {
   return spawnSync('sh', ['-c', `command -v ${cmd}`], { encoding: 'utf8' }).status === 0;
 }
 
+const OPENBLAS = 'libopenblas0-openmp';
 const major = Number(process.versions.node.split('.')[0]);
 if (major < 20) fail(`Node.js 20 or newer is needed, this is ${process.version}`);
 
@@ -60,7 +61,7 @@ if (torch.error) {
   if (!process.env.LIBTORCH && !noInstall && isRoot && which('apt-get')) {
     say(`${torch.error}; installing Debian's libtorch-dev with apt-get (a few minutes, once)`);
     run('apt-get', ['update', '-q'], { capture: true });
-    run('apt-get', ['install', '-y', '-q', '--no-install-recommends', 'libtorch-dev'], { capture: true, env: { DEBIAN_FRONTEND: 'noninteractive' } });
+    run('apt-get', ['install', '-y', '-q', '--no-install-recommends', 'libtorch-dev', OPENBLAS], { capture: true, env: { DEBIAN_FRONTEND: 'noninteractive' } });
     torch = find();
   }
   if (torch.error) {
@@ -72,6 +73,27 @@ if (torch.error) {
   }
 }
 if (!quiet) say(`libtorch: ${torch.source} (${torch.libDir})${torch.cuda ? ' with CUDA' : ''}`);
+
+// 1a. the BLAS behind Debian's libtorch. libtorch sends some convolutions (a batch of one
+// small image: the last batch of an epoch, prediction) to im2col + BLAS, so the BLAS library
+// changes results like another CPU would; Debian's netlib reference BLAS (what
+// --no-install-recommends leaves) is also 5-20x slower than OpenBLAS. Its OpenMP build
+// shares libtorch's thread pool. Run folders record the BLAS in use (config.json 'blas').
+const systemBlas = '/usr/lib/x86_64-linux-gnu/libblas.so.3';
+if (!process.env.LIBTORCH && fs.existsSync(systemBlas) && !fs.realpathSync(systemBlas).includes('openblas')) {
+  const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+  if (!noInstall && isRoot && which('apt-get')) {
+    say(`${systemBlas} is the reference BLAS; installing Debian's ${OPENBLAS} (apt-get, once)`);
+    const env = { DEBIAN_FRONTEND: 'noninteractive' };
+    const args = ['install', '-y', '-q', '--no-install-recommends', OPENBLAS];
+    if (spawnSync('apt-get', args, { stdio: 'ignore', env: { ...process.env, ...env } }).status !== 0) {
+      run('apt-get', ['update', '-q'], { capture: true });
+      run('apt-get', args, { capture: true, env });
+    }
+  } else if (!quiet) {
+    say(`note: ${systemBlas} is the reference BLAS (slow); install ${OPENBLAS} for speed (sudo apt-get install ${OPENBLAS})`);
+  }
+}
 
 // 1b. a headless browser for the report test
 if (withBrowser && !['chromium', 'chromium-browser', 'google-chrome'].some(which)) {

@@ -5,14 +5,17 @@
  *
  * Errors: empty dataset, unreadable/corrupt images or masks, missing masks or images,
  * duplicate stems, mask size different from its image, class values outside the map,
- * unknown COCO categories. Warnings: extra masks, lossy masks, no class map, images
- * smaller than the training size (they would be upscaled), ignored files.
+ * unknown COCO categories, unreadable ROI masks or ROI masks of another size. Warnings:
+ * extra masks, lossy masks, no class map, images smaller than the training size (they
+ * would be upscaled), ignored files, empty ROI masks.
+ * With ROI masks, the class shares are also given inside the ROI (what evaluation counts).
  */
 import * as path from 'path';
-import { tidy } from '../tensor';
+import { maskedSelect, Tensor, tidy } from '../tensor';
 import { classCounts } from './classes';
-import { addIssue, Issue, SegDataset } from './dataset';
+import { addIssue, Issue, SampleRef, SegDataset } from './dataset';
 import { DataError, decodeImage, Size } from './image_io';
+import { readRoi } from './pairing';
 
 export interface CheckOptions {
   /** training size [H, W]; smaller images are reported (default [512, 768]) */
@@ -40,6 +43,8 @@ export interface CheckReport {
   classPixels: number[];
   /** mask pixels whose value is outside the class map */
   outsidePixels: number;
+  /** datasets with ROI masks: how many were read, pixels inside them, pixels of their images, pixels per class inside */
+  roi?: { read: number; inside: number; total: number; classPixels: number[] };
   issues: Issue[];
   errors: number;
   warnings: number;
@@ -69,11 +74,12 @@ export async function checkDataset(ds: SegDataset, opts: CheckOptions = {}): Pro
     source: ds.source, kind: ds.kind, classes: ds.classes.classes.map((c) => c.name), classSource: ds.classes.source,
     samples: ds.items.length, imagesRead: 0, masksRead: 0, heights: [Infinity, 0], widths: [Infinity, 0], formats: {},
     classPixels: new Array(nClasses).fill(0), outsidePixels: 0, issues, errors: 0, warnings: 0,
+    ...(ds.roi ? { roi: { read: 0, inside: 0, total: 0, classPixels: new Array(nClasses).fill(0) } } : {}),
   };
   if (ds.items.length === 0) {
     issues.unshift({ code: 'empty', severity: 'error', message: `no ${ds.labelled ? 'image/mask pairs' : 'images'} found`, files: [ds.source] });
   }
-  const outsideHint = nClasses === 2 ? '; 0/255 binary masks want --mask-mode threshold' : '; give a classes.json listing every class';
+  const outsideHint = nClasses === 2 ? '; binary masks stored 0/255 want --mask-mode binary' : '; give a classes.json listing every class';
   let done = 0;
   await pool(ds.items.length, opts.concurrency ?? 4, async (i) => {
     const it = ds.items[i];
@@ -93,6 +99,7 @@ export async function checkDataset(ds: SegDataset, opts: CheckOptions = {}): Pro
       if (!(err instanceof DataError)) throw err;
       addIssue(issues, 'unreadable-image', 'error', 'images that cannot be decoded (corrupt, truncated or not an image)', `${it.image}: ${err.message.replace(/^cannot read image '[^']*': /, '')}`);
     }
+    const roi = r.roi && it.roi ? await checkRoi(it, imgSize, r.roi, issues) : undefined;
     if (ds.labelled) {
       const name = it.mask ?? it.image;
       try {
@@ -112,12 +119,17 @@ export async function checkDataset(ds: SegDataset, opts: CheckOptions = {}): Pro
           if (k < nClasses) r.classPixels[k] += c;
           else r.outsidePixels += c;
         });
+        if (roi && r.roi && roi.shape.join() === m.mask.shape.join()) {
+          const inside = tidy(() => classCounts(maskedSelect(m.mask, roi.ne(0)), nClasses));
+          inside.forEach((c, k) => (r.roi!.classPixels[k] += c));
+        }
         m.mask.dispose();
       } catch (err) {
         if (!(err instanceof DataError)) throw err;
         addIssue(issues, err.code === 'unreadable' ? 'unreadable-mask' : err.code, 'error', err.code === 'unreadable' ? 'masks that cannot be decoded' : 'masks that cannot be read', `${name}: ${err.message}`);
       }
     }
+    roi?.dispose();
     opts.onProgress?.(++done, ds.items.length);
   });
   for (const is of issues) is.files.sort();
@@ -125,6 +137,28 @@ export async function checkDataset(ds: SegDataset, opts: CheckOptions = {}): Pro
   r.errors = issues.filter((i) => i.severity === 'error').reduce((s, i) => s + i.files.length, 0);
   r.warnings = issues.filter((i) => i.severity === 'warning').reduce((s, i) => s + i.files.length, 0);
   return r;
+}
+
+/** Reads one item's ROI mask: counts it into `stats`, reports unreadable, mismatched and empty ones; the caller disposes it. */
+async function checkRoi(it: SampleRef, imgSize: [number, number] | undefined, stats: NonNullable<CheckReport['roi']>, issues: Issue[]): Promise<Tensor | undefined> {
+  let roi: Tensor;
+  try {
+    roi = await readRoi(it.roi!);
+  } catch (err) {
+    if (!(err instanceof DataError)) throw err;
+    addIssue(issues, 'unreadable-roi', 'error', 'ROI masks that cannot be decoded', `${it.roi}: ${err.message}`);
+    return undefined;
+  }
+  stats.read++;
+  const [h, w] = roi.shape;
+  if (imgSize && (h !== imgSize[0] || w !== imgSize[1])) {
+    addIssue(issues, 'size-mismatch', 'error', 'ROI masks whose size differs from their image (HxW)', `${it.roi} (image ${imgSize[0]}x${imgSize[1]}, ROI ${h}x${w})`);
+  }
+  const inside = tidy(() => roi.to('int64').sum().item());
+  if (inside === 0) addIssue(issues, 'empty-roi', 'warning', 'ROI masks with no pixel inside (their images count for nothing in evaluation)', it.roi!);
+  stats.inside += inside;
+  stats.total += h * w;
+  return roi;
 }
 
 /** The report as text: what was found, then each problem with its count and files. */
@@ -142,6 +176,12 @@ export function formatReport(r: CheckReport, opts: { maxFiles?: number; errorsOn
       const pct = (c: number): string => `${((100 * c) / total).toFixed(1)}%`;
       lines.push(`masks: ${r.masksRead} read; pixels per class: ${r.classPixels.map((c, i) => `${r.classes[i]} ${pct(c)}`).join(', ')}` +
         (r.outsidePixels > 0 ? `, outside the class map ${pct(r.outsidePixels)}` : ''));
+    }
+    if (r.roi && r.roi.read > 0 && r.roi.total > 0) {
+      const inRoi = r.roi.classPixels.reduce((a, b) => a + b, 0);
+      const share = (c: number, of: number): string => `${((100 * c) / Math.max(1, of)).toFixed(1)}%`;
+      lines.push(`ROI masks: ${r.roi.read} read; ${share(r.roi.inside, r.roi.total)} of the pixels inside` +
+        (inRoi > 0 ? `; pixels per class inside the ROI (what evaluation counts): ${r.roi.classPixels.map((c, i) => `${r.classes[i]} ${share(c, inRoi)}`).join(', ')}` : ''));
     }
   }
   for (const sev of ['error', 'warning'] as const) {

@@ -114,11 +114,14 @@ export function classIndex(map: ClassMap, name: string): number {
  * How mask files become class indices:
  * - 'exact': gray value = class index; RGB masks need each class's `color` (exact match).
  * - 'threshold': binarise: value >= threshold -> 1, else 0 (RGB masks: mean of R, G, B).
+ * - 'binary': background / foreground: any value > 0 (any channel of an RGB mask) is
+ *   class 1, 0 is class 0. Reads binary masks however they are stored: 0/1, 0/255
+ *   (GIF, 8-bit PNG), 1-bit PNG (which decodes to 0/255). Use with two classes.
  * - 'nearest': each gray value goes to the class with the nearest gray level (`gray`, or
  *   i * 255 / (n - 1)); each RGB value to the class with the nearest color.
  * 'threshold' and 'nearest' take lossy (JPEG) masks as they are.
  */
-export type MaskMode = { kind: 'exact' } | { kind: 'threshold'; threshold: number } | { kind: 'nearest' };
+export type MaskMode = { kind: 'exact' } | { kind: 'binary' } | { kind: 'threshold'; threshold: number } | { kind: 'nearest' };
 
 /** Thresholds that split 8-bit mask values (0..255) into two non-empty sides: value >= T is class 1. */
 export const THRESHOLD_RANGE: [number, number] = [1, 255];
@@ -135,14 +138,14 @@ export function checkThreshold(t: number): number {
 }
 
 /**
- * Parses 'exact', 'nearest', 'threshold' (T = 128) or 'threshold:T' / 'threshold=T'
- * with T an integer 1..255.
+ * Parses 'exact', 'binary', 'nearest', 'threshold' (T = 128) or 'threshold:T' /
+ * 'threshold=T' with T an integer 1..255.
  *   parseMaskMode('threshold:100') // { kind: 'threshold', threshold: 100 }
  */
 export function parseMaskMode(s: string): MaskMode {
-  if (s === 'exact' || s === 'nearest') return { kind: s };
+  if (s === 'exact' || s === 'nearest' || s === 'binary') return { kind: s };
   const m = /^threshold(?:[:=](.*))?$/.exec(s);
-  if (!m) throw new DataError(`mask mode must be 'exact', 'nearest' or 'threshold[:T]', got '${s}'`, 'argument');
+  if (!m) throw new DataError(`mask mode must be 'exact', 'binary', 'nearest' or 'threshold[:T]', got '${s}'`, 'argument');
   if (m[1] === undefined) return { kind: 'threshold', threshold: 128 };
   if (!/^\d{1,3}$/.test(m[1])) throw thresholdError(m[1]);
   return { kind: 'threshold', threshold: checkThreshold(Number(m[1])) };
@@ -160,6 +163,19 @@ function grayLevels(map: ClassMap): number[] {
   return map.classes.map((c, i) => c.gray ?? (n === 1 ? 0 : Math.round((i * 255) / (n - 1))));
 }
 
+/** The text form of a mask mode, as parseMaskMode reads it. */
+export function formatMaskMode(mode: MaskMode): string {
+  return mode.kind === 'threshold' ? `threshold:${mode.threshold}` : mode.kind;
+}
+
+/** Binary mask mode needs a two-class map (class 1 is the foreground). */
+export function checkModeClasses(mode: MaskMode, map: ClassMap, where: string): void {
+  if (mode.kind === 'binary' && map.classes.length !== 2) {
+    throw new DataError(`${where}: mask mode binary makes two classes (0 background, 1 foreground), ` +
+      `but class map '${map.source}' has ${map.classes.length}`, 'classes', where);
+  }
+}
+
 /** Converts a decoded mask into class indices under a class map and mode. The caller disposes `mask`. */
 export function maskToIndices(raw: RawImage, map: ClassMap, mode: MaskMode, file = 'mask'): MaskConversion {
   const n = map.classes.length;
@@ -167,6 +183,7 @@ export function maskToIndices(raw: RawImage, map: ClassMap, mode: MaskMode, file
   if (mode.kind === 'threshold') checkThreshold(mode.threshold); // uint8 compares would wrap a T outside 0..255
   const mask = tidy(() => {
     const t = tensor(raw.data, [raw.height, raw.width, raw.channels], { dtype: 'uint8' });
+    if (mode.kind === 'binary') return any(t.gt(0), 2).to('uint8');
     if (raw.channels === 3 && mode.kind === 'exact') return rgbExact(t, map, outside, file);
     if (raw.channels === 3 && mode.kind === 'nearest' && map.classes.every((c) => c.color)) return rgbNearest(t, map);
     const gray = raw.channels === 1 ? t.select(2, 0) : t.to('float32').mean(2).round().to('uint8');

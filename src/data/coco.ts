@@ -242,9 +242,9 @@ function readJson(file: string): { images?: CocoImage[]; annotations?: CocoAnn[]
   }
 }
 
-/** Opens a COCO JSON + image folder; problems found while listing go to `issues`. */
-export function openCocoDataset(jsonFile: string, opts: CocoOptions = {}): SegDataset {
-  const j = readJson(jsonFile);
+/** Opens a COCO JSON + image folder; problems found while listing go to `issues`. `parsed`: the file's JSON, when read already. */
+export function openCocoDataset(jsonFile: string, opts: CocoOptions = {}, parsed?: unknown): SegDataset {
+  const j = (parsed as ReturnType<typeof readJson> | undefined) ?? readJson(jsonFile);
   if (!Array.isArray(j.images) || !Array.isArray(j.annotations) || !Array.isArray(j.categories)) {
     throw new DataError(`COCO file '${jsonFile}' needs "images", "annotations" and "categories" lists`, 'bad-json', jsonFile);
   }

@@ -1,7 +1,8 @@
 /**
- * What every dataset reader (folder, COCO, list) hands to the checker and the loader:
- * a list of samples (stem, image file, optional mask), the class map, the problems
- * found while listing, and a way to read one sample's class-index mask.
+ * What every dataset reader (folder, COCO, list, pairs) hands to the checker and the
+ * loader: a list of samples (stem, image file, optional mask and region-of-interest
+ * mask), the class map, the problems found while listing, and a way to read one
+ * sample's class-index mask.
  */
 import { Tensor } from '../tensor';
 import { ClassMap } from './classes';
@@ -22,8 +23,13 @@ export interface SampleRef {
   stem: string;
   /** absolute or root-relative image path */
   image: string;
-  /** mask file (folder datasets); undefined for COCO (annotations) and unlabelled lists */
+  /** mask file (folder, pairs datasets); undefined for COCO (annotations) and unlabelled lists */
   mask?: string;
+  /**
+   * region-of-interest mask (pairs datasets: a field-of-view mask): any value > 0 is
+   * inside. Evaluation counts only pixels inside it; training ignores it.
+   */
+  roi?: string;
 }
 
 export interface MaskRead {
@@ -36,8 +42,8 @@ export interface MaskRead {
 }
 
 export interface SegDataset {
-  readonly kind: 'folder' | 'coco' | 'list';
-  /** what the user named: a folder, a JSON file, a list file */
+  readonly kind: 'folder' | 'coco' | 'list' | 'pairs';
+  /** what the user named: a folder, a JSON file, a list file, a dataset description */
   readonly source: string;
   readonly classes: ClassMap;
   readonly items: SampleRef[];
@@ -45,6 +51,8 @@ export interface SegDataset {
   readonly issues: Issue[];
   /** whether samples carry masks (false for unlabelled lists) */
   readonly labelled: boolean;
+  /** whether every item has a region-of-interest mask (`SampleRef.roi`); absent = no */
+  readonly roi?: boolean;
   /**
    * Reads sample i's mask as class indices; throws DataError naming the file. With
    * `size`, readers may resize (nearest) before converting values, which is cheaper;
@@ -56,7 +64,7 @@ export interface SegDataset {
 /** A dataset restricted to some of its items (a split); listing issues stay with the parent. */
 export function subset(ds: SegDataset, indices: number[]): SegDataset {
   return {
-    kind: ds.kind, source: ds.source, classes: ds.classes, labelled: ds.labelled, issues: [],
+    kind: ds.kind, source: ds.source, classes: ds.classes, labelled: ds.labelled, roi: ds.roi, issues: [],
     items: indices.map((i) => ds.items[i]),
     readMask: (i, size) => ds.readMask(indices[i], size),
   };

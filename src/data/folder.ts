@@ -6,12 +6,13 @@
  *
  * Lossy masks (JPEG, as Kvasir-SEG ships them) carry compression noise: read them with
  * maskMode threshold (binarise at T: value >= T is class 1) or nearest (each gray level
- * or color goes to the nearest class), see classes.ts.
+ * or color goes to the nearest class); lossless binary masks stored 0/255 or 0/1 with
+ * maskMode binary (any value > 0 is class 1, the class map defaults to 'binary'), see classes.ts.
  *   const ds = openFolderDataset('data/kvasir', { maskMode: { kind: 'threshold', threshold: 128 } });
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { BINARY_CLASSES, checkThreshold, ClassMap, loadClassMap, MaskMode, maskToIndices } from './classes';
+import { BINARY_CLASSES, checkModeClasses, checkThreshold, ClassMap, formatMaskMode, loadClassMap, MaskMode, maskToIndices } from './classes';
 import { addIssue, Issue, MaskRead, SampleRef, SegDataset } from './dataset';
 import { tensor, tidy } from '../tensor';
 import { DataError, decodeMask, isImageFile, RawImage, resizeMask, Size } from './image_io';
@@ -50,12 +51,13 @@ function listByStem(dir: string, issues: Issue[], what: string): Map<string, str
   return out;
 }
 
-function resolveClasses(root: string, opt: FolderOptions['classes'], issues: Issue[]): ClassMap {
+function resolveClasses(root: string, opt: FolderOptions['classes'], issues: Issue[], mode: MaskMode): ClassMap {
   if (opt !== undefined) return typeof opt === 'string' ? loadClassMap(opt) : opt;
   const file = path.join(root, 'classes.json');
   if (fs.existsSync(file)) return loadClassMap(file);
   const parent = path.join(path.dirname(root), 'classes.json');
   if (fs.existsSync(parent)) return loadClassMap(parent);
+  if (mode.kind === 'binary') return BINARY_CLASSES; // the mode says what the classes are
   issues.push({ code: 'no-class-map', severity: 'warning', files: [root],
     message: 'no classes.json: assuming two classes (0 background, 1 foreground); pass --classes FILE for more' });
   return BINARY_CLASSES;
@@ -71,9 +73,10 @@ export function openFolderDataset(root: string, opts: FolderOptions = {}): SegDa
   if (!fs.existsSync(imagesDir)) throw new DataError(`dataset folder '${root}' has no ${opts.imagesDir ?? 'images'}/ folder`, 'missing', imagesDir);
   if (!fs.existsSync(masksDir)) throw new DataError(`dataset folder '${root}' has no ${opts.masksDir ?? 'masks'}/ folder (an unlabelled folder is read with openImageList)`, 'missing', masksDir);
   const issues: Issue[] = [];
-  const classes = resolveClasses(root, opts.classes, issues);
   const maskMode = opts.maskMode ?? { kind: 'exact' };
   if (maskMode.kind === 'threshold') checkThreshold(maskMode.threshold);
+  const classes = resolveClasses(root, opts.classes, issues, maskMode);
+  checkModeClasses(maskMode, classes, root);
   const images = listByStem(imagesDir, issues, 'images');
   const masks = listByStem(masksDir, issues, 'masks');
   const items: SampleRef[] = [];
@@ -83,20 +86,26 @@ export function openFolderDataset(root: string, opts: FolderOptions = {}): SegDa
     else items.push({ stem, image, mask });
   }
   for (const [stem, mask] of masks) if (!images.has(stem)) addIssue(issues, 'extra-mask', 'warning', 'masks without an image of the same stem (ignored)', mask);
-  const lossy = items.filter((it) => LOSSY.has(path.extname(it.mask!).toLowerCase()));
-  if (lossy.length > 0) {
-    const hint = maskMode.kind === 'exact'
-      ? '; their values carry compression noise: read them with --mask-mode threshold[:T] (binary) or nearest'
-      : ` (read with mask mode ${maskMode.kind === 'threshold' ? `threshold ${maskMode.threshold}` : 'nearest'})`;
-    for (const it of lossy) addIssue(issues, 'lossy-mask', 'warning', `masks stored in a lossy format (JPEG/WebP/AVIF)${hint}`, it.mask!);
-  }
+  lossyMaskIssues(items.map((it) => it.mask!), maskMode, issues);
   return {
     kind: 'folder', source: root, classes, items, issues, labelled: true,
-    readMask: (i, size) => readFolderMask(items[i].mask!, classes, maskMode, size),
+    readMask: (i, size) => readMaskFile(items[i].mask!, classes, maskMode, size),
   };
 }
 
-async function readFolderMask(file: string, classes: ClassMap, mode: MaskMode, size?: Size): Promise<MaskRead> {
+/** Warns about masks stored in a lossy format, with the mask mode that reads them. */
+export function lossyMaskIssues(masks: string[], maskMode: MaskMode, issues: Issue[]): void {
+  const lossy = masks.filter((m) => LOSSY.has(path.extname(m).toLowerCase()));
+  if (lossy.length === 0) return;
+  const noisy = '; their values carry compression noise: read them with --mask-mode threshold[:T] (binary) or nearest';
+  const hint = maskMode.kind === 'exact' ? noisy
+    : maskMode.kind === 'binary' ? `${noisy} (binary reads any value > 0 as foreground, noise included)`
+      : ` (read with mask mode ${formatMaskMode(maskMode)})`;
+  for (const m of lossy) addIssue(issues, 'lossy-mask', 'warning', `masks stored in a lossy format (JPEG/WebP/AVIF)${hint}`, m);
+}
+
+/** Reads a mask file as class indices, resized (nearest) to `size` first when given. */
+export async function readMaskFile(file: string, classes: ClassMap, mode: MaskMode, size?: Size): Promise<MaskRead> {
   let raw: RawImage = await decodeMask(file);
   if (size && (raw.height !== size[0] || raw.width !== size[1])) {
     // nearest first (values untouched), then convert the fewer pixels

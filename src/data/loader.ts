@@ -4,14 +4,17 @@
  * Decoding and image resizing (lanczos3) run in sharp's worker threads; the loader keeps
  * `prefetch` batches in flight while the caller computes, so training does not wait on
  * files unless decoding is slower than a step. Masks are resized with nearest (never
- * interpolated). Batches hold new tensors the caller disposes (dispose(batch)).
+ * interpolated), and so are region-of-interest masks when the dataset has them
+ * (`ds.roi`: b.roi, (N, H, W) bool). Batches hold new tensors the caller disposes
+ * (dispose(batch)).
  *
  *   const loader = new Loader(ds, { batchSize: 4, size: [512, 768], seed: 0 });
  *   for await (const b of loader.epoch(0)) { ... b.images (N,3,H,W) uint8, b.masks (N,H,W) int64; dispose(b); }
  */
-import { stack, Tensor, tensor, tidy } from '../tensor';
+import { dispose, stack, Tensor, tensor, tidy } from '../tensor';
 import { SegDataset } from './dataset';
 import { DataError, decodeImage, RawImage, resizeMask, Size } from './image_io';
+import { readRoi } from './pairing';
 import { Rng } from './rng';
 
 export interface LoaderOptions {
@@ -24,6 +27,8 @@ export interface LoaderOptions {
   prefetch?: number;
   /** drop a last, smaller batch (default false) */
   dropLast?: boolean;
+  /** read region-of-interest masks into Batch.roi when the dataset has them (default true) */
+  roi?: boolean;
 }
 
 export interface Batch {
@@ -31,6 +36,8 @@ export interface Batch {
   images: Tensor;
   /** (N, H, W) int64 class indices; absent for unlabelled datasets */
   masks?: Tensor;
+  /** (N, H, W) bool, true inside the region of interest; only for datasets with ROI masks (`ds.roi`) */
+  roi?: Tensor;
   stems: string[];
   /** indices into the dataset's items */
   indices: number[];
@@ -46,30 +53,44 @@ export interface LoaderStats {
 interface Decoded {
   image: RawImage;
   mask?: Tensor;
+  /** (H, W) uint8, 1 inside the region of interest */
+  roi?: Tensor;
 }
 
-/** One sample at `size`: image (H, W, 3) uint8 via sharp; mask (H, W) uint8 nearest-resized. */
-export async function loadSample(ds: SegDataset, i: number, size?: Size): Promise<{ image: Tensor; mask?: Tensor }> {
-  const d = await decodeSample(ds, i, size);
-  return { image: tensor(d.image.data, [d.image.height, d.image.width, 3], { dtype: 'uint8' }), mask: d.mask };
+/**
+ * One sample at `size`: image (H, W, 3) uint8 via sharp; mask (H, W) uint8
+ * nearest-resized; with `roi` and a dataset with ROI masks, roi (H, W) bool.
+ */
+export async function loadSample(ds: SegDataset, i: number, size?: Size, opts: { roi?: boolean } = {}): Promise<{ image: Tensor; mask?: Tensor; roi?: Tensor }> {
+  const d = await decodeSample(ds, i, size, Boolean(opts.roi));
+  const roi = d.roi ? tidy(() => d.roi!.to('bool')) : undefined;
+  d.roi?.dispose();
+  return { image: tensor(d.image.data, [d.image.height, d.image.width, 3], { dtype: 'uint8' }), mask: d.mask, ...(roi ? { roi } : {}) };
 }
 
-async function decodeSample(ds: SegDataset, i: number, size?: Size): Promise<Decoded> {
+const fitted = (t: Tensor, size?: Size): Tensor => {
+  if (!size || (t.shape[0] === size[0] && t.shape[1] === size[1])) return t;
+  const r = resizeMask(t, size);
+  t.dispose();
+  return r;
+};
+
+async function decodeSample(ds: SegDataset, i: number, size: Size | undefined, withRoi: boolean): Promise<Decoded> {
   const it = ds.items[i];
   const imageP = decodeImage(it.image, { size });
   if (!ds.labelled) return { image: await imageP };
-  const [image, m] = await Promise.all([imageP, ds.readMask(i, size)]);
-  if (m.outside.size > 0) {
-    m.mask.dispose();
-    throw new DataError(`mask '${it.mask ?? it.image}' has values outside class map '${ds.classes.source}': ${[...m.outside.keys()].slice(0, 6).join(', ')} (run cqseg data check)`, 'values-outside', it.mask ?? it.image);
+  const roiP = withRoi && ds.roi && it.roi ? readRoi(it.roi, size) : Promise.resolve(undefined);
+  const [image, m, roi] = await Promise.allSettled([imageP, ds.readMask(i, size), roiP]);
+  const got = <T>(r: PromiseSettledResult<T>): T | undefined => (r.status === 'fulfilled' ? r.value : undefined);
+  const bad = [image, m, roi].find((r) => r.status === 'rejected') as PromiseRejectedResult | undefined;
+  const outside = [...(got(m)?.outside.keys() ?? [])];
+  if (bad || outside.length > 0) {
+    dispose([got(m)?.mask, got(roi)]);
+    if (bad) throw bad.reason;
+    throw new DataError(`mask '${it.mask ?? it.image}' has values outside class map '${ds.classes.source}': ${outside.slice(0, 6).join(', ')} (run cqseg data check)`, 'values-outside', it.mask ?? it.image);
   }
-  let mask = m.mask;
-  if (size && (mask.shape[0] !== size[0] || mask.shape[1] !== size[1])) {
-    const r = resizeMask(mask, size);
-    mask.dispose();
-    mask = r;
-  }
-  return { image, mask };
+  const r = got(roi);
+  return { image: got(image)!, mask: fitted(got(m)!.mask, size), ...(r ? { roi: fitted(r, size) } : {}) };
 }
 
 export class Loader {
@@ -79,7 +100,7 @@ export class Loader {
   private readonly opts: Required<LoaderOptions>;
 
   constructor(readonly dataset: SegDataset, opts: LoaderOptions = {}) {
-    this.opts = { batchSize: 4, size: [512, 768], shuffle: true, seed: 0, prefetch: 2, dropLast: false, ...opts };
+    this.opts = { batchSize: 4, size: [512, 768], shuffle: true, seed: 0, prefetch: 2, dropLast: false, roi: true, ...opts };
     this.size = this.opts.size;
     this.batchSize = this.opts.batchSize;
     if (!Number.isInteger(this.batchSize) || this.batchSize < 1) throw new DataError(`Loader batchSize must be a positive integer, got ${this.batchSize}`, 'argument');
@@ -124,7 +145,7 @@ export class Loader {
       }
     } finally {
       // an early break or an error: let in-flight decodes finish and free their masks
-      for (const p of inflight) p.then((ds) => ds.forEach((d) => d.mask?.dispose()), () => undefined);
+      for (const p of inflight) p.then((ds) => ds.forEach((d) => dispose([d.mask, d.roi])), () => undefined);
     }
   }
 
@@ -133,10 +154,10 @@ export class Loader {
   }
 
   private async decodeGroup(idx: number[]): Promise<Decoded[]> {
-    const settled = await Promise.allSettled(idx.map((i) => decodeSample(this.dataset, i, this.size)));
+    const settled = await Promise.allSettled(idx.map((i) => decodeSample(this.dataset, i, this.size, this.opts.roi)));
     const bad = settled.find((s) => s.status === 'rejected') as PromiseRejectedResult | undefined;
     if (bad) {
-      for (const s of settled) if (s.status === 'fulfilled') s.value.mask?.dispose();
+      for (const s of settled) if (s.status === 'fulfilled') dispose([s.value.mask, s.value.roi]);
       throw bad.reason;
     }
     return settled.map((s) => (s as PromiseFulfilledResult<Decoded>).value);
@@ -153,6 +174,11 @@ export class Loader {
       masks = tidy(() => stack(samples.map((s) => s.mask!)).to('int64'));
       for (const s of samples) s.mask!.dispose();
     }
-    return { images, masks, stems: idx.map((i) => this.dataset.items[i].stem), indices: idx };
+    let roi: Tensor | undefined;
+    if (samples.length > 0 && samples.every((s) => s.roi)) {
+      roi = tidy(() => stack(samples.map((s) => s.roi!)).to('bool'));
+      for (const s of samples) s.roi!.dispose();
+    }
+    return { images, masks, ...(roi ? { roi } : {}), stems: idx.map((i) => this.dataset.items[i].stem), indices: idx };
   }
 }

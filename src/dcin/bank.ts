@@ -3,7 +3,12 @@
  *   tensors   histograms (M, 512) float32, embeddings (M, D) float32,
  *             lab_stats (M, 3, 2) float64 (8-bit Lab mean/std per image, cqseg mode)
  *   metadata  format "cqseg-reference-bank", version, images (JSON list of
- *             { path, sha256 }), gris (JSON { index, path, meanDistance }), embedder (id)
+ *             { path, sha256 }), gris (JSON { index, path, meanDistance }), embedder (id),
+ *             ood (version 2: JSON OodCalibration, the out-of-distribution thresholds
+ *             calibrated on the bank's own images, with the method, k and quantile
+ *             that produced them; see ood.ts)
+ * Version 1 banks (no `ood`) still load: their `ood` is undefined, and predictions then
+ * carry raw OOD distances without a flag.
  * A bank is refused (BankError, code ERR_STALE_BANK) when an image is missing or its
  * content hash changed, or when it was built by another embedder than the one in use;
  * and, with a message naming the file, when it is damaged: shapes that disagree, NaN or
@@ -19,9 +24,13 @@ import { labStats, rgbHistogram } from '../color';
 import { readSafetensors, SafetensorsError, writeSafetensors } from '../nn/safetensors';
 import { Embedder } from './embedders';
 import { grisSelect, ImageSource } from './gris';
+import { calibrateOod, CalibrateOptions, calibrationProblem, OodCalibration } from './ood';
 
 export const BANK_FORMAT = 'cqseg-reference-bank';
-export const BANK_VERSION = 1;
+/** Version written; 2 added the OOD calibration. */
+export const BANK_VERSION = 2;
+/** Versions read (1: without OOD calibration). */
+export const BANK_VERSIONS_READ: readonly number[] = [1, 2];
 
 export class BankError extends Error {
   code = 'ERR_STALE_BANK';
@@ -43,10 +52,14 @@ export interface ReferenceBank {
   labStats: T.Tensor;
   gris: { index: number; path: string; meanDistance: number };
   embedder: string;
+  /** OOD thresholds calibrated on the bank's images; undefined in version 1 banks and banks of one image */
+  ood?: OodCalibration;
 }
 
 export interface BuildOptions {
   onProgress?: (done: number, total: number, path: string) => void;
+  /** OOD calibration settings (k, quantile), or false to leave it out */
+  ood?: CalibrateOptions | false;
 }
 
 function sha256(file: string): string {
@@ -55,7 +68,8 @@ function sha256(file: string): string {
 
 /**
  * Builds a bank from training images: one image decoded at a time (histogram, Lab
- * statistics, embedding), then GRIS over all histograms.
+ * statistics, embedding), then GRIS over all histograms and the OOD calibration
+ * (leave-one-out distances of the images themselves, ood.ts).
  *   const bank = await buildBank(paths, decodeRgb, embedder, { onProgress })
  */
 export async function buildBank(paths: string[], load: ImageSource, embedder: Embedder, opts: BuildOptions = {}): Promise<ReferenceBank> {
@@ -91,7 +105,7 @@ export async function buildBank(paths: string[], load: ImageSource, embedder: Em
     }
     const histograms = T.cat(hists, 0);
     const g = grisSelect(histograms);
-    return {
+    const bank: ReferenceBank = {
       images,
       histograms,
       embeddings: T.cat(embs, 0),
@@ -99,6 +113,13 @@ export async function buildBank(paths: string[], load: ImageSource, embedder: Em
       gris: { index: g.index, path: images[g.index].path, meanDistance: g.meanDistance },
       embedder: embedder.id,
     };
+    try {
+      if (opts.ood !== false) bank.ood = calibrateOod(bank, opts.ood ?? {});
+    } catch (err) {
+      disposeBank(bank);
+      throw err;
+    }
+    return bank;
   } finally {
     T.dispose([hists, embs, stats]);
   }
@@ -116,6 +137,7 @@ export function saveBank(bank: ReferenceBank, file: string): void {
     images: JSON.stringify(bank.images),
     gris: JSON.stringify(bank.gris),
     embedder: bank.embedder,
+    ...(bank.ood ? { ood: JSON.stringify(bank.ood) } : {}),
   });
 }
 
@@ -185,11 +207,17 @@ export function loadBank(file: string, opts: LoadBankOptions = {}): ReferenceBan
     throw new BankError(`${file}: ${msg}`);
   };
   if (metadata.format !== BANK_FORMAT) fail(`not a cqseg reference bank (format ${JSON.stringify(metadata.format)})`);
-  if (metadata.version !== String(BANK_VERSION)) fail(`bank version ${metadata.version} is not supported (expected ${BANK_VERSION}); rebuild it with cqseg references`);
+  if (!BANK_VERSIONS_READ.map(String).includes(metadata.version)) fail(`bank version ${metadata.version} is not supported (expected ${BANK_VERSIONS_READ.join(' or ')}); rebuild it with cqseg references`);
   for (const k of ['histograms', 'embeddings', 'lab_stats']) if (!tensors.has(k)) fail(`tensor '${k}' is missing`);
   const images = parseJson<BankImage[]>(metadata.images, 'images', fail);
   const gris = parseJson<ReferenceBank['gris']>(metadata.gris, 'gris', fail);
   checkContents(tensors, images, gris, fail);
+  let ood: OodCalibration | undefined;
+  if (metadata.version !== '1' && metadata.ood !== undefined) {
+    ood = parseJson<OodCalibration>(metadata.ood, 'ood', fail);
+    const problem = calibrationProblem(ood, images.length);
+    if (problem) fail(`the OOD calibration (metadata 'ood') ${problem}: the bank is damaged; ${REBUILD}`);
+  }
   const want = opts.embedder === undefined ? undefined : typeof opts.embedder === 'string' ? opts.embedder : opts.embedder.id;
   if (want !== undefined && want !== metadata.embedder) {
     fail(`stale bank: built with embedder ${metadata.embedder}, but ${want} is in use; rebuild it with cqseg references`);
@@ -208,6 +236,7 @@ export function loadBank(file: string, opts: LoadBankOptions = {}): ReferenceBan
     labStats: tensors.get('lab_stats')!,
     gris,
     embedder: metadata.embedder,
+    ...(ood ? { ood } : {}),
   };
 }
 

@@ -21,7 +21,7 @@ import { rgbHistogram } from '../color';
 export type ImageSource = (path: string) => Promise<T.Tensor>;
 
 export interface GrisOptions {
-  /** rows per block of the distance matrix (default 2048: 32 MB of float64 per block) */
+  /** rows per block of the distance matrix (default 256: 0.5 MB of float64 per block; only blocks on and above the diagonal are computed, so smaller blocks skip more of the symmetric half) */
   blockSize?: number;
   /** candidates within this of the smallest mean are recomputed exactly (default 1e-6) */
   tolerance?: number;
@@ -48,7 +48,7 @@ export function grisSelect(histograms: T.Tensor, opts: GrisOptions = {}): GrisRe
   if (!(histograms instanceof T.Tensor) || histograms.ndim !== 2 || histograms.shape[0] < 1) {
     throw new ArgumentError(`Argument 'histograms' passed to 'grisSelect' must be a non-empty (M, D) tensor, got ${histograms instanceof T.Tensor ? `[${histograms.shape.join(',')}]` : typeof histograms}`);
   }
-  const bs = opts.blockSize ?? 2048;
+  const bs = opts.blockSize ?? 256;
   if (!Number.isInteger(bs) || bs < 1) throw new ArgumentError(`Argument 'blockSize' passed to 'grisSelect' must be a positive integer, got ${String(bs)}`);
   const tol = opts.tolerance ?? 1e-6;
   const m = histograms.shape[0];

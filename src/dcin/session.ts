@@ -17,7 +17,8 @@
  *   const bank = openBankFor('bank.safetensors', s, { needEmbedder: true });
  *   const img = await readImage('x.jpg');
  *   const p = await predictImage(s, img, { mode: 'full', bank });
- *   // p.labels (H, W) uint8 at the image's size; p.summary: areas and confidence
+ *   // p.labels (H, W) uint8 at the image's size; p.summary: areas, confidence and the
+ *   // OOD distance and flag (whenever a bank is given, whatever the mode)
  *   disposePrediction(p); disposeBank(bank); s.dispose();
  */
 import * as crypto from 'crypto';
@@ -34,7 +35,8 @@ import { Unet } from '../models/unet/model';
 import { BankError, buildBank, BuildOptions, loadBank, disposeBank, ReferenceBank } from './bank';
 import { Embedder, EncoderEmbedder, OnnxEmbedder } from './embedders';
 import { EnsembleMode } from './ensemble';
-import { dcinPredict, DcinMode, DCIN_MODES } from './predict';
+import { oodReport, OodReport } from './ood';
+import { dcinPredict, DcinMode, DCIN_MODES, ENTROPY_CANDIDATES } from './predict';
 
 export type Rgb = [number, number, number];
 
@@ -202,8 +204,18 @@ export interface PredictionSummary {
   references: {
     gris?: { index: number; path: string };
     lris?: { index: number; path: string };
-    auto?: { choice: string; entropies: Record<string, number> };
+    /**
+     * auto: the rule, the choice, why ('in distribution' or 'agreement'), each candidate's
+     * agreement with the others, the LRIS references (lris, lris-2, lris-3);
+     * auto-entropy: the rule, the choice, each candidate's mean entropy
+     */
+    auto?: {
+      rule: string; choice: string; reason?: string; agreement?: Record<string, number> | null;
+      neighbours?: { index: number; path: string }[]; entropies?: Record<string, number>;
+    };
   };
+  /** distance to the training distribution and the flag (ood.ts); its note says what is missing */
+  ood: OodReport;
   classes: ClassSummary[];
   /** mean max-probability over the whole image */
   confidence: number;
@@ -267,14 +279,18 @@ export async function predictImage(s: Session, image: T.Tensor, opts: PredictIma
     }
     const r = await T.noGradAsync(() => dcinPredict(x, {
       mode: opts.mode, model: s.forward, bank: opts.bank, embedder: opts.embedder, exriStats: opts.exriStats, ensemble: opts.ensemble, transfer,
+      ood: opts.bank !== undefined,
     }));
     const refs: PredictionSummary['references'] = {};
     if (r.gris !== undefined) refs.gris = refOf(opts.bank!, r.gris);
     if (r.lris !== undefined) refs.lris = refOf(opts.bank!, r.lris[0]);
     if (r.auto) {
-      const names = ['none', 'gris', 'lris', 'full'];
-      refs.auto = { choice: r.auto.choice[0], entropies: Object.fromEntries(names.map((n, k) => [n, r.auto!.entropies[k][0]])) };
+      const a = r.auto;
+      refs.auto = a.rule === 'entropy'
+        ? { rule: a.rule, choice: a.choice[0], entropies: Object.fromEntries(ENTROPY_CANDIDATES.map((n, k) => [n, a.entropies![k][0]])) }
+        : { rule: a.rule, choice: a.choice[0], reason: a.reason![0], agreement: a.agreement![0], neighbours: a.neighbours![0].map((i) => refOf(opts.bank!, i)) };
     }
+    const ood = oodReport(r.ood?.[0], opts.bank?.ood);
     let back: ReturnType<typeof mapBack>;
     try {
       back = mapBack(r.probs, [image.shape[0], image.shape[1]], s.info.classNames);
@@ -282,7 +298,7 @@ export async function predictImage(s: Session, image: T.Tensor, opts: PredictIma
       r.probs.dispose();
       throw e;
     }
-    return { probs: r.probs, labels: back.labels, summary: { mode: opts.mode, references: refs, classes: back.classes, confidence: back.confidence } };
+    return { probs: r.probs, labels: back.labels, summary: { mode: opts.mode, references: refs, ood, classes: back.classes, confidence: back.confidence } };
   } finally {
     T.dispose([x, exclude]);
   }

@@ -8,6 +8,10 @@
  * reference's test set does; `originalResolution` instead upsamples the probabilities
  * (bilinear) to each image's own size and compares with its original mask, in bands
  * (eval/upsample.ts), and refuses images larger than the memory allows (util/memory.ts).
+ *
+ * Region of interest: when the dataset has ROI masks (`ds.roi`, e.g. DRIVE's field-of-view
+ * masks), every figure counts only pixels inside them, at either resolution, and the
+ * result says so (`roi: true`: "Dice inside the field of view").
  */
 import { DataError, Loader, Rng, SegDataset, Size, assertDatasetOk, imageSize, loadSample, resizeImage } from '../data';
 import { Tensor, argmax, dispose, noGradAsync, tidy } from '../tensor';
@@ -43,6 +47,8 @@ export interface EvalResult {
   perImage: { stem: string; dice: number }[];
   /** the confusion matrix counts[t * C + p] */
   confusion: number[];
+  /** true when only pixels inside the dataset's ROI masks were counted */
+  roi: boolean;
 }
 
 /**
@@ -65,20 +71,20 @@ export function bootstrapCI(perImage: ConfusionMatrix[], metric: (cm: ConfusionM
   return [q(0.025), q(0.975)];
 }
 
-function perImageMatrices(pred: Tensor, target: Tensor, classes: number): ConfusionMatrix[] {
+function perImageMatrices(pred: Tensor, target: Tensor, classes: number, roi?: Tensor): ConfusionMatrix[] {
   const out: ConfusionMatrix[] = [];
   for (let i = 0; i < pred.shape[0]; i++) {
     const cm = new ConfusionMatrix(classes);
-    tidy(() => cm.update(pred.select(0, i), target.select(0, i)));
+    tidy(() => cm.update(pred.select(0, i), target.select(0, i), roi?.select(0, i)));
     out.push(cm);
   }
   return out;
 }
 
-/** One image's confusion matrix at its own size: probabilities (1, C, h, w) upsampled band by band, mask (H, W). */
-function fullSizeMatrix(probs: Tensor, mask: Tensor, classes: number): ConfusionMatrix {
+/** One image's confusion matrix at its own size: probabilities (1, C, h, w) upsampled band by band, mask and roi (H, W). */
+function fullSizeMatrix(probs: Tensor, mask: Tensor, classes: number, roi?: Tensor): ConfusionMatrix {
   const cm = new ConfusionMatrix(classes);
-  upsampleArgmax(probs, [mask.shape[0], mask.shape[1]], (b) => cm.update(b.labels, mask.narrow(1, b.col, b.width))).dispose();
+  upsampleArgmax(probs, [mask.shape[0], mask.shape[1]], (b) => cm.update(b.labels, mask.narrow(1, b.col, b.width), roi?.narrow(1, b.col, b.width))).dispose();
   return cm;
 }
 
@@ -102,19 +108,21 @@ export async function evaluateDatasetMany(ds: SegDataset, predict: MultiPredicto
   const per = new Map<string, ConfusionMatrix[]>(columns.map((c) => [c, []]));
   const stems: string[] = [];
   const bar = opts.progress === false ? null : new Progress(opts.progress ?? `evaluate ${ds.source}`, ds.items.length);
-  // target: (N, H, W) at the model's size, or one image's (H, W) mask at its own size (fullSize)
-  const score = async (images: Tensor, target: Tensor, fullSize = false): Promise<void> => {
+  const withRoi = Boolean(ds.roi);
+  // target and roi: (N, H, W) at the model's size, or one image's (H, W) at its own size (fullSize)
+  const score = async (images: Tensor, target: Tensor, roi: Tensor | undefined, fullSize = false): Promise<void> => {
+    if (withRoi && !roi) throw new Error('dataset has ROI masks, but the batch holds none');
     const probs = await noGradAsync(() => predict(images));
     try {
       for (const c of columns) {
         const p = probs.get(c);
         if (!p) throw new Error(`predictor gave no '${c}' prediction`);
         if (fullSize) {
-          per.get(c)!.push(fullSizeMatrix(p, target, classes));
+          per.get(c)!.push(fullSizeMatrix(p, target, classes, roi));
           continue;
         }
         const pred = tidy(() => argmax(p, 1));
-        per.get(c)!.push(...perImageMatrices(pred, target, classes));
+        per.get(c)!.push(...perImageMatrices(pred, target, classes, roi));
         pred.dispose();
       }
     } finally {
@@ -125,7 +133,7 @@ export async function evaluateDatasetMany(ds: SegDataset, predict: MultiPredicto
     const loader = new Loader(ds, { batchSize: opts.batchSize ?? 4, size: opts.size, shuffle: false });
     for await (const b of loader.epoch(0)) {
       try {
-        await score(b.images, b.masks!);
+        await score(b.images, b.masks!, b.roi);
         stems.push(...b.stems);
         bar?.tick(b.stems.length);
       } finally {
@@ -144,20 +152,20 @@ export async function evaluateDatasetMany(ds: SegDataset, predict: MultiPredicto
       const { height, width } = await imageSize(file);
       const tooLarge = pixelLimitProblem(height, width, limit);
       if (tooLarge) throw new DataError(`${file}: ${tooLarge} (or evaluate at the model's size: leave out --original-resolution)`, 'too-large', file);
-      const s = await loadSample(ds, i);
+      const s = await loadSample(ds, i, undefined, { roi: withRoi });
       try {
         const small = await resizeImage(s.image, opts.size);
         const batch = tidy(() => small.permute([2, 0, 1]).unsqueeze(0).contiguous());
         small.dispose();
         try {
-          await score(batch, s.mask!, true);
+          await score(batch, s.mask!, s.roi, true);
         } finally {
           dispose(batch);
         }
         stems.push(ds.items[i].stem);
         bar?.tick();
       } finally {
-        dispose([s.image, s.mask]);
+        dispose([s.image, s.mask, s.roi]);
       }
     }
   }
@@ -178,6 +186,7 @@ export async function evaluateDatasetMany(ds: SegDataset, predict: MultiPredicto
       iouPerClass: total.iouPerClass(),
       perImage: list.map((cm, i) => ({ stem: stems[i], dice: cm.diceMacro() })),
       confusion: Array.from(total.counts),
+      roi: withRoi,
     });
   }
   return out;

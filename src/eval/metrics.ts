@@ -7,8 +7,11 @@
  * labels: dice_c = 2 TP / (2 TP + FP + FN), background included, and a class absent from
  * both prediction and truth (TP + FP + FN = 0) is left out of the mean (torchmetrics'
  * `_dice_compute` drops those classes for macro averaging). IoU_c = TP / (TP + FP + FN).
+ *
+ * With a region of interest (a field-of-view mask), only pixels inside it are counted:
+ * the metrics are "inside the ROI", as retinal-vessel benchmarks (DRIVE) report them.
  */
-import { Tensor, bincount, tidy } from '../tensor';
+import { Tensor, bincount, maskedSelect, tidy } from '../tensor';
 import { ArgumentError } from '../tensor/check';
 
 export class ConfusionMatrix {
@@ -18,10 +21,17 @@ export class ConfusionMatrix {
     this.counts = new Float64Array(numClasses * numClasses);
   }
 
-  /** Adds predictions and targets of one batch: int64 class indices of equal shape. */
-  update(pred: Tensor, target: Tensor): void {
+  /**
+   * Adds predictions and targets of one batch: class indices of equal shape. With `roi`
+   * (same shape, bool or 0/1; nonzero = inside), only pixels inside it are counted.
+   *   cm.update(argmax(probs, 1), batch.masks, batch.roi);
+   */
+  update(pred: Tensor, target: Tensor, roi?: Tensor): void {
     if (pred.shape.join() !== target.shape.join()) {
       throw new ArgumentError(`ConfusionMatrix.update: prediction [${pred.shape.join(',')}] and target [${target.shape.join(',')}] differ in shape`);
+    }
+    if (roi && roi.shape.join() !== target.shape.join()) {
+      throw new ArgumentError(`ConfusionMatrix.update: roi [${roi.shape.join(',')}] and target [${target.shape.join(',')}] differ in shape`);
     }
     const c = this.numClasses;
     const hist = tidy(() => {
@@ -30,7 +40,9 @@ export class ConfusionMatrix {
       if (t.size > 0 && (t.max().item() >= c || t.min().item() < 0)) {
         throw new ArgumentError(`ConfusionMatrix.update: target holds classes outside 0..${c - 1}`);
       }
-      return bincount(t.mul(c).add(p.clamp(0, c - 1)), undefined, c * c).to('float64');
+      const pair = t.mul(c).add(p.clamp(0, c - 1));
+      const counted = roi ? maskedSelect(pair, roi.reshape([-1]).ne(0)) : pair;
+      return bincount(counted, undefined, c * c).to('float64');
     });
     const h = hist.dataSync() as Float64Array;
     hist.dispose();

@@ -13,8 +13,10 @@ import { z } from 'zod';
 import { checkSchema, ConfigError, integer, must, nonEmpty, readJsonObject, TRAIN_CONFIG_FILE, TRAIN_MODE, TRAIN_MODES } from '../train/config';
 
 /** DCIN columns: the paper's five, and beyond the paper 'full-robust' (specular highlights
- * left out of the test image's Lab statistics) and 'auto' (lowest mean entropy). */
-const DCIN_COLUMN = z.enum(['none', 'exri', 'gris', 'lris', 'full', 'full-robust', 'auto'], must('one of none, exri, gris, lris, full, full-robust, auto'));
+ * left out of the test image's Lab statistics), 'auto' (OOD gate, then the medoid of
+ * none, gris and the transfers toward the 3 nearest training images; dcin/predict.ts)
+ * and 'auto-entropy' (lowest mean entropy among none, gris, lris, full). */
+const DCIN_COLUMN = z.enum(['none', 'exri', 'gris', 'lris', 'full', 'full-robust', 'auto', 'auto-entropy'], must('one of none, exri, gris, lris, full, full-robust, auto, auto-entropy'));
 export type DcinColumn = z.infer<typeof DCIN_COLUMN>;
 export const DCIN_COLUMNS: DcinColumn[] = [...DCIN_COLUMN.options];
 export const PAPER_COLUMNS: DcinColumn[] = ['none', 'exri', 'gris', 'lris', 'full'];

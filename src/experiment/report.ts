@@ -2,7 +2,10 @@
  * The experiment's reports: results.json (every figure), report.md and report.html
  * (the paper's Table I/II layout: one table per domain, rows models, columns DCIN
  * configurations, the best of each row in bold, bootstrap 95% intervals; training
- * curves as SVG plots; Fig. 3-style prediction grids; the references GRIS and LRIS chose).
+ * curves as SVG plots; Fig. 3-style prediction grids; the references GRIS and LRIS chose),
+ * and the safety table of `auto`: per model and domain, auto minus none and auto minus
+ * the best of none, GRIS, LRIS and full, each row met or missed against SAFETY_TARGETS,
+ * with the share of images flagged out of distribution.
  */
 import * as fs from 'fs';
 import * as path from 'path';
@@ -14,8 +17,110 @@ import type { CellResult, ExperimentResults } from './runner';
 const pct = (v: number): string => (Number.isNaN(v) ? 'n/a' : (v * 100).toFixed(2));
 const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 const COLUMN_TITLES: Record<string, string> = {
-  none: 'W/o DCIN', exri: 'ExRI', gris: 'GRIS', lris: 'LRIS', full: 'GRIS+LRIS', 'full-robust': 'GRIS+LRIS robust*', auto: 'auto*',
+  none: 'W/o DCIN', exri: 'ExRI', gris: 'GRIS', lris: 'LRIS', full: 'GRIS+LRIS', 'full-robust': 'GRIS+LRIS robust*', auto: 'auto*', 'auto-entropy': 'auto-entropy*',
 };
+
+/**
+ * What `auto` must achieve on every model and domain, in Dice points (%): at least
+ * none + vsNone (normalising must not cost more than half a point where it does not
+ * help), and at least the best of none, GRIS, LRIS and full + vsBest.
+ */
+export const SAFETY_TARGETS = { vsNone: -0.5, vsBest: -2 };
+const SAFETY_CANDIDATES = ['none', 'gris', 'lris', 'full'];
+
+export interface SafetyRow {
+  domain: string;
+  model: string;
+  /** Dice % */
+  auto: number;
+  none: number;
+  best: number;
+  bestColumn: string;
+  /** auto - none and auto - best, Dice points */
+  vsNone: number;
+  vsBest: number;
+  met: boolean;
+  /** auto-entropy - none, when that column was run */
+  entropyVsNone?: number;
+  /** OOD-flagged images of this model on this domain */
+  flagged?: number;
+  images?: number;
+}
+
+/** The safety rows (empty when the grid lacks the 'auto' or 'none' column). */
+export function safetyRows(r: ExperimentResults): SafetyRow[] {
+  const cols = r.config.dcin;
+  if (!cols.includes('auto') || !cols.includes('none')) return [];
+  const rows: SafetyRow[] = [];
+  for (const domain of r.domains) {
+    for (const model of r.config.modes) {
+      const dice = (c: string): number | undefined => {
+        const cell = r.cells.find((x) => x.domain === domain && x.model === model && x.dcin === c);
+        return cell ? cell.dice * 100 : undefined;
+      };
+      const auto = dice('auto');
+      const none = dice('none');
+      if (auto === undefined || none === undefined) continue;
+      let best = none;
+      let bestColumn = 'none';
+      for (const c of SAFETY_CANDIDATES) {
+        const v = dice(c);
+        if (v !== undefined && v > best) [best, bestColumn] = [v, c];
+      }
+      const vsNone = auto - none;
+      const vsBest = auto - best;
+      const o = r.ood?.[model]?.[domain];
+      const ent = dice('auto-entropy');
+      rows.push({
+        domain, model, auto, none, best, bestColumn, vsNone, vsBest,
+        met: vsNone >= SAFETY_TARGETS.vsNone - 1e-9 && vsBest >= SAFETY_TARGETS.vsBest - 1e-9,
+        ...(ent !== undefined ? { entropyVsNone: ent - none } : {}),
+        ...(o ? { flagged: o.flagged, images: o.images } : {}),
+      });
+    }
+  }
+  return rows;
+}
+
+/** Per domain, the OOD-flagged share over every model's images. */
+function flaggedShares(r: ExperimentResults): { domain: string; flagged: number; images: number }[] {
+  return r.domains.map((domain) => {
+    const per = Object.values(r.ood ?? {}).map((m) => m[domain]).filter(Boolean);
+    return { domain, flagged: per.reduce((a, o) => a + o.flagged, 0), images: per.reduce((a, o) => a + o.images, 0) };
+  });
+}
+
+/** +1.23 / -1.23, with no '-0.00' for a value that rounds to zero. */
+const signed = (v: number): string => {
+  const t = Math.abs(v).toFixed(2);
+  return `${v < 0 && Number(t) !== 0 ? '-' : '+'}${t}`;
+};
+const share = (f?: number, n?: number): string => (n ? `${f}/${n} (${((100 * f!) / n).toFixed(0)}%)` : 'n/a');
+
+/** The safety table as rows of cells (header first), shared by the three renderings. */
+function safetyTable(r: ExperimentResults): string[][] | null {
+  const rows = safetyRows(r);
+  if (rows.length === 0) return null;
+  const ent = rows.some((x) => x.entropyVsNone !== undefined);
+  const head = ['domain', 'model', 'auto', 'none', 'best', 'auto - none', 'auto - best', 'target', 'OOD flagged', ...(ent ? ['auto-entropy - none'] : [])];
+  return [head, ...rows.map((x) => [
+    x.domain, MODEL_TITLES[x.model] ?? x.model, x.auto.toFixed(2), x.none.toFixed(2), `${x.best.toFixed(2)} (${COLUMN_TITLES[x.bestColumn] ?? x.bestColumn})`,
+    signed(x.vsNone), signed(x.vsBest), x.met ? 'met' : 'MISSED', share(x.flagged, x.images),
+    ...(ent ? [x.entropyVsNone === undefined ? '' : signed(x.entropyVsNone)] : []),
+  ])];
+}
+
+const SAFETY_INTRO = `Targets for auto on every model and domain: auto - none >= ${SAFETY_TARGETS.vsNone} and ` +
+  `auto - best of (none, GRIS, LRIS, GRIS+LRIS) >= ${SAFETY_TARGETS.vsBest} Dice points. auto leaves images inside the ` +
+  'training distribution as they are and, for the others, takes the candidate agreeing most with the rest; ' +
+  'OOD flagged = images beyond the bank\'s calibrated threshold.';
+
+function safetySummary(r: ExperimentResults): string {
+  const rows = safetyRows(r);
+  const missed = rows.filter((x) => !x.met).length;
+  const shares = flaggedShares(r).map((d) => `${d.domain} ${share(d.flagged, d.images)}`).join(', ');
+  return `${rows.length - missed} of ${rows.length} rows met${missed ? `, ${missed} MISSED` : ''}. OOD-flagged share per domain (all models): ${shares}.`;
+}
 const MODEL_TITLES: Record<string, string> = { baseline: 'Baseline', aug: 'Augmentation', cqg: 'CQG (ours)' };
 
 interface Table {
@@ -64,11 +169,21 @@ function markdown(r: ExperimentResults): string {
     }
     out.push('');
   }
+  const safety = safetyTable(r);
+  if (safety) {
+    out.push('## Safety of auto (beyond the paper)', '', SAFETY_INTRO, '');
+    out.push(`| ${safety[0].join(' | ')} |`, `|${safety[0].map((_, i) => (i < 2 ? '---' : '---:')).join('|')}|`);
+    for (const row of safety.slice(1)) out.push(`| ${row.join(' | ')} |`);
+    out.push('', safetySummary(r), '');
+  }
   out.push('## References chosen', '');
   for (const [mode, g] of Object.entries(r.gris)) out.push(`- ${mode}: GRIS image ${g}`);
   for (const c of r.cells.filter((x) => x.dcin === 'lris' && x.lrisChoices)) {
     const top = Object.entries(c.lrisChoices!).sort((a, b) => b[1] - a[1]).slice(0, 3).map(([p, n]) => `${p} (${n})`).join(', ');
     out.push(`- ${c.model} on ${c.domain}: LRIS most chosen ${top}`);
+  }
+  for (const c of r.cells.filter((x) => (x.dcin === 'auto' || x.dcin === 'auto-entropy') && x.autoChoices)) {
+    out.push(`- ${c.model} on ${c.domain}: ${c.dcin} kept ${Object.entries(c.autoChoices!).map(([k, n]) => `${k} ${n}x`).join(', ')}`);
   }
   out.push('', '## Prediction grids', '');
   for (const [domain, rows] of Object.entries(r.figures)) {
@@ -130,6 +245,12 @@ function html(r: ExperimentResults): string {
     }
     parts.push('</table>');
   }
+  const safety = safetyTable(r);
+  if (safety) {
+    parts.push(`<h2>Safety of auto</h2><p>${esc(SAFETY_INTRO)}</p><table><tr>${safety[0].map((h) => `<th>${esc(h)}</th>`).join('')}</tr>`);
+    for (const row of safety.slice(1)) parts.push(`<tr>${row.map((c, i) => (i < 2 ? `<th>${esc(c)}</th>` : `<td>${c === 'MISSED' ? `<b>${c}</b>` : esc(c)}</td>`)).join('')}</tr>`);
+    parts.push(`</table><p>${esc(safetySummary(r))}</p>`);
+  }
   const curve = (f: (m: EpochMetrics) => number): Record<string, number[]> =>
     Object.fromEntries(Object.entries(r.curves).map(([k, ms]) => [MODEL_TITLES[k] ?? k, ms.map(f)]));
   parts.push('<h2>Training curves</h2><div class="charts">' +
@@ -142,8 +263,8 @@ function html(r: ExperimentResults): string {
     const top = Object.entries(c.lrisChoices!).sort((a, b) => b[1] - a[1]).slice(0, 3).map(([p, n]) => `<code>${esc(p)}</code> (${n})`).join(', ');
     parts.push(`<li>${esc(MODEL_TITLES[c.model] ?? c.model)} on ${esc(c.domain)}: LRIS most chosen ${top}</li>`);
   }
-  for (const c of r.cells.filter((x) => x.dcin === 'auto' && x.autoChoices)) {
-    parts.push(`<li>${esc(MODEL_TITLES[c.model] ?? c.model)} on ${esc(c.domain)}: auto kept ${Object.entries(c.autoChoices!).map(([k, n]) => `${esc(k)} ${n}×`).join(', ')}</li>`);
+  for (const c of r.cells.filter((x) => (x.dcin === 'auto' || x.dcin === 'auto-entropy') && x.autoChoices)) {
+    parts.push(`<li>${esc(MODEL_TITLES[c.model] ?? c.model)} on ${esc(c.domain)}: ${esc(c.dcin)} kept ${Object.entries(c.autoChoices!).map(([k, n]) => `${esc(k)} ${n}×`).join(', ')}</li>`);
   }
   parts.push('</ul><h2>Prediction grids</h2>');
   for (const [domain, rows] of Object.entries(r.figures)) {
@@ -192,5 +313,12 @@ export function textTables(r: ExperimentResults): string {
     lines.push('');
   }
   lines.push('(* best of the row)');
+  const safety = safetyTable(r);
+  if (safety) {
+    const w = safety[0].map((_, i) => Math.max(...safety.map((row) => row[i].length)));
+    lines.push('', 'safety of auto (Dice points)');
+    for (const row of safety) lines.push(row.map((c, i) => (i < 2 ? c.padEnd(w[i]) : c.padStart(w[i]))).join('  '));
+    lines.push(safetySummary(r));
+  }
   return lines.join('\n');
 }

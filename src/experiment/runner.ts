@@ -3,12 +3,14 @@
  * runs whose settings and data are unchanged), builds a reference bank per model
  * (reused likewise), evaluates every model on every domain under every DCIN column,
  * renders prediction grids, and writes results.json, report.md and report.html.
+ * Every image's OOD distance and flag against each model's bank (dcin/ood.ts) goes into
+ * results.json: per model and domain (`ood`), and on each cell's per-image rows.
  */
 import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import { SegDataset, assertDatasetOk, loadSample, openDataset, writeImage } from '../data';
-import { dcinPredictMany, disposeBank, EncoderEmbedder, loadBank, ReferenceBank, saveBank } from '../dcin';
+import { BANK_VERSION, dcinPredictMany, describeCalibration, disposeBank, EncoderEmbedder, loadBank, OodScore, ReferenceBank, saveBank } from '../dcin';
 import { buildBankFor, encoderEmbedder, exriStatsFor, openSession, overlay, Session } from '../dcin/session';
 import { EvalResult, evaluateDatasetMany } from '../eval/evaluate';
 import { RunInfo } from '../models/run';
@@ -26,10 +28,23 @@ export interface CellResult extends EvalResult {
   domain: string;
   model: TrainMode;
   dcin: DcinColumn;
+  /** per image: Dice, and the OOD flag of the image against this model's bank */
+  perImage: { stem: string; dice: number; ood?: boolean | null }[];
   /** LRIS: how often each bank image was chosen (path -> count) */
   lrisChoices?: Record<string, number>;
   /** auto: how often each candidate won */
   autoChoices?: Record<string, number>;
+}
+
+/** One model's OOD figures on one domain. */
+export interface OodDomain {
+  images: number;
+  /** images flagged out of distribution, and their share */
+  flagged: number;
+  share: number;
+  /** how the bank's thresholds were made; null for a bank without calibration */
+  calibration: string | null;
+  perImage: ({ stem: string } & OodScore)[];
 }
 
 export interface ExperimentResults {
@@ -41,6 +56,8 @@ export interface ExperimentResults {
   gris: Record<string, string>;
   figures: Record<string, { stem: string; cells: Record<string, string> }[]>;
   reused: { models: string[]; banks: string[] };
+  /** model -> domain -> OOD figures */
+  ood: Record<string, Record<string, OodDomain>>;
   seconds: number;
 }
 
@@ -95,7 +112,8 @@ async function trainModels(cfg: ExperimentConfig, log: Log, reused: string[]): P
 async function bankFor(cfg: ExperimentConfig, mode: string, s: Session, emb: EncoderEmbedder, log: Log, reused: string[]): Promise<ReferenceBank> {
   const dir = path.join(cfg.out, 'banks', mode);
   const file = path.join(dir, 'bank.safetensors');
-  const fp = hashOf({ weights: s.weightsSha256, data: listingHash(cfg.source.train), embedder: emb.id });
+  // the bank format's version too: a bank of an older format (no OOD calibration) is rebuilt
+  const fp = hashOf({ weights: s.weightsSha256, data: listingHash(cfg.source.train), embedder: emb.id, format: BANK_VERSION });
   if (reusable(dir, fp, file)) {
     log(`bank ${mode}: reusing ${file}`);
     reused.push(mode);
@@ -120,9 +138,13 @@ interface Ctx {
   exriStats?: Tensor;
 }
 
-/** Every DCIN column's probabilities for a batch, sharing forward passes; tallies the references chosen. */
-async function predictColumns(images: Tensor, cols: DcinColumn[], ctx: Ctx, tally?: Map<DcinColumn, CellResult>): Promise<Map<string, Tensor>> {
-  const byCol = await dcinPredictMany(images, cols, { model: ctx.session.forward, bank: ctx.bank, embedder: ctx.embedder, exriStats: ctx.exriStats });
+/**
+ * Every DCIN column's probabilities for a batch, sharing forward passes; tallies the
+ * references chosen and, with `oods`, appends the batch's OOD scores (in image order).
+ */
+async function predictColumns(images: Tensor, cols: DcinColumn[], ctx: Ctx, tally?: Map<DcinColumn, CellResult>, oods?: OodScore[]): Promise<Map<string, Tensor>> {
+  const byCol = await dcinPredictMany(images, cols, { model: ctx.session.forward, bank: ctx.bank, embedder: ctx.embedder, exriStats: ctx.exriStats, ood: oods !== undefined });
+  if (oods) oods.push(...(byCol.values().next().value?.ood ?? []));
   const out = new Map<string, Tensor>();
   for (const [col, r] of byCol) {
     out.set(col, r.probs);
@@ -209,6 +231,7 @@ async function runLocked(cfg: ExperimentConfig, log: Log): Promise<ExperimentRes
   for (const ds of Object.values(domains)) await assertDatasetOk(ds, { size: cfg.train.size ?? [512, 768] });
   const ctxs: Record<string, Ctx> = {};
   const cells: CellResult[] = [];
+  const ood: ExperimentResults['ood'] = {};
   const curves: ExperimentResults['curves'] = {};
   const gris: Record<string, string> = {};
   let classNames: string[] = [];
@@ -229,19 +252,31 @@ async function runLocked(cfg: ExperimentConfig, log: Log): Promise<ExperimentRes
     for (const [name, ds] of Object.entries(domains)) {
       for (const mode of cfg.modes) {
         const tally = new Map<DcinColumn, CellResult>(cfg.dcin.map((col) => [col, { domain: name, model: mode, dcin: col } as CellResult]));
-        const res = await evaluateDatasetMany(ds, (x) => predictColumns(x, cfg.dcin, ctxs[mode], tally), cfg.dcin, classNames.length, {
+        const scores: OodScore[] = [];
+        const res = await evaluateDatasetMany(ds, (x) => predictColumns(x, cfg.dcin, ctxs[mode], tally, scores), cfg.dcin, classNames.length, {
           size: ctxs[mode].info.size, bootstrap: cfg.bootstrap, progress: `eval ${name} ${mode}`, skipCheck: true,
         });
+        const perImage = res.get(cfg.dcin[0])!.perImage;
+        // the predictor sees the batches in the order of perImage (one call per batch, no shuffle)
+        if (scores.length !== perImage.length) throw new Error(`OOD scores for ${scores.length} images, but ${perImage.length} evaluated on ${name}`);
+        const flagged = scores.filter((sc) => sc.flagged === true).length;
+        (ood[mode] ??= {})[name] = {
+          images: scores.length, flagged, share: scores.length ? flagged / scores.length : 0,
+          calibration: ctxs[mode].bank.ood ? describeCalibration(ctxs[mode].bank.ood!) : null,
+          perImage: scores.map((sc, i) => ({ stem: perImage[i].stem, ...sc })),
+        };
         for (const col of cfg.dcin) {
           const cell = Object.assign(tally.get(col)!, res.get(col)!);
+          cell.perImage = cell.perImage.map((p, i) => ({ ...p, ood: scores[i].flagged }));
           cells.push(cell);
-          log(`${name.padEnd(8)} ${mode.padEnd(8)} ${col.padEnd(11)} Dice ${(cell.dice * 100).toFixed(2)}`);
+          log(`${name.padEnd(8)} ${mode.padEnd(8)} ${col.padEnd(12)} Dice ${(cell.dice * 100).toFixed(2)}`);
         }
+        log(`${name.padEnd(8)} ${mode.padEnd(8)} OOD flagged ${flagged}/${scores.length}`);
       }
     }
     const figs = await figures(cfg, domains, ctxs, log);
     const results: ExperimentResults = {
-      config: cfg, classNames, domains: Object.keys(domains), cells, curves, gris, figures: figs, reused, seconds: (Date.now() - t0) / 1000,
+      config: cfg, classNames, domains: Object.keys(domains), cells, curves, gris, figures: figs, reused, ood, seconds: (Date.now() - t0) / 1000,
     };
     writeReports(cfg.out, results);
     return results;

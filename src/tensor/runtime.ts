@@ -12,6 +12,21 @@ export const getNumThreads = (): number => callV<number>('getNumThreads');
 export const cpuHasAvx2 = (): boolean => callV<boolean>('cpuHasAvx2');
 export const cudaIsAvailable = (): boolean => callV<boolean>('cudaIsAvailable');
 export const cudaDeviceCount = (): number => callV<number>('cudaDeviceCount');
+/**
+ * The BLAS library mapped into this process (Linux: from /proc/self/maps), e.g.
+ * '/usr/lib/x86_64-linux-gnu/openblas-openmp/libblas.so.3'; 'unknown' elsewhere. libtorch
+ * runs some convolutions (one small image) and every matrix product through it, so it is
+ * part of what fixes a run's figures, beside the CPU and the thread count.
+ */
+export function blasLibrary(): string {
+  try {
+    const maps = require('fs').readFileSync('/proc/self/maps', 'utf8') as string;
+    const hit = maps.split('\n').map((l) => l.slice(l.indexOf('/'))).find((p) => /\/lib(open)?blas[^/]*\.so|\/libmkl_rt[^/]*\.so/.test(p));
+    return hit && hit.startsWith('/') ? hit : 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
 /** libtorch's version string, e.g. '1.13.0' or '2.11.0'. */
 export const torchVersion = (): string => native.torchVersion;
 /** libtorch's report of its thread pools and kernels (torch.__config__.parallel_info). */

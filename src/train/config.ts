@@ -11,6 +11,8 @@
  */
 import * as fs from 'fs';
 import { z } from 'zod';
+import { closestKey } from '../util/suggest';
+export { closestKey };
 import { parseMaskMode } from '../data/classes';
 import { IMAGENET } from '../models/preprocess';
 import { DEFAULT_CQG_WEIGHTS } from './losses';
@@ -112,6 +114,8 @@ export const RUN_CONFIG = TRAIN_CONFIG.extend({
   }, must('an object { "arch": "unet", "encoder", "classes" }')).strict(),
   classNames: z.array(z.string(must('a string')), must('a non-empty list of class names')).min(1),
   libtorch: z.string(must('a string')).optional(),
+  /** the BLAS library libtorch used (src/tensor/runtime.ts blasLibrary): figures depend on it */
+  blas: z.string(must('a string')).optional(),
 }).strict();
 export type RunConfig = z.infer<typeof RUN_CONFIG>;
 
@@ -179,29 +183,6 @@ function schemaAt(schema: z.ZodTypeAny, p: (string | number)[]): z.ZodTypeAny | 
     else return undefined;
   }
   return s && unwrap(s);
-}
-
-function editDistance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const cur = [i];
-    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
-    prev = cur;
-  }
-  return prev[b.length];
-}
-
-/** The known key closest to a misspelt one ('batch_size' -> 'batchSize'), or undefined when none is close. */
-export function closestKey(key: string, known: string[]): string | undefined {
-  const norm = (s: string): string => s.toLowerCase().replace(/[-_\s]/g, '');
-  const k = norm(key);
-  let best: string | undefined;
-  let bestD = Infinity;
-  for (const c of known) {
-    const d = editDistance(k, norm(c));
-    if (d < bestD) [best, bestD] = [c, d];
-  }
-  return bestD <= Math.max(1, Math.floor(k.length / 4)) ? best : undefined;
 }
 
 function describeIssue(issue: z.ZodIssue, input: unknown, schema: z.ZodTypeAny): string[] {
@@ -280,7 +261,7 @@ export function resolveConfig(overrides: TrainConfigFile, file?: string): TrainC
   return validateConfig(merged as TrainConfig, file ? `training settings (config file '${file}' and flags)` : 'training settings');
 }
 
-/** Reads a run folder's config.json through RUN_CONFIG (the training keys plus model, classNames, libtorch). */
+/** Reads a run folder's config.json through RUN_CONFIG (the training keys plus model, classNames, libtorch, blas). */
 export function readRunConfig(file: string): RunConfig {
   const json = readJsonObject(file, 'run config');
   checkSchema(RUN_CONFIG, json, `run config '${file}'`);

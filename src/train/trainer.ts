@@ -19,7 +19,7 @@ import { RunInfo, buildModel } from '../models/run';
 import { Unet } from '../models/unet/model';
 import { importWeights } from '../models/weights';
 import { Adam, saveStateDict } from '../nn';
-import { Tensor, TorchError, argmax, dispose, manualSeed, noGrad, setNumThreads, tensor, tidy, torchVersion, useCachingAllocator } from '../tensor';
+import { Tensor, TorchError, argmax, blasLibrary, dispose, manualSeed, noGrad, setNumThreads, tensor, tidy, torchVersion, useCachingAllocator } from '../tensor';
 import { Progress } from '../util/progress';
 import { readState, restoreCheckpoint, saveCheckpoint, TrainState } from './checkpoint';
 import { removeStaleTemps, writeFileAtomicSync } from '../util/atomic';
@@ -93,6 +93,7 @@ function runInfo(cfg: TrainConfig, classNames: string[]): RunInfo & Record<strin
     size: cfg.size,
     preprocessing: cfg.preprocessing,
     libtorch: torchVersion(),
+    blas: blasLibrary(),
   };
 }
 

@@ -41,6 +41,15 @@ test('cqseg evaluate prints a table and writes every figure as JSON, without lea
     assert.ok(x.result.diceCI[0] <= x.result.diceCI[1]);
   }
   assert.equal(memory().liveTensors, before);
+  // every image's OOD distance and flag, the same on every configuration; the training images are inside
+  const full = JSON.parse(fs.readFileSync(json, 'utf8')) as { results: { dcin: string; result: { perImage: { stem: string; ood: { distance: number; flagged: boolean } }[] } }[]; ood: { images: number; flagged: number }[] };
+  for (const x of full.results) {
+    assert.equal(x.result.perImage.length, 4);
+    assert.deepEqual(x.result.perImage.map((p) => p.ood), full.results[0].result.perImage.map((p) => p.ood), x.dcin);
+    for (const p of x.result.perImage) assert.equal(p.ood.flagged, false, `${p.stem}: ${JSON.stringify(p.ood)}`);
+  }
+  assert.deepEqual(full.ood.map((o) => [o.images, o.flagged]), [[4, 0]]);
+  assert.match(r.out, /OOD flagged: \S+ 0\/4/);
   const orig = await cli(['evaluate', '--model', run, '--data', data, '--dcin', 'none', '--original-resolution', '--bootstrap', '0', '--json', json]);
   assert.equal(orig.code, 0, orig.err);
 });

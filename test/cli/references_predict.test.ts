@@ -5,7 +5,8 @@ import * as path from 'node:path';
 import { after, before, test } from 'node:test';
 import sharp from 'sharp';
 import { decodeMask, readImage, writeImage } from '../../src/data';
-import { disposeBank, loadBank, ReferenceBank } from '../../src/dcin';
+import { BANK_FORMAT, disposeBank, loadBank, ReferenceBank } from '../../src/dcin';
+import { readSafetensors, writeSafetensors } from '../../src/nn/safetensors';
 import { disposePrediction, encoderEmbedder, ImagePrediction, openBank, openSession, overlay, predictImage, Session } from '../../src/dcin/session';
 import * as T from '../../src/tensor';
 import { resolveConfig } from '../../src/train/config';
@@ -49,8 +50,10 @@ test('references writes a bank with paths, hashes, histograms, embeddings, GRIS 
   assert.equal(r.code, 0, r.err);
   assert.match(r.err, /references 100% 4\/4/, 'progress bar');
   assert.match(r.out, /wrote .*bankA\.safetensors: 4 images, GRIS s00\d\.png/);
+  assert.match(r.out, /OOD thresholds: embedding \d\S*, color \d\S* \(99th percentile of the leave-one-out 3-NN distances of the 4 training images/);
   const bank = loadBank(bankA);
   try {
+    assert.equal(bank.ood?.images, 4, 'the OOD calibration is stored with the bank');
     assert.equal(bank.images.length, 4);
     assert.ok(bank.images.every((im) => /^[0-9a-f]{64}$/.test(im.sha256) && fs.existsSync(im.path)));
     assert.deepEqual(bank.histograms.shape, [4, 512]);
@@ -138,6 +141,55 @@ test('full DCIN equals the mean of the GRIS and LRIS probabilities (softmax), an
     s.dispose();
   }
   assert.equal(T.memory().liveTensors, before0, 'no tensor leaks');
+});
+
+test('predict JSON carries the OOD distance and flag for every mode with --refs; a far image gets a warning, a training image none; old banks and no bank say why there is no flag', async () => {
+  const far = path.join(root, 'ood-inputs', 'gray.png');
+  const gray = T.full([64, 64, 3], 128, { dtype: 'uint8' });
+  await writeImage(far, gray);
+  gray.dispose();
+  const own = path.join(data, 'images', 's000.png');
+  for (const mode of ['none', 'gris', 'auto']) {
+    const out = path.join(root, `pred-ood-${mode}`);
+    const r = await cli(['predict', '--model', runA, '--refs', bankA, '--dcin', mode, own, far, '--out', out, '--quiet']);
+    assert.equal(r.code, 0, r.err);
+    const inside = JSON.parse(fs.readFileSync(path.join(out, 's000.json'), 'utf8'));
+    assert.equal(inside.ood.flagged, false, `${mode}: a training image is inside: ${JSON.stringify(inside.ood)}`);
+    assert.ok(inside.ood.distance >= 0 && inside.ood.distance <= 1 && inside.ood.threshold === 1);
+    assert.ok(inside.ood.embedding.distance >= 0 && inside.ood.embedding.threshold > 0 && inside.ood.color.threshold > 0);
+    assert.match(inside.ood.calibration, /99th percentile .* 4 training images/);
+    const outside = JSON.parse(fs.readFileSync(path.join(out, 'gray.json'), 'utf8'));
+    assert.equal(outside.ood.flagged, true, `${mode}: a constant gray image is outside: ${JSON.stringify(outside.ood)}`);
+    assert.ok(outside.ood.distance > 1);
+    assert.ok(r.err.includes(`warning: ${far} is out of the training distribution (distance `), r.err);
+    assert.ok(!r.err.includes(`warning: ${own}`), r.err);
+    if (mode === 'auto') {
+      assert.deepEqual([inside.references.auto.choice, inside.references.auto.reason], ['none', 'in distribution']);
+      assert.equal(outside.references.auto.reason, 'agreement');
+    }
+  }
+  // without a bank: no distance, a note
+  let out = path.join(root, 'pred-ood-nobank');
+  let r = await cli(['predict', '--model', runA, '--dcin', 'none', far, '--out', out, '--quiet']);
+  assert.equal(r.code, 0, r.err);
+  let j = JSON.parse(fs.readFileSync(path.join(out, 'gray.json'), 'utf8'));
+  assert.deepEqual([j.ood.distance, j.ood.flagged], [null, null]);
+  assert.match(j.ood.note, /no reference bank/);
+  // a bank written before OOD calibration (version 1): raw distances, no flag, a note in the JSON and on stderr
+  const v1 = path.join(root, 'bank-v1.safetensors');
+  const { tensors, metadata } = readSafetensors(bankA);
+  const { ood: _ood, ...rest } = metadata;
+  writeSafetensors(v1, [...tensors.entries()], { ...rest, format: BANK_FORMAT, version: '1' });
+  T.dispose([...tensors.values()]);
+  out = path.join(root, 'pred-ood-v1');
+  r = await cli(['predict', '--model', runA, '--refs', v1, '--dcin', 'full', far, '--out', out, '--quiet']);
+  assert.equal(r.code, 0, r.err);
+  j = JSON.parse(fs.readFileSync(path.join(out, 'gray.json'), 'utf8'));
+  assert.deepEqual([j.ood.distance, j.ood.flagged, j.ood.threshold], [null, null, null]);
+  assert.ok(j.ood.embedding.distance >= 0 && j.ood.color.distance > 0, 'raw distances reported');
+  assert.match(j.ood.note, /no OOD calibration \(bank version 1\)/);
+  assert.match(r.err, /note: .*bank-v1\.safetensors: the bank has no OOD calibration/);
+  assert.ok(!r.err.includes('warning:'), r.err);
 });
 
 test('--robust-foreground leaves the foreground of a first prediction without DCIN out of the statistics', async () => {
@@ -283,7 +335,7 @@ test('every error is a clear message naming the file, with a non-zero exit', asy
 
   r = await cli(['predict', '--model', runA, '--dcin', 'magic', odd, '--out', out]);
   assert.equal(r.code, 2);
-  assert.match(r.err, /--dcin must be one of none, exri, gris, lris, full, auto, got 'magic'/);
+  assert.match(r.err, /--dcin must be one of none, exri, gris, lris, full, auto, auto-entropy, got 'magic'/);
 
   r = await cli(['predict', '--model', runA, '--dcin', 'gris', odd, '--out', out]);
   assert.equal(r.code, 2);

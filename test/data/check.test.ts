@@ -4,26 +4,17 @@ import * as path from 'path';
 import { after, test } from 'node:test';
 import sharp from 'sharp';
 import { assertDatasetOk, checkDataset, formatReport, openFolderDataset, DataError } from '../../src/data';
-import { commands } from '../../src/cli/commands/data';
 import { memory } from '../../src/tensor';
 import { rawImage, tempDir, writeFolderDataset } from '../helpers/data';
+import { cli as runCli } from '../helpers/cli';
 
 const tmp = tempDir();
 after(tmp.cleanup);
 
 /** Runs `cqseg data check ARGS` in-process; returns exit status and stdout. */
 async function cli(args: string[]): Promise<{ code: number; out: string }> {
-  const write = process.stdout.write.bind(process.stdout);
-  let out = '';
-  process.stdout.write = ((s: string) => {
-    out += s;
-    return true;
-  }) as typeof process.stdout.write;
-  try {
-    return { code: await commands[0].run(args), out };
-  } finally {
-    process.stdout.write = write;
-  }
+  const r = await runCli(['data', 'check', ...args]);
+  return { code: r.code, out: r.out };
 }
 
 test('a clean dataset passes: exit 0, every sample read, class shares reported', async () => {
@@ -99,7 +90,9 @@ test('a dataset folder without images/ or masks/ names what is missing', async (
   assert.throws(() => openFolderDataset(path.join(tmp.dir, 'nope')), /does not exist/);
   fs.mkdirSync(path.join(tmp.dir, 'half', 'images'), { recursive: true });
   assert.throws(() => openFolderDataset(path.join(tmp.dir, 'half')), /has no masks\/ folder/);
-  await assert.rejects(cli([path.join(tmp.dir, 'nope')]), /does not exist/);
+  const r = await runCli(['data', 'check', path.join(tmp.dir, 'nope')]);
+  assert.notEqual(r.code, 0);
+  assert.match(r.err, /does not exist/);
 });
 
 test('16-bit PNG masks: classes counted by value; a value above 255 fails the check naming the file', async () => {

@@ -5,7 +5,7 @@
 import * as assert from 'node:assert/strict';
 import { test } from 'node:test';
 import * as T from '../../src/tensor';
-import { ensemble, meanEntropy, selectByEntropy } from '../../src/dcin';
+import { agreementScores, ensemble, labelAgreement, meanEntropy, selectByEntropy, selectSafe } from '../../src/dcin';
 import { assertClose, assertNoLeak } from '../helpers/assert';
 
 test('ensemble: mean of softmax (default) and the reference mean of logits', () => {
@@ -35,8 +35,75 @@ test('meanEntropy and the auto rule (lowest mean entropy, ties to the first)', (
   });
 });
 
+test('labelAgreement: Dice macro of the argmax labels, classes absent from both left out', () => {
+  T.tidy(() => {
+    // labels a = [0, 0, 1, 1], b = [0, 1, 1, 1] (C = 3, class 2 in neither):
+    // class 0: 2*1 / (2 + 1), class 1: 2*2 / (2 + 3) -> mean 0.7333...
+    const onehot = (labels: number[]): T.Tensor => T.oneHot(T.tensor(labels, [1, 1, 4], { dtype: 'int64' }), 3).permute([0, 3, 1, 2]).to('float32');
+    const a = onehot([0, 0, 1, 1]);
+    const b = onehot([0, 1, 1, 1]);
+    assertClose(labelAgreement(a, b), [(2 / 3 + 4 / 5) / 2], 1e-12);
+    assertClose(labelAgreement(a, a), [1], 0);
+    const ab = T.cat([a, b], 0);
+    assertClose(labelAgreement(ab, T.cat([b, b], 0)), [(2 / 3 + 4 / 5) / 2, 1], 1e-12, 0, 'per image');
+    assertClose(agreementScores([a, b, b]).map((v) => v[0]), [(2 / 3 + 4 / 5) / 2, (1 + (2 / 3 + 4 / 5) / 2) / 2, (1 + (2 / 3 + 4 / 5) / 2) / 2], 1e-12);
+  });
+});
+
+/**
+ * The case auto-entropy gets wrong: `none` confidently wrong (every pixel background at
+ * p = 0.99), the normalised candidates right but less sure (p = 0.7) and differing from
+ * each other on a pixel or two.
+ */
+function confidentWrong(): { truth: T.Tensor; cands: T.Tensor[] } {
+  const h = 6;
+  const w = 6;
+  const truth = T.tidy(() => {
+    const ys = T.arange(h).reshape([h, 1]);
+    const xs = T.arange(w).reshape([1, w]);
+    return ys.sub(2.5).square().add(xs.sub(2.5).square()).lt(5).to('int64').reshape([1, h, w]); // a disc of class 1
+  });
+  const soft = (labels: T.Tensor, p: number): T.Tensor => T.tidy(() => {
+    const oh = T.oneHot(labels, 2).permute([0, 3, 1, 2]).to('float32');
+    return oh.mul(p).add(oh.logicalNot().to('float32').mul(1 - p));
+  });
+  const flip = (labels: T.Tensor, idx: number[]): T.Tensor => T.tidy(() => {
+    const flat = labels.reshape([-1]).clone();
+    for (const i of idx) flat.narrow(0, i, 1).copy_(flat.narrow(0, i, 1).neg().add(1));
+    return flat.reshape(labels.shape);
+  });
+  const none = soft(T.zerosLike(truth), 0.99);
+  const gris = soft(flip(truth, [0]), 0.7);
+  const lris = soft(flip(truth, [35, 14]), 0.7);
+  const full = T.tidy(() => gris.add(lris).div(2));
+  return { truth, cands: [none, gris, lris, full] };
+}
+
+test('auto (selectSafe): out of distribution, a confidently wrong none loses to the agreeing normalised candidates; in distribution, none is kept', () => {
+  T.tidy(() => {
+    const { truth, cands } = confidentWrong();
+    assert.deepEqual(selectByEntropy(cands).choice, [0], 'auto-entropy keeps the confident wrong none');
+    const r = selectSafe(cands, [true], [3, 1, 2, 0]);
+    assert.notEqual(r.choice[0], 0);
+    assert.deepEqual(r.reason, ['agreement']);
+    const dice = labelAgreement(r.probs, T.oneHot(truth, 2).permute([0, 3, 1, 2]).to('float32'))[0];
+    assert.ok(dice > 0.9, `the kept candidate is right (Dice ${dice})`);
+    assert.ok(r.agreement[0][0] < Math.min(r.agreement[1][0], r.agreement[2][0], r.agreement[3][0]), 'none agrees least');
+    assert.deepEqual(selectSafe(cands, [null]).choice, r.choice, 'unknown (no calibration) is treated as outside');
+    const inside = selectSafe(cands, [false]);
+    assert.deepEqual([inside.choice, inside.reason], [[0], ['in distribution']]);
+    assertClose(inside.probs, cands[0].toArray(), 0);
+    // two images, one inside and one outside
+    const two = cands.map((c) => T.cat([c, c], 0));
+    assert.deepEqual(selectSafe(two, [false, true], [3, 1, 2, 0]).choice, [0, r.choice[0]]);
+    assert.throws(() => selectSafe(cands, [true, false]), /one flag per image \(1\), got 2/);
+    assert.throws(() => selectSafe(cands, [true], [0, 1, 1, 2]), /must order the 4 candidates/);
+  });
+});
+
 test('no leak', () => {
   const a = T.rand([1, 3, 4, 4]);
   assertNoLeak(() => { T.tidy(() => { ensemble([a, a]); selectByEntropy([a, a]); }); });
+  assertNoLeak(() => { T.tidy(() => { selectSafe([a, a, a], [true]); labelAgreement(a, a); }); });
   a.dispose();
 });

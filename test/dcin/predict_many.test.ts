@@ -35,10 +35,10 @@ test('dcinPredictMany gives each column exactly what dcinPredict gives, with few
   // a white patch: specular pixels, so the robust column differs from full
   const exriStats = T.tidy(() => labStats(T.rand([1, 3, 6, 6]).mul(255).to('uint8')).select(0, 0));
   const before = T.memory().liveTensors;
-  const cols: DcinColumnSpec[] = ['none', 'exri', 'gris', 'lris', 'full', 'full-robust', 'auto'];
+  const cols: DcinColumnSpec[] = ['none', 'exri', 'gris', 'lris', 'full', 'full-robust', 'auto', 'auto-entropy'];
   calls = 0;
   const many = await dcinPredictMany(x, cols, { model, bank, embedder, exriStats });
-  assert.equal(calls, 6, 'none, exri, gris, lris and the two robust inputs: one forward each');
+  assert.equal(calls, 8, "none, exri, gris, lris, the two robust inputs and auto's lris-2 and lris-3 (every image counts as outside: the bank has no calibration): one forward each");
   T.dispose([...many.values()].map((r) => r.probs));
   assert.equal(T.memory().liveTensors, before, 'dcinPredictMany leaks nothing');
   const again = await dcinPredictMany(x, cols, { model, bank, embedder, exriStats });
@@ -47,7 +47,10 @@ test('dcinPredictMany gives each column exactly what dcinPredict gives, with few
       ? { mode: 'full', model, bank, embedder, exriStats, transfer: { excludeSpecular: true } }
       : { mode: c, model, bank, embedder, exriStats });
     assertClose(again.get(c)!.probs, single.probs.toArray(), 1e-6, 0, c);
-    assert.deepEqual(again.get(c)!.auto?.choice, single.auto?.choice);
+    assert.deepEqual(again.get(c)!.auto, single.auto, `${c}: the same choices from the same figures`);
+    const plain = await dcinPredict(x, { mode: 'none', model, bank, embedder, ood: true });
+    assert.deepEqual(again.get(c)!.ood, plain.ood, `${c}: every column carries the OOD scores (auto asks for them)`);
+    plain.probs.dispose();
     single.probs.dispose();
   }
   T.dispose([...again.values()].map((r) => r.probs));

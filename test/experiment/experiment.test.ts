@@ -6,7 +6,8 @@ import * as path from 'node:path';
 import { test } from 'node:test';
 import { writeSynth } from '../../src/data';
 import { DCIN_COLUMNS, validateExperiment, withDefaults } from '../../src/experiment/config';
-import { runExperiment } from '../../src/experiment/runner';
+import { textTables } from '../../src/experiment/report';
+import { ExperimentResults, runExperiment } from '../../src/experiment/runner';
 
 function findChromium(): string | null {
   for (const c of ['chromium', 'chromium-browser', 'google-chrome']) {
@@ -48,6 +49,21 @@ test('the experiment on a tiny config writes every table and file, reuses models
     assert.ok(md.includes(h), `report.md has ${h}`);
   }
   assert.equal((md.match(/\*\*\d+\.\d+\*\*/g) ?? []).length, 3 * 2, 'one bold best per row');
+  // the safety table of auto: one row per model and domain, met or MISSED, with the OOD-flagged share
+  assert.ok(md.includes('## Safety of auto'), 'report.md has the safety table');
+  assert.equal((md.match(/^\| (source|lq|sp) \| (Baseline|CQG \(ours\)) \|.*\| (met|MISSED) \| \d+\/\d+ \(\d+%\) \|/gm) ?? []).length, 3 * 2);
+  assert.match(md, /OOD-flagged share per domain \(all models\): source \d+\/\d+ \(\d+%\), lq \d+\/\d+/);
+  assert.match(textTables(r), /safety of auto/);
+  const saved = JSON.parse(fs.readFileSync(path.join(cfg.out, 'results.json'), 'utf8')) as ExperimentResults;
+  for (const model of ['baseline', 'cqg']) {
+    for (const d of ['source', 'lq', 'sp']) {
+      const o = saved.ood[model][d];
+      assert.equal(o.perImage.length, o.images);
+      assert.equal(o.flagged, o.perImage.filter((p) => p.flagged === true).length);
+      assert.match(o.calibration!, /99th percentile/);
+    }
+  }
+  for (const c of saved.cells) assert.deepEqual(c.perImage.map((p) => p.ood), saved.ood[c.model][c.domain].perImage.map((p) => p.flagged), `${c.model} ${c.domain} ${c.dcin}`);
   const figs = Object.values(r.figures).flat().flatMap((row) => Object.values(row.cells));
   assert.equal(figs.length, 3 * (2 + 1 + DCIN_COLUMNS.length));
   for (const f of figs) assert.ok(fs.existsSync(path.join(cfg.out, f)), `figure ${f}`);

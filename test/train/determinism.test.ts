@@ -21,7 +21,7 @@ const CHILD = path.join(__dirname, '..', 'helpers', 'train_child.js');
 
 function trainIn(out: string, data: string, env: NodeJS.ProcessEnv): { steps: Record<string, number>[] } {
   const cfg = { data, out, mode: 'cqg', encoder: 'efficientnet-test', size: [64, 64], batchSize: 2, epochs: 3, lr: 3e-3, valFraction: 0.25, seed: 11, threads: 2 };
-  const r = spawnSync(process.execPath, [CHILD, JSON.stringify(cfg)], { env: { ...process.env, ...env }, encoding: 'utf8', timeout: 240_000 });
+  const r = spawnSync(process.execPath, [CHILD, JSON.stringify(cfg)], { env: { ...process.env, ...env }, encoding: 'utf8', timeout: 600_000 });
   assert.equal(r.status, 0, `training in ${out} failed: ${r.stderr}`);
   return JSON.parse(r.stdout.trim().split('\n').pop()!) as { steps: Record<string, number>[] };
 }

@@ -12,19 +12,26 @@ const HELP = `usage: cqseg data check DATASET [options]
 Reads every image and mask of DATASET and reports every problem, with counts and file
 names: unreadable or corrupt images, missing or extra masks, duplicate stems, mask size
 different from its image, class values outside the class map, empty dataset, images
-smaller than the training size. Exit status 1 when there are errors, 0 otherwise.
+smaller than the training size, unreadable or empty region-of-interest (ROI) masks.
+Exit status 1 when there are errors, 0 otherwise. With ROI masks, the class shares
+inside the ROI (what evaluation counts) are reported too.
 
-DATASET is a folder with images/ and masks/ (same stems), a COCO instance-segmentation
-.json (images next to it, in images/, or --images DIR), or an unlabelled list (a folder
-of images, a .txt or .csv of paths).
+DATASET is a folder with images/ and masks/ (same stems); a dataset description .json
+pairing images with masks (and ROI masks) by patterns such as
+"images/{id}_training.tif" / "1st_manual/{id}_manual1.gif", or by a pairs list (see
+the README, "Dataset descriptions"); a pairs .csv with image,mask[,roi] columns; a COCO
+instance-segmentation .json (images next to it, in images/, or --images DIR); or an
+unlabelled list (a folder of images, a .txt or .csv of paths).
 
 options:
   --classes FILE|paper|binary   class map (default: DATASET/classes.json, else binary;
                                 COCO: paper = other, tonsil, uvula, tongue, back_wall)
   --mask-mode MODE              exact (default): gray value = class index, RGB masks by
-                                exact palette color; threshold[:T]: value >= T (default
-                                128) is class 1 (lossy binary masks); nearest: nearest
-                                class gray level / palette color (lossy multi-class masks)
+                                exact palette color; binary: any value > 0 is class 1
+                                (masks stored 0/1, 0/255, 1-bit PNG, GIF); threshold[:T]:
+                                value >= T (default 128) is class 1 (lossy binary masks);
+                                nearest: nearest class gray level / palette color (lossy
+                                multi-class masks). A description's "maskMode" wins.
   --images DIR                  COCO: the image folder
   --overlap area|order|class    COCO: painting order of overlapping annotations
                                 (default area: larger first, smaller on top)

@@ -1,7 +1,7 @@
 /** `cqseg evaluate`: Dice (torchmetrics convention) of a run on labelled domains under DCIN configurations. */
 import * as path from 'path';
 import { DataError, openDataset, parseMaskMode } from '../../data';
-import { BankError, dcinPredictMany, disposeBank, Embedder, ReferenceBank } from '../../dcin';
+import { BankError, dcinPredictMany, disposeBank, Embedder, oodReport, OodReport, OodScore, OOD_NOTES, ReferenceBank } from '../../dcin';
 import { exriStatsFor, openBank, openEmbedder, openSession } from '../../dcin/session';
 import { EvalResult, evaluateDatasetMany } from '../../eval/evaluate';
 import { RunError } from '../../models/run';
@@ -11,7 +11,7 @@ import { checkOutputFile } from '../../util/paths';
 import { intFlag, parseArgs } from '../args';
 import { Command, UsageError } from '../command';
 
-const CONFIGS = ['none', 'exri', 'gris', 'lris', 'full', 'full-robust', 'auto'] as const;
+const CONFIGS = ['none', 'exri', 'gris', 'lris', 'full', 'full-robust', 'auto', 'auto-entropy'] as const;
 type Config = (typeof CONFIGS)[number];
 
 const HELP = `usage: cqseg evaluate --model RUN [--refs BANK] --data DOMAIN [--data DOMAIN ...] [options]
@@ -23,13 +23,17 @@ configurations) and writes a JSON with every figure.
 Dice is torchmetrics 1.4's Dice(num_classes=C, average='macro') on argmax labels,
 accumulated over each dataset (a class absent from both prediction and truth is left
 out of the mean), with per-class Dice and IoU, per-image Dice and bootstrap 95%
-intervals over images.
+intervals over images. With --refs, every image's distance to the training distribution
+and its OOD flag (cqseg predict --help) are in the JSON (per image, and the flagged
+count per domain).
 
 options:
   --model RUN            run folder (config.json + model.safetensors)
-  --refs BANK            reference bank (cqseg references) for gris, lris, full, full-robust, auto
+  --refs BANK            reference bank (cqseg references) for gris, lris, full, full-robust,
+                         auto, auto-entropy, and the OOD distances
   --data DOMAIN          a labelled dataset; repeat for several (name: the folder's name)
-  --dcin LIST            comma-separated from none,exri,gris,lris,full,full-robust,auto
+  --dcin LIST            comma-separated from none,exri,gris,lris,full,full-robust,auto,
+                         auto-entropy
                          (default none,exri,gris,lris,full when --exri is given, else without exri)
   --exri IMAGE           the expert's reference image (for exri)
   --embedder SPEC        encoder (default) | onnx:FILE: must be the bank's embedder
@@ -77,22 +81,34 @@ export const command: Command = {
     let embedder: Embedder | undefined;
     let exriStats: Tensor | undefined;
     const results: { domain: string; dcin: string; result: EvalResult }[] = [];
+    const oodByDomain: { domain: string; images: number; flagged: number; note?: string }[] = [];
     try {
       if (flags.exri) exriStats = await exriStatsFor(flags.exri as string, session);
-      if (needBank) {
+      if (needBank || flags.refs) {
         embedder = await openEmbedder((flags.embedder as string | undefined) ?? 'encoder', session);
         bank = openBank(flags.refs as string, { embedder, verify: 'exists' });
       }
       const maskMode = flags['mask-mode'] ? parseMaskMode(flags['mask-mode'] as string) : undefined;
       for (const d of domains) {
         const ds = openDataset(d, { requireMasks: true, maskMode });
+        const scores: OodScore[] = [];
         const byCol = await evaluateDatasetMany(ds, async (x) => {
-          const r = await dcinPredictMany(x, configs as Config[], { model: session.forward, bank, embedder, exriStats });
+          const r = await dcinPredictMany(x, configs as Config[], { model: session.forward, bank, embedder, exriStats, ood: bank !== undefined });
+          if (bank) scores.push(...(r.values().next().value?.ood ?? []));
           return new Map([...r].map(([c, v]) => [c, v.probs]));
         }, configs, session.info.model.classes, {
           size: session.info.size, originalResolution: Boolean(flags['original-resolution']), bootstrap, progress: `evaluate ${path.basename(d)}`,
         });
-        for (const c of configs) results.push({ domain: d, dcin: c, result: byCol.get(c)! });
+        // one predictor call per batch, in the order of perImage
+        const n = byCol.get(configs[0])!.perImage.length;
+        if (bank && scores.length !== n) throw new Error(`OOD scores for ${scores.length} images, but ${n} evaluated on ${d}`);
+        const reports: OodReport[] = Array.from({ length: n }, (_, i) => oodReport(scores[i], bank?.ood));
+        for (const c of configs) {
+          const result = byCol.get(c)!;
+          result.perImage = result.perImage.map((p, i) => ({ ...p, ood: reports[i] }));
+          results.push({ domain: d, dcin: c, result });
+        }
+        oodByDomain.push({ domain: d, images: n, flagged: reports.filter((o) => o.flagged).length, ...(bank ? (bank.ood ? {} : { note: OOD_NOTES.noCalibration }) : { note: OOD_NOTES.noBank }) });
       }
     } catch (err) {
       if (err instanceof DataError || err instanceof BankError || err instanceof RunError) throw new UsageError(err.message, 1);
@@ -112,8 +128,9 @@ export const command: Command = {
       });
       lines.push([path.basename(path.resolve(d)).padEnd(20), ...row].join(''));
     }
+    if (bank?.ood) lines.push(`OOD flagged: ${oodByDomain.map((o) => `${path.basename(path.resolve(o.domain))} ${o.flagged}/${o.images}`).join(', ')}`);
     removeStaleTemps(path.dirname(path.resolve(jsonFile)), { target: path.basename(jsonFile) });
-    writeFileAtomicSync(jsonFile, JSON.stringify({ model: runDir, classNames: session.info.classNames, configs, results }, null, 1));
+    writeFileAtomicSync(jsonFile, JSON.stringify({ model: runDir, classNames: session.info.classNames, configs, results, ood: oodByDomain }, null, 1));
     process.stdout.write(`${lines.join('\n')}\n\nwrote ${jsonFile}\n`);
     return 0;
   },

@@ -2,7 +2,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { DataError, imageSize, isImageFile, readImage, readImageList, writeFileAtomic, writeImage } from '../../data';
-import { BankError, DcinMode, DCIN_MODES, disposeBank, Embedder, EnsembleMode, ReferenceBank } from '../../dcin';
+import { BankError, DcinMode, DCIN_MODES, disposeBank, Embedder, EnsembleMode, oodWarning, ReferenceBank } from '../../dcin';
 import { disposePrediction, exriStatsFor, openBank, openEmbedder, openSession, overlay, predictImage, Session, writeMask } from '../../dcin/session';
 import { dispose, setNumThreads, Tensor } from '../../tensor';
 import { removeStaleTemps } from '../../util/atomic';
@@ -18,8 +18,9 @@ Segments each image (any size and aspect) after DCIN color normalization and wri
 per image STEM, into DIR:
   STEM_mask.png     class indices (single-channel PNG) at the image's original size
   STEM_overlay.png  the image with each class > 0 blended with its class color
-  STEM.json         input, original size, DCIN mode, chosen references, per-class
-                    areas (pixels, fraction) and confidence (mean max-probability)
+  STEM.json         input, original size, DCIN mode, chosen references, the distance
+                    to the training distribution and its flag (ood), per-class areas
+                    (pixels, fraction) and confidence (mean max-probability)
 The image is resized (lanczos3) to the run's input size for the model; the
 probabilities are resized back with bilinear interpolation, then argmax (in bands:
 the full-size probabilities are never held).
@@ -28,15 +29,29 @@ Memory: an image costs about 24 bytes a pixel at the peak; images larger than th
 memory free allows (at most 16383x16383) are refused with their size and the limit.
 The environment variable CQSEG_MAX_PIXELS sets another limit (in pixels).
 
+Out-of-distribution warning: with --refs, whatever the mode, each image's distance to
+the training images is measured (nearest neighbours in the bank's embedding space and
+in Lab color statistics) against thresholds calibrated on the training images
+themselves (the 99th percentile of their leave-one-out distances, stored in the bank);
+an image beyond them is flagged in STEM.json ("ood") and a warning line goes to stderr.
+
 IMAGES are image files, folders of images, or lists (.txt one path per line, .csv with
 a path column).
 
 options:
   --model RUN           trained run folder (config.json + model.safetensors)
-  --refs BANK           reference bank from cqseg references (for gris, lris, full, auto)
-  --dcin MODE           none | exri | gris | lris | full (GRIS+LRIS) | auto (default full)
-                        auto: per image, the candidate (none, gris, lris, full) of
-                        lowest mean predictive entropy (beyond the paper)
+  --refs BANK           reference bank from cqseg references (for gris, lris, full, auto,
+                        auto-entropy; with any mode: the OOD distance and warning)
+  --dcin MODE           none | exri | gris | lris | full (GRIS+LRIS) | auto | auto-entropy
+                        (default full). Beyond the paper:
+                        auto: an image inside the training distribution (not flagged)
+                        is left as it is (none); one outside gets the medoid of none,
+                        gris and the transfers toward its 3 nearest training images
+                        (lris, lris-2, lris-3): the candidate whose labels agree most
+                        with the others' (never the most confident: a model confidently
+                        wrong on an unfamiliar device would win)
+                        auto-entropy: among none, gris, lris, full, the lowest mean
+                        predictive entropy (the former auto)
   --exri IMAGE          the expert's reference image (mode exri)
   --ensemble E          softmax (default: mean of probabilities) | logits (the paper's
                         reference code: softmax of the mean of logits)
@@ -86,7 +101,8 @@ interface Options {
   limit: ReturnType<typeof pixelLimit>;
 }
 
-async function predictOne(file: string, s: Session, ctx: { bank?: ReferenceBank; embedder?: Embedder; exriStats?: Tensor }, o: Options): Promise<void> {
+/** Predicts one image and writes its files; returns the OOD warning when it is flagged. */
+async function predictOne(file: string, s: Session, ctx: { bank?: ReferenceBank; embedder?: Embedder; exriStats?: Tensor }, o: Options): Promise<string | null> {
   const stem = path.parse(file).name;
   const { height, width } = await imageSize(file);
   const tooLarge = pixelLimitProblem(height, width, o.limit);
@@ -106,12 +122,14 @@ async function predictOne(file: string, s: Session, ctx: { bank?: ReferenceBank;
         model: { run: path.resolve(s.runDir), size: s.info.size, weightsSha256: s.weightsSha256 },
         dcin: { mode: o.mode, ensemble: o.ensemble, robust: o.robust || o.robustForeground, robustForeground: o.robustForeground, exri: o.exri ? path.resolve(o.exri) : undefined },
         references: p.summary.references,
+        ood: p.summary.ood,
         confidence: p.summary.confidence,
         classes: p.summary.classes,
         outputs: { mask: path.basename(mask), overlay: path.basename(over) },
         mapping: 'probabilities resized bilinearly (align_corners false) from the model size to the original size, then argmax',
       };
       await writeFileAtomic(path.join(o.out, `${stem}.json`), JSON.stringify(json, null, 2) + '\n');
+      return p.summary.ood.flagged ? oodWarning(file, p.summary.ood) : null;
     } finally {
       ov.dispose();
       disposePrediction(p);
@@ -134,7 +152,7 @@ function parse(args: string[]): { o: Options; flags: Record<string, unknown>; in
   for (const k of ['model', 'out']) if (typeof flags[k] !== 'string') throw new UsageError(`--${k} is required (see cqseg predict --help)`);
   if (positionals.length === 0) throw new UsageError('no IMAGES given (files, folders or .txt/.csv lists)');
   if (mode === 'exri' && typeof flags.exri !== 'string') throw new UsageError("--dcin exri needs --exri IMAGE (the expert's reference image)");
-  if (['gris', 'lris', 'full', 'auto'].includes(mode) && typeof flags.refs !== 'string') {
+  if (['gris', 'lris', 'full', 'auto', 'auto-entropy'].includes(mode) && typeof flags.refs !== 'string') {
     throw new UsageError(`--dcin ${mode} needs --refs BANK (build one with cqseg references --data TRAIN --model RUN --out BANK)`);
   }
   const o: Options = {
@@ -155,7 +173,7 @@ function pixelLimitOrUsage(): ReturnType<typeof pixelLimit> {
 
 export const command: Command = {
   name: 'predict',
-  summary: 'segment images with DCIN (none, exri, gris, lris, full, auto); mask, overlay, JSON per image',
+  summary: 'segment images with DCIN (none, exri, gris, lris, full, auto, auto-entropy); mask, overlay, JSON per image, OOD warning',
   help: HELP,
   async run(args) {
     const { o, flags, inputs } = parse(args);
@@ -172,8 +190,9 @@ export const command: Command = {
         if (!fs.existsSync(o.exri!)) throw new UsageError(`--exri image '${o.exri}' does not exist`, 1);
         ctx.exriStats = await exriStatsFor(o.exri!, s);
       }
-      if (typeof flags.refs === 'string' && o.mode !== 'none' && o.mode !== 'exri') {
-        const needLris = o.mode !== 'gris';
+      if (typeof flags.refs === 'string') {
+        // every mode uses the bank for the OOD distance; lris, full and the auto modes also for LRIS
+        const needLris = ['lris', 'full', 'auto', 'auto-entropy'].includes(o.mode);
         let spec = flags.embedder as string | undefined;
         if (spec === undefined) {
           // the bank's embedder kind decides the default; an ONNX one needs its file
@@ -190,19 +209,24 @@ export const command: Command = {
       removeStaleTemps(o.out); // left by a predict killed while writing
       const bar = flags.quiet ? undefined : new Progress(`predict ${o.mode}`, files.length);
       const failed: string[] = [];
+      const warnings: string[] = [];
       for (let i = 0; i < files.length; i++) {
         try {
-          await predictOne(files[i], s, ctx, o);
+          const w = await predictOne(files[i], s, ctx, o);
+          if (w) warnings.push(w);
         } catch (err) {
           failed.push(`${files[i]}: ${(err as Error).message}`);
         }
         bar?.update(i + 1);
       }
+      // after the bar, one line each: the bar redraws its line in place
+      for (const w of warnings) process.stderr.write(`cqseg predict: ${w}\n`);
       if (failed.length > 0) {
         process.stderr.write(`cqseg predict: ${failed.length} of ${files.length} images failed:\n${failed.map((f) => `  ${f}`).join('\n')}\n`);
         return 1;
       }
       process.stdout.write(`wrote ${files.length} prediction(s) (${o.mode}) to ${o.out}\n`);
+      if (ctx.bank && !ctx.bank.ood) process.stderr.write(`cqseg predict: note: ${flags.refs as string}: the bank has no OOD calibration (version 1): distances reported, no flag; rebuild it with cqseg references\n`);
       return 0;
     } catch (err) {
       if (err instanceof UsageError) throw err;
