@@ -415,11 +415,10 @@ class Unet(nn.Module):
 
 # ------------------------------------------------------------------ deterministic fills
 
-def fill_tensor(name, t, j, gain=6.0):
-    """The fixture README's rule, for the j-th tensor of the state dict (`gain` replaces
-    the 6 of sqrt(6 / fan_in); the fixture uses 6)."""
+def fill_by_role(name, t, base, weight_scale):
+    """A state-dict tensor from `base` values by its role: BatchNorm running statistics,
+    weights of 2+ dims (`base * weight_scale`), 1-D weights near 1, biases near 0."""
     n = t.numel()
-    base = torch.sin(0.37 * torch.arange(n, dtype=torch.float64) + 0.11 * j)
     if name.endswith('num_batches_tracked'):
         v = torch.zeros(n, dtype=torch.float64)
     elif name.endswith('running_var'):
@@ -427,12 +426,20 @@ def fill_tensor(name, t, j, gain=6.0):
     elif name.endswith('running_mean'):
         v = 0.1 * base
     elif t.dim() >= 2:
-        v = base * math.sqrt(gain / (n / t.shape[0]))
+        v = base * weight_scale
     elif name.endswith('.weight'):
         v = 1 + 0.1 * base
     else:
         v = 0.1 * base
     return v.reshape(t.shape).to(t.dtype)
+
+
+def fill_tensor(name, t, j, gain=6.0):
+    """The fixture README's rule, for the j-th tensor of the state dict (`gain` replaces
+    the 6 of sqrt(6 / fan_in); the fixture uses 6)."""
+    n = t.numel()
+    base = torch.sin(0.37 * torch.arange(n, dtype=torch.float64) + 0.11 * j)
+    return fill_by_role(name, t, base, math.sqrt(gain / (n / t.shape[0])) if t.dim() >= 2 else 1.0)
 
 
 def hash_uniform(n, j):
@@ -458,19 +465,7 @@ def fill_tensor_hash(name, t, j):
     and training-mode BatchNorm does not amplify rounding (float32 stays ~1e-6 of float64)."""
     n = t.numel()
     u = 2 * hash_uniform(n, j) - 1
-    if name.endswith('num_batches_tracked'):
-        v = torch.zeros(n, dtype=torch.float64)
-    elif name.endswith('running_var'):
-        v = 1 + 0.25 * u ** 2
-    elif name.endswith('running_mean'):
-        v = 0.1 * u
-    elif t.dim() >= 2:
-        v = u * math.sqrt(6.0 / (n / t.shape[0]))
-    elif name.endswith('.weight'):
-        v = 1 + 0.1 * u
-    else:
-        v = 0.1 * u
-    return v.reshape(t.shape).to(t.dtype)
+    return fill_by_role(name, t, u, math.sqrt(6.0 / (n / t.shape[0])) if t.dim() >= 2 else 1.0)
 
 
 def fill_model_hash(model):
