@@ -20,7 +20,7 @@ import * as path from 'path';
 import { tensor, tidy, Tensor, zeros, where } from '../tensor';
 import { ClassMap, classIndex, loadClassMap, PAPER_CLASSES } from './classes';
 import { addIssue, Issue, MaskRead, SampleRef, SegDataset } from './dataset';
-import { DataError } from './image_io';
+import { DataError, readJsonFile } from './image_io';
 
 /** Run-length encoding: counts alternate 0s and 1s, starting with 0s, column-major. */
 export interface Rle {
@@ -228,23 +228,11 @@ interface CocoAnn {
 
 interface CocoImage { id: number; file_name: string; width: number; height: number }
 
-function readJson(file: string): { images?: CocoImage[]; annotations?: CocoAnn[]; categories?: { id: number; name: string }[] } {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new DataError(`cannot read COCO file '${file}': ${(err as Error).message}`, 'missing', file);
-  }
-  try {
-    return JSON.parse(text);
-  } catch (err) {
-    throw new DataError(`COCO file '${file}' is not valid JSON: ${(err as Error).message}`, 'bad-json', file);
-  }
-}
+type CocoJson = { images?: CocoImage[]; annotations?: CocoAnn[]; categories?: { id: number; name: string }[] };
 
 /** Opens a COCO JSON + image folder; problems found while listing go to `issues`. `parsed`: the file's JSON, when read already. */
 export function openCocoDataset(jsonFile: string, opts: CocoOptions = {}, parsed?: unknown): SegDataset {
-  const j = (parsed as ReturnType<typeof readJson> | undefined) ?? readJson(jsonFile);
+  const j = (parsed ?? readJsonFile(jsonFile, 'COCO file')) as CocoJson;
   if (!Array.isArray(j.images) || !Array.isArray(j.annotations) || !Array.isArray(j.categories)) {
     throw new DataError(`COCO file '${jsonFile}' needs "images", "annotations" and "categories" lists`, 'bad-json', jsonFile);
   }

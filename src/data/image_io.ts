@@ -9,6 +9,7 @@
  * channels (RGB-palette masks); never interpolated (resizeMask is nearest, in tensors);
  * 16-bit masks read by value (class 1 stays 1), values above 255 refused.
  */
+import * as fs from 'fs';
 import * as path from 'path';
 import { writeFileAtomic } from '../util/atomic';
 import sharp from 'sharp';
@@ -23,6 +24,21 @@ export class DataError extends Error {
   constructor(message: string, readonly code: string, readonly file?: string) {
     super(message);
     this.name = 'DataError';
+  }
+}
+
+/** A JSON file parsed, or a DataError naming it: "cannot read WHAT '...'", "WHAT '...' is not valid JSON". */
+export function readJsonFile(file: string, what: string): unknown {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new DataError(`cannot read ${what} '${file}': ${(err as Error).message}`, 'missing', file);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new DataError(`${what} '${file}' is not valid JSON: ${(err as Error).message}`, 'bad-json', file);
   }
 }
 

@@ -13,7 +13,7 @@ import { ClassMap, MaskMode } from './classes';
 import { CocoOptions, openCocoDataset, OverlapOrder } from './coco';
 import { SegDataset } from './dataset';
 import { openFolderDataset } from './folder';
-import { DataError } from './image_io';
+import { DataError, readJsonFile } from './image_io';
 import { openImageList, readImageList } from './list';
 import { describedDataset, isDescription, isPairsCsv, openPairsCsv } from './pairing';
 
@@ -31,7 +31,7 @@ export function openDataset(spec: string, opts: OpenOptions = {}): SegDataset {
   if (!fs.existsSync(spec)) throw new DataError(`dataset '${spec}' does not exist`, 'missing', spec);
   let ds: SegDataset;
   const lower = spec.toLowerCase();
-  const json = lower.endsWith('.json') && fs.statSync(spec).isFile() ? readJsonFile(spec) : undefined;
+  const json = lower.endsWith('.json') && fs.statSync(spec).isFile() ? readJsonFile(spec, 'dataset file') : undefined;
   if (json !== undefined && isDescription(json)) {
     ds = describedDataset(json as Record<string, unknown>, spec, { classes: opts.classes, maskMode: opts.maskMode });
   } else if (json !== undefined) {
@@ -51,20 +51,6 @@ export function openDataset(spec: string, opts: OpenOptions = {}): SegDataset {
   return ds;
 }
 
-/** A .json dataset file, parsed once for both readers (a description or COCO, told apart by content). */
-function readJsonFile(file: string): unknown {
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new DataError(`cannot read dataset file '${file}': ${(err as Error).message}`, 'missing', file);
-  }
-  try {
-    return JSON.parse(text);
-  } catch (err) {
-    throw new DataError(`dataset file '${file}' is not valid JSON: ${(err as Error).message}`, 'bad-json', file);
-  }
-}
 
 /** A folder that is no dataset form: what was expected and what it holds. */
 function layoutMessage(dir: string): string {

@@ -15,6 +15,7 @@ import * as T from '../../src/tensor';
 import { LOCK_FILE } from '../../src/util/lock';
 import { cli, CorpusCase, runCase } from '../helpers/cli';
 import { makeDiscDataset } from '../helpers/tiny_dataset';
+import { writeLockFile } from '../helpers/run_folder';
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'cqseg-corpus-run-'));
 let data = '';
@@ -62,7 +63,7 @@ const cases: CorpusCase[] = [];
     name: '1. train into a run folder locked by a live process',
     args: () => {
       out = fresh('locked');
-      fs.writeFileSync(path.join(out, LOCK_FILE), JSON.stringify({ pid: process.pid, hostname: os.hostname(), since: new Date().toISOString(), command: 'cqseg train --out first' }));
+      writeLockFile(out, 'cqseg train --out first');
       return ['train', '--data', data, '--out', out, ...TRAIN];
     },
     code: 1,
@@ -74,7 +75,7 @@ const cases: CorpusCase[] = [];
     name: '1b. experiment into an experiment folder locked by a live process',
     args: () => {
       exp = fresh('exp');
-      fs.writeFileSync(path.join(exp, LOCK_FILE), JSON.stringify({ pid: process.pid, hostname: os.hostname(), since: new Date().toISOString(), command: 'cqseg experiment (out first)' }));
+      writeLockFile(exp, 'cqseg experiment (out first)');
       const cfg = path.join(fresh('expcfg'), 'experiment.json');
       fs.writeFileSync(cfg, JSON.stringify({ out: exp, source: { train: data, val: data }, targets: {}, modes: ['baseline'], dcin: ['none'],
         train: { encoder: 'efficientnet-test', size: [64, 64], epochs: 1 } }));

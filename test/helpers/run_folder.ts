@@ -5,11 +5,13 @@
  * one tensor, as a diverged training would leave it.
  */
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { buildModel } from '../../src/models/run';
 import { writeSafetensors } from '../../src/nn';
 import * as T from '../../src/tensor';
 import { resolveConfig } from '../../src/train/config';
+import { LOCK_FILE } from '../../src/util/lock';
 
 export const RUN_CLASSES = ['background', 'disc'];
 
@@ -32,4 +34,9 @@ export function writeRunFolder(dir: string, opts: { poison?: string; value?: num
     model.dispose();
   }
   return dir;
+}
+
+/** A cqseg.lock file in `dir` as another holder would leave it (pid, this host, since, command). */
+export function writeLockFile(dir: string, command: string, pid = process.pid, since = new Date().toISOString()): void {
+  fs.writeFileSync(path.join(dir, LOCK_FILE), JSON.stringify({ pid, hostname: os.hostname(), since, command }));
 }

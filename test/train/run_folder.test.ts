@@ -13,6 +13,7 @@ import { resolveConfig, TrainConfig } from '../../src/train/config';
 import { resumeConflicts, train, TrainError } from '../../src/train/trainer';
 import { LOCK_FILE } from '../../src/util/lock';
 import { makeDiscDataset } from '../helpers/tiny_dataset';
+import { writeLockFile } from '../helpers/run_folder';
 
 let data = '';
 let val = '';
@@ -107,7 +108,7 @@ test('a lock left by a dead process is taken over, with a note on stderr', async
   const cfg = config({});
   fs.mkdirSync(cfg.out, { recursive: true });
   const pid = deadPid();
-  fs.writeFileSync(path.join(cfg.out, LOCK_FILE), JSON.stringify({ pid, hostname: os.hostname(), since: new Date().toISOString(), command: 'cqseg train (killed)' }));
+  writeLockFile(cfg.out, 'cqseg train (killed)', pid);
   const { value, err } = await withStderr(() => train(cfg, { progress: false }));
   assert.equal(value.epochs.length, 1);
   assert.match(err, new RegExp(`taking over the lock of pid ${pid} \\(cqseg train \\(killed\\), since .*\\), which is no longer running`));

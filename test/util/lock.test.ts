@@ -5,6 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { acquireLock, LOCK_FILE, lockHolder, readLock } from '../../src/util/lock';
+import { writeLockFile } from '../helpers/run_folder';
 
 const tmp = (): string => fs.mkdtempSync(path.join(os.tmpdir(), 'cqseg-lock-'));
 const opts = { command: 'cqseg test', what: 'run folder', flag: '--out' };
@@ -30,7 +31,7 @@ test('a lock holds pid, host, time and command; a second writer is refused namin
 test('a lock of a dead pid and an old unreadable lock are taken over with a note; a fresh unreadable one is not', () => {
   const dir = tmp();
   const dead = Number(spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout);
-  fs.writeFileSync(path.join(dir, LOCK_FILE), JSON.stringify({ pid: dead, hostname: os.hostname(), since: '2020-01-01T00:00:00.000Z', command: 'old' }));
+  writeLockFile(dir, 'old', dead, '2020-01-01T00:00:00.000Z');
   assert.equal(lockHolder(dir), null);
   const notes: string[] = [];
   acquireLock(dir, { ...opts, note: (l) => notes.push(l) }).release();
