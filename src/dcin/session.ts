@@ -36,7 +36,9 @@ import { BankError, buildBank, BuildOptions, loadBank, disposeBank, ReferenceBan
 import { Embedder, EncoderEmbedder, OnnxEmbedder } from './embedders';
 import { EnsembleMode } from './ensemble';
 import { oodReport, OodReport } from './ood';
-import { dcinPredict, DcinMode, DCIN_MODES, ENTROPY_CANDIDATES } from './predict';
+import { parseColumn, predictColumns } from './columns';
+import { DcinMode, ENTROPY_CANDIDATES } from './predict';
+import { BnStats } from './tta';
 
 export type Rgb = [number, number, number];
 
@@ -177,7 +179,12 @@ export async function exriStatsFor(file: string, s: Session): Promise<T.Tensor> 
 }
 
 export interface PredictImageOptions {
-  mode: DcinMode;
+  /** a DCIN mode, or a column with test-time adaptation: DCIN[+adabn|+adabn-image][+flip] (columns.ts) */
+  mode: DcinMode | string;
+  /** the domain's BatchNorm statistics, for '+adabn' (domainBnStats over the images to predict) */
+  domainStats?: BnStats;
+  /** '+adabn-image's weight of the image's own statistics (default 0.5) */
+  alpha?: number;
   bank?: ReferenceBank;
   embedder?: Embedder;
   exriStats?: T.Tensor;
@@ -200,7 +207,8 @@ export interface ClassSummary {
 }
 
 export interface PredictionSummary {
-  mode: DcinMode;
+  /** the column: a DCIN mode, with its test-time adaptation if any */
+  mode: string;
   references: {
     gris?: { index: number; path: string };
     lris?: { index: number; path: string };
@@ -265,22 +273,22 @@ function mapBack(probs: T.Tensor, size: [number, number], names: string[]): { la
  * result back to (H, W). The caller disposes `probs` and `labels` (disposePrediction).
  */
 export async function predictImage(s: Session, image: T.Tensor, opts: PredictImageOptions): Promise<ImagePrediction> {
-  if (!DCIN_MODES.includes(opts.mode)) throw new ArgumentError(`DCIN mode must be one of ${DCIN_MODES.join(', ')}, got '${String(opts.mode)}'`);
+  const col = parseColumn(opts.mode);
   const x = await toModelInput(image, s.info.size);
   let exclude: T.Tensor | undefined;
   try {
     let transfer: LabTransferOptions | undefined;
     if (opts.robust || opts.robustForeground) {
       transfer = { excludeSpecular: true };
-      if (opts.robustForeground && opts.mode !== 'none') {
+      if (opts.robustForeground && col.dcin !== 'none') {
         exclude = foregroundOf(s, x);
         transfer.exclude = exclude;
       }
     }
-    const r = await T.noGradAsync(() => dcinPredict(x, {
-      mode: opts.mode, model: s.forward, bank: opts.bank, embedder: opts.embedder, exriStats: opts.exriStats, ensemble: opts.ensemble, transfer,
-      ood: opts.bank !== undefined,
-    }));
+    const r = (await T.noGradAsync(() => predictColumns(x, [col], {
+      net: s.model, forward: s.forward, bank: opts.bank, embedder: opts.embedder, exriStats: opts.exriStats, ensemble: opts.ensemble, transfer,
+      domainStats: opts.domainStats, alpha: opts.alpha, ood: opts.bank !== undefined,
+    }))).get(col.name)!;
     const refs: PredictionSummary['references'] = {};
     if (r.gris !== undefined) refs.gris = refOf(opts.bank!, r.gris);
     if (r.lris !== undefined) refs.lris = refOf(opts.bank!, r.lris[0]);

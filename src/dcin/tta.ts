@@ -72,6 +72,8 @@ function inEvalMode<R>(model: Module, fn: () => R): R {
   }
 }
 
+type ApplyFn = BatchNorm2d['apply'];
+
 const setMomentum = (bn: BatchNorm2d, m: number | null): void => {
   (bn as { momentum: number | null }).momentum = m;
 };
@@ -189,6 +191,73 @@ export async function adaBnDomain(model: Module, batches: AsyncIterable<AdaBnBat
   }
 }
 
+/**
+ * A target domain's BatchNorm statistics, held apart from the model: the model keeps its
+ * source statistics, and withBnStats runs a forward with these instead. Two sets
+ * (source and adapted) can then serve the columns of one evaluation batch by batch.
+ */
+export interface BnStats {
+  readonly layers: string[];
+  readonly batches: number;
+  readonly images: number;
+  /** per layer, running mean and variance */
+  readonly mean: T.Tensor[];
+  readonly variance: T.Tensor[];
+  dispose(): void;
+}
+
+/**
+ * adaBnDomain's statistics as a BnStats; the model is back to its source statistics
+ * (bit-exact) when this returns.
+ *   const st = await adaBnDomainStats(net, loader.epoch(0), { forward: session.forward, disposeBatches: true });
+ *   const adapted = withBnStats(net, st, session.forward);   // a Forward
+ */
+export async function adaBnDomainStats(model: Module, batches: AsyncIterable<AdaBnBatch> | Iterable<AdaBnBatch>, opts: AdaBnDomainOptions = {}): Promise<BnStats> {
+  const h = await adaBnDomain(model, batches, opts);
+  const bns = bnLayers(model);
+  const mean = T.noGrad(() => bns.map(([, bn]) => T.keep(T.clone(bn.runningMean!))));
+  const variance = T.noGrad(() => bns.map(([, bn]) => T.keep(T.clone(bn.runningVar!))));
+  h.restore();
+  let live = true;
+  return {
+    layers: bns.map(([n]) => n), batches: h.batches, images: h.images, mean, variance,
+    dispose: () => {
+      if (live) T.dispose([...mean, ...variance]);
+      live = false;
+    },
+  };
+}
+
+/**
+ * A forward in which every BatchNorm2d of `model` normalises with `stats` (eval mode, no
+ * gradients; buffers and modes untouched). The layers must be the model's, in order.
+ */
+export function withBnStats(model: Module, stats: BnStats, forward?: Forward | Module): Forward {
+  const op = 'withBnStats';
+  const bns = checkModel(model, op);
+  if (stats.layers.length !== bns.length || stats.layers.some((n, i) => n !== bns[i][0])) {
+    throw new ArgumentError(`Argument 'stats' passed to '${op}' holds ${stats.layers.length} BatchNorm layers that are not the model's ${bns.length}`);
+  }
+  const fwd = forward === undefined ? (x: T.Tensor) => model.forward(x) : checkForward(forward, 'forward', op);
+  return (images: T.Tensor): T.Tensor => inEvalMode(model, () => T.tidy(() => withPatchedBn(bns, (bn, i) => (x, fn) =>
+    fn(x, stats.mean[i], stats.variance[i], { weight: bn.weight, bias: bn.bias, training: false, momentum: 0, eps: bn.eps }), () => fwd(images))));
+}
+
+/** Runs `run` with each BatchNorm's apply replaced by make(bn, i) (never nested). */
+function withPatchedBn(bns: BnLayer[], make: (bn: BatchNorm2d, i: number, name: string) => ApplyFn, run: () => T.Tensor): T.Tensor {
+  const patched: BatchNorm2d[] = [];
+  try {
+    bns.forEach(([name, bn], i) => {
+      if (Object.prototype.hasOwnProperty.call(bn, 'apply')) throw new Error(`BatchNorm '${name}' is already being adapted (two adaptations of one model at once?)`);
+      (bn as { apply: ApplyFn }).apply = make(bn, i, name);
+      patched.push(bn);
+    });
+    return run();
+  } finally {
+    for (const bn of patched) delete (bn as { apply?: ApplyFn }).apply;
+  }
+}
+
 // ---------------------------------------------------------------------------------------
 // AdaBN per image (source/image mixing)
 
@@ -201,8 +270,6 @@ export interface AdaBnImageOptions {
   /** run on each image instead of model.forward (e.g. preprocessing + model); must run `model` */
   forward?: Forward;
 }
-
-type ApplyFn = BatchNorm2d['apply'];
 
 /** bn.apply for the duration of one forward: normalise with the mixed statistics, buffers untouched. */
 function mixingApply(bn: BatchNorm2d, name: string, alpha: number): ApplyFn {
@@ -225,17 +292,7 @@ function mixingApply(bn: BatchNorm2d, name: string, alpha: number): ApplyFn {
 
 /** Runs forward(image) with every BatchNorm of bns mixing source and image statistics. */
 function withMixing(bns: BnLayer[], alpha: number, run: () => T.Tensor): T.Tensor {
-  const patched: BatchNorm2d[] = [];
-  try {
-    for (const [name, bn] of bns) {
-      if (Object.prototype.hasOwnProperty.call(bn, 'apply')) throw new Error(`adaBnImage: BatchNorm '${name}' is already being adapted (nested adaBnImage on one model?)`);
-      (bn as { apply: ApplyFn }).apply = mixingApply(bn, name, alpha);
-      patched.push(bn);
-    }
-    return run();
-  } finally {
-    for (const bn of patched) delete (bn as { apply?: ApplyFn }).apply;
-  }
+  return withPatchedBn(bns, (bn, _i, name) => mixingApply(bn, name, alpha), run);
 }
 
 function checkAlpha(alpha: unknown, op: string): number {

@@ -10,15 +10,24 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { z } from 'zod';
+import { COLUMN_GRAMMAR, DCIN_COLUMN_MODES, parseColumn, TTA_COLUMNS } from '../dcin/columns';
 import { checkSchema, ConfigError, integer, must, nonEmpty, readJsonObject, TRAIN_CONFIG_FILE, TRAIN_MODE, TRAIN_MODES } from '../train/config';
 
-/** DCIN columns: the paper's five, and beyond the paper 'full-robust' (specular highlights
- * left out of the test image's Lab statistics), 'auto' (OOD gate, then the medoid of
- * none, gris and the transfers toward the 3 nearest training images; dcin/predict.ts)
- * and 'auto-entropy' (lowest mean entropy among none, gris, lris, full). */
-const DCIN_COLUMN = z.enum(['none', 'exri', 'gris', 'lris', 'full', 'full-robust', 'auto', 'auto-entropy'], must('one of none, exri, gris, lris, full, full-robust, auto, auto-entropy'));
-export type DcinColumn = z.infer<typeof DCIN_COLUMN>;
-export const DCIN_COLUMNS: DcinColumn[] = [...DCIN_COLUMN.options];
+/** Columns: a DCIN mode, optionally with test-time adaptation (dcin/columns.ts): the paper's
+ * five (none, exri, gris, lris, full), beyond the paper 'full-robust' (specular highlights
+ * left out of the test image's Lab statistics), 'auto' (OOD gate, then the medoid of none,
+ * gris and the transfers toward the 3 nearest training images; dcin/predict.ts),
+ * 'auto-entropy' (lowest mean entropy among none, gris, lris, full), and AdaBN and flip
+ * TTA alone and with auto (TTA_COLUMNS). */
+const DCIN_COLUMN = z.string(must(`a column name, ${COLUMN_GRAMMAR}`)).superRefine((v, ctx) => {
+  try {
+    parseColumn(v);
+  } catch (err) {
+    ctx.addIssue({ code: z.ZodIssueCode.custom, message: (err as Error).message });
+  }
+});
+export type DcinColumn = string;
+export const DCIN_COLUMNS: DcinColumn[] = [...DCIN_COLUMN_MODES, ...TTA_COLUMNS];
 export const PAPER_COLUMNS: DcinColumn[] = ['none', 'exri', 'gris', 'lris', 'full'];
 
 export const EXPERIMENT_CONFIG = z.object({
@@ -30,7 +39,8 @@ export const EXPERIMENT_CONFIG = z.object({
   modes: z.array(TRAIN_MODE, must('a non-empty list of baseline, aug, cqg')).min(1).default([...TRAIN_MODES]),
   /** training settings shared by the modes (data/out/mode are set per run) */
   train: TRAIN_CONFIG_FILE.omit({ data: true, val: true, out: true, mode: true }).strict().default({}),
-  dcin: z.array(DCIN_COLUMN, must('a list of DCIN configurations')).default([...DCIN_COLUMNS]),
+  dcin: z.array(DCIN_COLUMN, must('a list of DCIN configurations')).default([...DCIN_COLUMNS])
+    .refine((cols) => new Set(cols).size === cols.length, { message: 'a column is listed twice' }),
   /** the expert's reference image for ExRI */
   exri: z.string(must('an image path')).default(''),
   bootstrap: integer(0).default(1000),
@@ -76,7 +86,8 @@ export function validateExperiment(cfg: ExperimentConfig, where = 'experiment co
     throw new ExperimentConfigError(`${where}: ${m}`);
   };
   for (const p of [cfg.source.train, cfg.source.val, ...Object.values(cfg.targets)]) if (!fs.existsSync(p)) bad(`dataset '${p}' does not exist`);
-  if (cfg.dcin.includes('exri') && !cfg.exri) bad("'exri' is required when 'dcin' holds 'exri': the expert's reference image");
-  if (cfg.dcin.includes('exri') && !fs.existsSync(cfg.exri)) bad(`'exri' image '${cfg.exri}' does not exist (ExRI needs the expert's reference image)`);
+  const exri = cfg.dcin.some((c) => parseColumn(c).dcin === 'exri');
+  if (exri && !cfg.exri) bad("'exri' is required when 'dcin' holds 'exri': the expert's reference image");
+  if (exri && !fs.existsSync(cfg.exri)) bad(`'exri' image '${cfg.exri}' does not exist (ExRI needs the expert's reference image)`);
   return cfg;
 }

@@ -11,14 +11,14 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { writeFileAtomicSync } from '../util/atomic';
 import { EpochMetrics } from '../train/trainer';
+import { columnTitle } from '../dcin/columns';
 import { PAPER_COLUMNS } from './config';
 import type { CellResult, ExperimentResults } from './runner';
 
 const pct = (v: number): string => (Number.isNaN(v) ? 'n/a' : (v * 100).toFixed(2));
 const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
-const COLUMN_TITLES: Record<string, string> = {
-  none: 'W/o DCIN', exri: 'ExRI', gris: 'GRIS', lris: 'LRIS', full: 'GRIS+LRIS', 'full-robust': 'GRIS+LRIS robust*', auto: 'auto*', 'auto-entropy': 'auto-entropy*',
-};
+/** A column's title: the paper's names, and * on what goes beyond the paper. */
+const title = (c: string): string => (c === 'none' ? 'W/o DCIN' : `${columnTitle(c)}${PAPER_COLUMNS.includes(c) ? '' : '*'}`);
 
 /**
  * What `auto` must achieve on every model and domain, in Dice points (%): at least
@@ -104,7 +104,7 @@ function safetyTable(r: ExperimentResults): string[][] | null {
   const ent = rows.some((x) => x.entropyVsNone !== undefined);
   const head = ['domain', 'model', 'auto', 'none', 'best', 'auto - none', 'auto - best', 'target', 'OOD flagged', ...(ent ? ['auto-entropy - none'] : [])];
   return [head, ...rows.map((x) => [
-    x.domain, MODEL_TITLES[x.model] ?? x.model, x.auto.toFixed(2), x.none.toFixed(2), `${x.best.toFixed(2)} (${COLUMN_TITLES[x.bestColumn] ?? x.bestColumn})`,
+    x.domain, MODEL_TITLES[x.model] ?? x.model, x.auto.toFixed(2), x.none.toFixed(2), `${x.best.toFixed(2)} (${title(x.bestColumn)})`,
     signed(x.vsNone), signed(x.vsBest), x.met ? 'met' : 'MISSED', share(x.flagged, x.images),
     ...(ent ? [x.entropyVsNone === undefined ? '' : signed(x.entropyVsNone)] : []),
   ])];
@@ -156,7 +156,7 @@ function markdown(r: ExperimentResults): string {
     (r.reused.models.length ? `, reusing models ${r.reused.models.join(', ')}` : '') + '.', '');
   for (const t of tables(r)) {
     out.push(`## ${domainTitle(t.domain)}`, '');
-    out.push(`| model | ${t.columns.map((c) => COLUMN_TITLES[c] ?? c).join(' | ')} |`);
+    out.push(`| model | ${t.columns.map((c) => title(c)).join(' | ')} |`);
     out.push(`|---|${t.columns.map(() => '---:').join('|')}|`);
     for (const row of t.rows) {
       const cells = row.cells.map((c, i) => {
@@ -230,10 +230,10 @@ function lineChart(title: string, series: Record<string, number[]>, yLabel: stri
 function html(r: ExperimentResults): string {
   const parts: string[] = [];
   parts.push(`<p>Dice macro (%, torchmetrics 1.4 convention) with bootstrap 95% intervals over images; the best of each row in <b>bold</b>. ` +
-    `Columns marked * go beyond the paper (${PAPER_COLUMNS.map((c) => COLUMN_TITLES[c]).join(', ')} are the paper's). Classes: ${esc(r.classNames.join(', '))}. ` +
+    `Columns marked * go beyond the paper (${PAPER_COLUMNS.map(title).join(', ')} are the paper's). Classes: ${esc(r.classNames.join(', '))}. ` +
     `Finished in ${r.seconds.toFixed(0)} s.</p>`);
   for (const t of tables(r)) {
-    parts.push(`<h2>${esc(domainTitle(t.domain))}</h2><table><tr><th>model</th>${t.columns.map((c) => `<th>${esc(COLUMN_TITLES[c] ?? c)}</th>`).join('')}</tr>`);
+    parts.push(`<h2>${esc(domainTitle(t.domain))}</h2><table><tr><th>model</th>${t.columns.map((c) => `<th>${esc(title(c))}</th>`).join('')}</tr>`);
     for (const row of t.rows) {
       const cells = row.cells.map((c, i) => {
         if (!c) return '<td></td>';
@@ -305,10 +305,10 @@ export function textTables(r: ExperimentResults): string {
   const lines: string[] = [];
   for (const t of tables(r)) {
     lines.push(`${domainTitle(t.domain)} - Dice macro %`);
-    const head = ['model'.padEnd(14), ...t.columns.map((c) => (COLUMN_TITLES[c] ?? c).padStart(18))].join('');
-    lines.push(head);
+    const w = t.columns.map((c) => Math.max(10, title(c).length + 2));
+    lines.push(['model'.padEnd(14), ...t.columns.map((c, i) => title(c).padStart(w[i]))].join(''));
     for (const row of t.rows) {
-      lines.push([(MODEL_TITLES[row.model] ?? row.model).padEnd(14), ...row.cells.map((c, i) => `${c ? pct(c.dice) : ''}${i === row.best ? '*' : ' '}`.padStart(18))].join(''));
+      lines.push([(MODEL_TITLES[row.model] ?? row.model).padEnd(14), ...row.cells.map((c, i) => `${c ? pct(c.dice) : ''}${i === row.best ? '*' : ' '}`.padStart(w[i]))].join(''));
     }
     lines.push('');
   }

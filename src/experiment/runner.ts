@@ -9,8 +9,8 @@
 import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
-import { SegDataset, assertDatasetOk, loadSample, openDataset, writeImage } from '../data';
-import { BANK_VERSION, dcinPredictMany, describeCalibration, disposeBank, EncoderEmbedder, loadBank, OodScore, ReferenceBank, saveBank } from '../dcin';
+import { Loader, SegDataset, assertDatasetOk, loadSample, openDataset, writeImage } from '../data';
+import { BANK_VERSION, BnStats, Column, describeCalibration, domainBnStats, needsDomainStats, parseColumns, predictColumns, disposeBank, EncoderEmbedder, loadBank, OodScore, ReferenceBank, saveBank } from '../dcin';
 import { buildBankFor, encoderEmbedder, exriStatsFor, openSession, overlay, Session } from '../dcin/session';
 import { EvalResult, evaluateDatasetMany } from '../eval/evaluate';
 import { RunInfo } from '../models/run';
@@ -139,16 +139,19 @@ interface Ctx {
 }
 
 /**
- * Every DCIN column's probabilities for a batch, sharing forward passes; tallies the
- * references chosen and, with `oods`, appends the batch's OOD scores (in image order).
+ * Every column's probabilities for a batch, sharing forward passes (dcin/columns.ts);
+ * tallies the references chosen and, with `oods`, appends the batch's OOD scores (in
+ * image order). `domainStats`: the domain's BatchNorm statistics for 'adabn' columns.
  */
-async function predictColumns(images: Tensor, cols: DcinColumn[], ctx: Ctx, tally?: Map<DcinColumn, CellResult>, oods?: OodScore[]): Promise<Map<string, Tensor>> {
-  const byCol = await dcinPredictMany(images, cols, { model: ctx.session.forward, bank: ctx.bank, embedder: ctx.embedder, exriStats: ctx.exriStats, ood: oods !== undefined });
+async function columnProbs(images: Tensor, cols: Column[], ctx: Ctx, domainStats?: BnStats, tally?: Map<DcinColumn, CellResult>, oods?: OodScore[]): Promise<Map<string, Tensor>> {
+  const byCol = await predictColumns(images, cols, {
+    net: ctx.session.model, forward: ctx.session.forward, bank: ctx.bank, embedder: ctx.embedder, exriStats: ctx.exriStats, domainStats, ood: oods !== undefined,
+  });
   if (oods) oods.push(...(byCol.values().next().value?.ood ?? []));
   const out = new Map<string, Tensor>();
   for (const [col, r] of byCol) {
     out.set(col, r.probs);
-    const cell = tally?.get(col as DcinColumn);
+    const cell = tally?.get(col);
     if (cell && r.lris && col === 'lris') {
       cell.lrisChoices ??= {};
       for (const i of r.lris) {
@@ -156,7 +159,7 @@ async function predictColumns(images: Tensor, cols: DcinColumn[], ctx: Ctx, tall
         cell.lrisChoices[p] = (cell.lrisChoices[p] ?? 0) + 1;
       }
     }
-    if (cell && r.auto) {
+    if (cell && r.auto && col === 'auto') {
       cell.autoChoices ??= {};
       for (const c of r.auto.choice) cell.autoChoices[c] = (cell.autoChoices[c] ?? 0) + 1;
     }
@@ -187,11 +190,12 @@ async function figures(cfg: ExperimentConfig, domains: Record<string, SegDataset
       await save('image', s.image.clone());
       await save('truth', overlay(s.image, s.mask!, palette));
       const batch = tidy(() => s.image.permute([2, 0, 1]).unsqueeze(0).contiguous());
-      const columns: [string, Ctx, DcinColumn][] = [];
-      if (cfg.modes.includes('baseline') && figMode !== 'baseline') columns.push(['baseline:none', ctxs.baseline, 'none']);
-      for (const col of cfg.dcin) columns.push([`${figMode}:${col}`, ctxs[figMode], col]);
+      const columns: [string, Ctx, Column][] = [];
+      if (cfg.modes.includes('baseline') && figMode !== 'baseline') columns.push(['baseline:none', ctxs.baseline, parseColumns(['none'])[0]]);
+      // the DCIN columns (test-time adaptation is in the tables, not the grids)
+      for (const col of parseColumns(cfg.dcin)) if (!col.adapt && !col.flip) columns.push([`${figMode}:${col.name}`, ctxs[figMode], col]);
       for (const [key, ctx, col] of columns) {
-        const probs = (await noGradAsync(() => predictColumns(batch, [col], ctx))).get(col)!;
+        const probs = (await noGradAsync(() => columnProbs(batch, [col], ctx))).get(col.name)!;
         const lab = tidy(() => argmax(probs, 1).select(0, 0));
         probs.dispose();
         await save(key.replace(':', '_'), overlay(s.image, lab, palette));
@@ -242,20 +246,30 @@ async function runLocked(cfg: ExperimentConfig, log: Log): Promise<ExperimentRes
       const info = session.info;
       classNames = info.classNames;
       const embedder = encoderEmbedder(session.model, info, session.weightsSha256);
-      const exriStats = cfg.dcin.includes('exri') ? keep(await exriStatsFor(cfg.exri, session)) : undefined;
+      const exriStats = parseColumns(cfg.dcin).some((c) => c.dcin === 'exri') ? keep(await exriStatsFor(cfg.exri, session)) : undefined;
       if (exriStats) stats.push(exriStats);
       const bank = await bankFor(cfg, mode, session, embedder, log, reused.banks);
       ctxs[mode] = { session, info, bank, embedder, exriStats };
       gris[mode] = path.basename(bank.gris.path);
       curves[mode] = fs.readFileSync(path.join(runs[mode], 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as EpochMetrics);
     }
+    const cols = parseColumns(cfg.dcin);
     for (const [name, ds] of Object.entries(domains)) {
       for (const mode of cfg.modes) {
         const tally = new Map<DcinColumn, CellResult>(cfg.dcin.map((col) => [col, { domain: name, model: mode, dcin: col } as CellResult]));
         const scores: OodScore[] = [];
-        const res = await evaluateDatasetMany(ds, (x) => predictColumns(x, cfg.dcin, ctxs[mode], tally, scores), cfg.dcin, classNames.length, {
-          size: ctxs[mode].info.size, bootstrap: cfg.bootstrap, progress: `eval ${name} ${mode}`, skipCheck: true,
-        });
+        const c = ctxs[mode];
+        const stats = needsDomainStats(cols)
+          ? await domainBnStats(c.session.model, c.session.forward, new Loader(ds, { batchSize: 4, size: c.info.size, shuffle: false }).epoch(0), { disposeBatches: true })
+          : undefined;
+        let res: Map<string, EvalResult>;
+        try {
+          res = await evaluateDatasetMany(ds, (x) => columnProbs(x, cols, c, stats, tally, scores), cfg.dcin, classNames.length, {
+            size: c.info.size, bootstrap: cfg.bootstrap, progress: `eval ${name} ${mode}`, skipCheck: true,
+          });
+        } finally {
+          stats?.dispose();
+        }
         const perImage = res.get(cfg.dcin[0])!.perImage;
         // the predictor sees the batches in the order of perImage (one call per batch, no shuffle)
         if (scores.length !== perImage.length) throw new Error(`OOD scores for ${scores.length} images, but ${perImage.length} evaluated on ${name}`);
@@ -269,7 +283,7 @@ async function runLocked(cfg: ExperimentConfig, log: Log): Promise<ExperimentRes
           const cell = Object.assign(tally.get(col)!, res.get(col)!);
           cell.perImage = cell.perImage.map((p, i) => ({ ...p, ood: scores[i].flagged }));
           cells.push(cell);
-          log(`${name.padEnd(8)} ${mode.padEnd(8)} ${col.padEnd(12)} Dice ${(cell.dice * 100).toFixed(2)}`);
+          log(`${name.padEnd(8)} ${mode.padEnd(8)} ${col.padEnd(16)} Dice ${(cell.dice * 100).toFixed(2)}`);
         }
         log(`${name.padEnd(8)} ${mode.padEnd(8)} OOD flagged ${flagged}/${scores.length}`);
       }

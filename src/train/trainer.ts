@@ -56,6 +56,8 @@ export interface TrainHooks {
   stopAfterSteps?: number;
   /** per step: the loss terms (tests) */
   onStep?: (globalStep: number, terms: Record<string, number>) => void;
+  /** what the user should know that is not an error (default: printed on stderr) */
+  onNotice?: (message: string) => void;
 }
 
 export interface TrainResult {
@@ -172,6 +174,18 @@ function checkPrior(cfg: TrainConfig, runDir: string, resume: boolean): Prior {
   return { state, saved };
 }
 
+/**
+ * What differs between the libtorch and BLAS a run started with and those of this process:
+ * a resume is allowed (the model and data are the same) but its figures are no longer
+ * bit-identical to an uninterrupted run (README, Training: reproducible).
+ */
+export function runtimeChanges(saved: Record<string, unknown>): string[] {
+  const now: Record<string, string> = { libtorch: torchVersion(), blas: blasLibrary() };
+  return Object.entries(now)
+    .filter(([k, v]) => typeof saved[k] === 'string' && saved[k] !== v)
+    .map(([k, v]) => `the run started with ${k} ${String(saved[k])}, this process has ${v}: the resumed epochs will differ slightly from an uninterrupted run's`);
+}
+
 /** The settings a resume may change, as given now (what a resumed run writes into its config.json). */
 function mayChange(cfg: TrainConfig): Record<string, unknown> {
   return Object.fromEntries(Object.entries(ON_RESUME).filter(([, r]) => r === 'may-change').map(([k]) => [k, (cfg as Record<string, unknown>)[k]]));
@@ -223,6 +237,10 @@ export async function train(cfg: TrainConfig, hooks: TrainHooks = {}, resume = f
   try {
     const prior = checkPrior(cfg, runDir, resume); // again, now that no one else writes here
     removeStaleTemps(runDir, { depth: 2 }); // temp files of a writer killed mid-write
+    if (prior.saved) {
+      const notice = hooks.onNotice ?? ((m: string) => process.stderr.write(`note: ${m}\n`));
+      for (const m of runtimeChanges(prior.saved)) notice(m);
+    }
     const info = prior.saved ? { ...prior.saved, ...mayChange(cfg) } : runInfo(cfg, classNames);
     writeFileAtomicSync(path.join(runDir, 'config.json'), JSON.stringify(info, null, 2));
     return await trainLocked(cfg, hooks, runDir, prior.state, sets, classNames);

@@ -58,8 +58,11 @@ test('cqseg evaluate errors name what is wrong', async () => {
   const cases: [string[], RegExp][] = [
     [['evaluate', '--data', data], /--model RUN is required/],
     [['evaluate', '--model', run], /at least one --data/],
-    [['evaluate', '--model', run, '--data', data, '--dcin', 'none,magic'], /unknown DCIN configuration 'magic'/],
+    [['evaluate', '--model', run, '--data', data, '--dcin', 'none,magic'], /--dcin: column 'magic': unknown DCIN mode 'magic'; a column is DCIN\[\+adabn\|\+adabn-image\]\[\+flip\], DCIN one of none, exri, gris/],
     [['evaluate', '--model', run, '--data', data, '--dcin', 'gris'], /need --refs BANK/],
+    [['evaluate', '--model', run, '--data', data, '--dcin', 'none,lris+flip'], /configurations lris\+flip need --refs BANK/],
+    [['evaluate', '--model', run, '--data', data, '--dcin', 'adabn-image', '--alpha', '1.5'], /--alpha must be a number from 0 to 1, got '1.5'/],
+    [['evaluate', '--model', run, '--data', data, '--dcin', 'flip,none+flip'], /column 'none\+flip' is given twice/],
     [['evaluate', '--model', run, '--data', data, '--dcin', 'exri'], /'exri' needs --exri IMAGE/],
     [['evaluate', '--model', path.join(root, 'nope'), '--data', data, '--dcin', 'none'], /does not exist/],
     [['evaluate', '--model', run, '--data', path.join(root, 'nodata'), '--dcin', 'none'], /does not exist/],
@@ -69,4 +72,25 @@ test('cqseg evaluate errors name what is wrong', async () => {
     assert.notEqual(r.code, 0, args.join(' '));
     assert.match(r.err, re, args.join(' '));
   }
+});
+
+test('cqseg evaluate: test-time adaptation columns beside DCIN; the JSON says how AdaBN was estimated', async () => {
+  const before = memory().liveTensors;
+  const json = path.join(root, 'eval-tta.json');
+  const cols = ['none', 'adabn', 'adabn-image', 'flip', 'auto+adabn+flip'];
+  const r = await cli(['evaluate', '--model', run, '--refs', bank, '--data', data, '--dcin', cols.join(','), '--alpha', '0.25', '--bootstrap', '0', '--json', json]);
+  assert.equal(r.code, 0, r.err);
+  assert.match(r.out, /none\s+adabn\s+adabn-image\s+flip\s+auto\+adabn\+flip/);
+  const res = JSON.parse(fs.readFileSync(json, 'utf8')) as {
+    configs: string[]; results: { dcin: string; result: { dice: number; images: number } }[];
+    adabn: { weighting: string; domains: { images: number; layers: number }[] }; adabnImageAlpha: number;
+  };
+  assert.deepEqual(res.configs, cols);
+  assert.deepEqual(res.results.map((x) => x.dcin), cols);
+  for (const x of res.results) assert.ok(x.result.images === 4 && x.result.dice >= 0 && x.result.dice <= 1, `${x.dcin}: ${JSON.stringify(x.result)}`);
+  assert.equal(res.adabn.weighting, 'image');
+  assert.equal(res.adabn.domains[0].images, 4);
+  assert.ok(res.adabn.domains[0].layers > 10);
+  assert.equal(res.adabnImageAlpha, 0.25);
+  assert.equal(memory().liveTensors, before);
 });

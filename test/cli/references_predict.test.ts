@@ -103,6 +103,27 @@ test('predict writes mask, overlay and JSON at the original size of a non-square
   assert.deepEqual(leftovers, [], 'no temp files left');
 });
 
+test('predict with test-time adaptation: adabn over all the images given, adabn-image, flip, and with DCIN; the JSON says what ran', async () => {
+  const images = path.join(data, 'images');
+  for (const [col, extra] of [['adabn', []], ['adabn-image', ['--alpha', '0.3']], ['flip', []], ['auto+adabn+flip', ['--refs', bankA]]] as [string, string[]][]) {
+    const out = path.join(root, `pred-tta-${col}`);
+    const r = await cli(['predict', '--model', runA, '--dcin', col, ...extra, images, '--out', out, '--quiet']);
+    assert.equal(r.code, 0, `${col}: ${r.err}`);
+    assert.match(r.out, new RegExp(`wrote 4 prediction\\(s\\) \\(${col.replace(/\+/g, '\\+')}\\)`));
+    const j = JSON.parse(fs.readFileSync(path.join(out, 's001.json'), 'utf8'));
+    assert.equal(j.tta.column, col);
+    assert.equal(j.dcin.mode, col.startsWith('auto') ? 'auto' : 'none');
+    if (col.includes('adabn-image')) assert.equal(j.tta.alpha, 0.3);
+    else if (col.includes('adabn')) assert.equal(j.tta.adabnImages, 4, 'statistics over all 4 images given');
+    if (col.endsWith('flip')) assert.deepEqual(j.tta.flips, ['none', 'h', 'v', 'hv']);
+    if (col.startsWith('auto')) assert.ok(j.references.auto.choice);
+    assert.equal(j.classes[0].pixels + j.classes[1].pixels, 64 * 64);
+  }
+  const r = await cli(['predict', '--model', runA, '--dcin', 'auto+adabn', images, '--out', path.join(root, 'x')]);
+  assert.equal(r.code, 2);
+  assert.match(r.err, /--dcin auto\+adabn needs --refs BANK/);
+});
+
 async function readMaskValues(file: string): Promise<number[]> {
   const m = await decodeMask(file);
   assert.equal(m.channels, 1);
@@ -335,7 +356,7 @@ test('every error is a clear message naming the file, with a non-zero exit', asy
 
   r = await cli(['predict', '--model', runA, '--dcin', 'magic', odd, '--out', out]);
   assert.equal(r.code, 2);
-  assert.match(r.err, /--dcin must be one of none, exri, gris, lris, full, auto, auto-entropy, got 'magic'/);
+  assert.match(r.err, /--dcin: column 'magic': unknown DCIN mode 'magic'; a column is .*DCIN one of none, exri, gris, lris, full, full-robust, auto, auto-entropy/);
 
   r = await cli(['predict', '--model', runA, '--dcin', 'gris', odd, '--out', out]);
   assert.equal(r.code, 2);

@@ -10,7 +10,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { before, test } from 'node:test';
 import { resolveConfig, TrainConfig } from '../../src/train/config';
-import { resumeConflicts, train, TrainError } from '../../src/train/trainer';
+import { resumeConflicts, runtimeChanges, train, TrainError } from '../../src/train/trainer';
+import { blasLibrary, torchVersion } from '../../src/tensor';
 import { LOCK_FILE } from '../../src/util/lock';
 import { makeDiscDataset } from '../helpers/tiny_dataset';
 import { writeLockFile } from '../helpers/run_folder';
@@ -135,4 +136,12 @@ test('resumeConflicts: a setting missing from an older config.json counts as its
   delete saved.bestBy;
   assert.deepEqual(resumeConflicts(saved, cfg), []);
   assert.deepEqual(resumeConflicts(saved, { ...cfg, bestBy: 'dice' }), ["'bestBy' was (not set), now \"dice\""]);
+});
+
+test('runtimeChanges: a resume under another BLAS or libtorch is told that its figures will differ', () => {
+  assert.deepEqual(runtimeChanges({ libtorch: torchVersion(), blas: blasLibrary() }), []);
+  assert.deepEqual(runtimeChanges({}), [], 'a run from a version that did not record them');
+  const msgs = runtimeChanges({ libtorch: torchVersion(), blas: '/usr/lib/x86_64-linux-gnu/blas/libblas.so.3.elsewhere' });
+  assert.equal(msgs.length, 1);
+  assert.match(msgs[0], /started with blas \/usr\/lib\/x86_64-linux-gnu\/blas\/libblas\.so\.3\.elsewhere, this process has .*differ slightly/);
 });

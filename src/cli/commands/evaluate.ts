@@ -1,24 +1,22 @@
 /** `cqseg evaluate`: Dice (torchmetrics convention) of a run on labelled domains under DCIN configurations. */
 import * as path from 'path';
-import { DataError, openDataset, parseMaskMode } from '../../data';
-import { BankError, dcinPredictMany, disposeBank, Embedder, oodReport, OodReport, OodScore, OOD_NOTES, ReferenceBank } from '../../dcin';
+import { DataError, Loader, openDataset, parseMaskMode } from '../../data';
+import { ADABN_IMAGE_ALPHA, BankError, BnStats, Column, disposeBank, domainBnStats, Embedder, needsBank, needsDomainStats, oodReport, OodReport, OodScore, OOD_NOTES, parseColumns, predictColumns, ReferenceBank } from '../../dcin';
 import { exriStatsFor, openBank, openEmbedder, openSession } from '../../dcin/session';
 import { EvalResult, evaluateDatasetMany } from '../../eval/evaluate';
 import { RunError } from '../../models/run';
-import { dispose, setNumThreads, Tensor } from '../../tensor';
+import { ArgumentError, dispose, setNumThreads, Tensor } from '../../tensor';
 import { removeStaleTemps, writeFileAtomicSync } from '../../util/atomic';
 import { checkOutputFile } from '../../util/paths';
 import { intFlag, parseArgs } from '../args';
 import { Command, UsageError } from '../command';
 
-const CONFIGS = ['none', 'exri', 'gris', 'lris', 'full', 'full-robust', 'auto', 'auto-entropy'] as const;
-type Config = (typeof CONFIGS)[number];
-
 const HELP = `usage: cqseg evaluate --model RUN [--refs BANK] --data DOMAIN [--data DOMAIN ...] [options]
 
-Evaluates a trained run on labelled datasets (folders with images/ + masks/, or COCO
-.json) under DCIN configurations, prints a table (Dice macro %, rows domains, columns
-configurations) and writes a JSON with every figure.
+Evaluates a trained run on labelled datasets (folders with images/ + masks/, COCO .json,
+or dataset descriptions .json) under DCIN configurations and test-time adaptation,
+prints a table (Dice macro %, rows domains, columns configurations) and writes a JSON
+with every figure.
 
 Dice is torchmetrics 1.4's Dice(num_classes=C, average='macro') on argmax labels,
 accumulated over each dataset (a class absent from both prediction and truth is left
@@ -32,9 +30,17 @@ options:
   --refs BANK            reference bank (cqseg references) for gris, lris, full, full-robust,
                          auto, auto-entropy, and the OOD distances
   --data DOMAIN          a labelled dataset; repeat for several (name: the folder's name)
-  --dcin LIST            comma-separated from none,exri,gris,lris,full,full-robust,auto,
-                         auto-entropy
+  --dcin LIST            comma-separated columns DCIN[+adabn|+adabn-image][+flip]:
+                         DCIN from none,exri,gris,lris,full,full-robust,auto,auto-entropy
+                         (none may be left out); beyond the paper, test-time adaptation:
+                         adabn: BatchNorm statistics re-estimated on the whole domain
+                           (one extra pass over its images, before any color transfer)
+                         adabn-image: per image, half source, half the image's own
+                           statistics (--alpha)
+                         flip: mean of the probabilities over 4 flips
+                         e.g. none,auto,adabn,flip,auto+adabn+flip
                          (default none,exri,gris,lris,full when --exri is given, else without exri)
+  --alpha A              adabn-image's weight of the image's statistics (default 0.5)
   --exri IMAGE           the expert's reference image (for exri)
   --embedder SPEC        encoder (default) | onnx:FILE: must be the bank's embedder
   --mask-mode MODE       exact | threshold[:T] | nearest
@@ -53,7 +59,7 @@ export const command: Command = {
   help: HELP,
   async run(args) {
     const { flags } = parseArgs(args, {
-      model: {}, refs: {}, data: { multiple: true }, dcin: {}, exri: {}, embedder: {}, 'mask-mode': {},
+      model: {}, refs: {}, data: { multiple: true }, dcin: {}, exri: {}, alpha: {}, embedder: {}, 'mask-mode': {},
       'original-resolution': { type: 'boolean' }, bootstrap: {}, json: {}, threads: {},
     });
     const runDir = flags.model as string | undefined;
@@ -61,10 +67,18 @@ export const command: Command = {
     if (!runDir) throw new UsageError('--model RUN is required');
     if (domains.length === 0) throw new UsageError('at least one --data DOMAIN is required');
     const configs = ((flags.dcin as string | undefined) ?? (flags.exri ? 'none,exri,gris,lris,full' : 'none,gris,lris,full')).split(',').map((c) => c.trim());
-    for (const c of configs) if (!CONFIGS.includes(c as Config)) throw new UsageError(`unknown DCIN configuration '${c}'; known: ${CONFIGS.join(', ')}`);
-    if (configs.includes('exri') && !flags.exri) throw new UsageError("configuration 'exri' needs --exri IMAGE");
-    const needBank = configs.some((c) => c !== 'none' && c !== 'exri');
-    if (needBank && !flags.refs) throw new UsageError(`configurations ${configs.filter((c) => c !== 'none' && c !== 'exri').join(', ')} need --refs BANK`);
+    let columns: Column[];
+    try {
+      columns = parseColumns(configs);
+    } catch (err) {
+      if (err instanceof ArgumentError) throw new UsageError(`--dcin: ${err.message}`);
+      throw err;
+    }
+    if (columns.some((c) => c.dcin === 'exri') && !flags.exri) throw new UsageError("configuration 'exri' needs --exri IMAGE");
+    const needBank = needsBank(columns);
+    if (needBank && !flags.refs) throw new UsageError(`configurations ${columns.filter((c) => needsBank([c])).map((c) => c.name).join(', ')} need --refs BANK`);
+    const alpha = flags.alpha === undefined ? undefined : Number(flags.alpha);
+    if (alpha !== undefined && !(alpha >= 0 && alpha <= 1)) throw new UsageError(`--alpha must be a number from 0 to 1, got '${String(flags.alpha)}'`);
     const threads = intFlag(flags.threads, 'threads', 1);
     if (threads) setNumThreads(threads);
     const bootstrap = intFlag(flags.bootstrap, 'bootstrap', 0) ?? 1000;
@@ -82,6 +96,7 @@ export const command: Command = {
     let exriStats: Tensor | undefined;
     const results: { domain: string; dcin: string; result: EvalResult }[] = [];
     const oodByDomain: { domain: string; images: number; flagged: number; note?: string }[] = [];
+    const adapted: { domain: string; images: number; layers: number }[] = [];
     try {
       if (flags.exri) exriStats = await exriStatsFor(flags.exri as string, session);
       if (needBank || flags.refs) {
@@ -92,26 +107,37 @@ export const command: Command = {
       for (const d of domains) {
         const ds = openDataset(d, { requireMasks: true, maskMode });
         const scores: OodScore[] = [];
-        const byCol = await evaluateDatasetMany(ds, async (x) => {
-          const r = await dcinPredictMany(x, configs as Config[], { model: session.forward, bank, embedder, exriStats, ood: bank !== undefined });
-          if (bank) scores.push(...(r.values().next().value?.ood ?? []));
-          return new Map([...r].map(([c, v]) => [c, v.probs]));
-        }, configs, session.info.model.classes, {
-          size: session.info.size, originalResolution: Boolean(flags['original-resolution']), bootstrap, progress: `evaluate ${path.basename(d)}`,
-        });
-        // one predictor call per batch, in the order of perImage
-        const n = byCol.get(configs[0])!.perImage.length;
-        if (bank && scores.length !== n) throw new Error(`OOD scores for ${scores.length} images, but ${n} evaluated on ${d}`);
-        const reports: OodReport[] = Array.from({ length: n }, (_, i) => oodReport(scores[i], bank?.ood));
-        for (const c of configs) {
-          const result = byCol.get(c)!;
-          result.perImage = result.perImage.map((p, i) => ({ ...p, ood: reports[i] }));
-          results.push({ domain: d, dcin: c, result });
+        const s = session;
+        let domainStats: BnStats | undefined;
+        try {
+          if (needsDomainStats(columns)) {
+            domainStats = await domainBnStats(s.model, s.forward, new Loader(ds, { batchSize: 4, size: s.info.size, shuffle: false }).epoch(0), { disposeBatches: true });
+          }
+          const ctx = { net: s.model, forward: s.forward, bank, embedder, exriStats, domainStats, alpha, ood: bank !== undefined };
+          const byCol = await evaluateDatasetMany(ds, async (x) => {
+            const r = await predictColumns(x, columns, ctx);
+            if (bank) scores.push(...(r.values().next().value?.ood ?? []));
+            return new Map([...r].map(([c, v]) => [c, v.probs]));
+          }, configs, s.info.model.classes, {
+            size: s.info.size, originalResolution: Boolean(flags['original-resolution']), bootstrap, progress: `evaluate ${path.basename(d)}`,
+          });
+          // one predictor call per batch, in the order of perImage
+          const n = byCol.get(configs[0])!.perImage.length;
+          if (bank && scores.length !== n) throw new Error(`OOD scores for ${scores.length} images, but ${n} evaluated on ${d}`);
+          const reports: OodReport[] = Array.from({ length: n }, (_, i) => oodReport(scores[i], bank?.ood));
+          for (const c of configs) {
+            const result = byCol.get(c)!;
+            result.perImage = result.perImage.map((p, i) => ({ ...p, ood: reports[i] }));
+            results.push({ domain: d, dcin: c, result });
+          }
+          oodByDomain.push({ domain: d, images: n, flagged: reports.filter((o) => o.flagged).length, ...(bank ? (bank.ood ? {} : { note: OOD_NOTES.noCalibration }) : { note: OOD_NOTES.noBank }) });
+          if (domainStats) adapted.push({ domain: d, images: domainStats.images, layers: domainStats.layers.length });
+        } finally {
+          domainStats?.dispose();
         }
-        oodByDomain.push({ domain: d, images: n, flagged: reports.filter((o) => o.flagged).length, ...(bank ? (bank.ood ? {} : { note: OOD_NOTES.noCalibration }) : { note: OOD_NOTES.noBank }) });
       }
     } catch (err) {
-      if (err instanceof DataError || err instanceof BankError || err instanceof RunError) throw new UsageError(err.message, 1);
+      if (err instanceof DataError || err instanceof BankError || err instanceof RunError || err instanceof ArgumentError) throw new UsageError(err.message, 1);
       throw err;
     } finally {
       if (bank) disposeBank(bank);
@@ -130,7 +156,7 @@ export const command: Command = {
     }
     if (bank?.ood) lines.push(`OOD flagged: ${oodByDomain.map((o) => `${path.basename(path.resolve(o.domain))} ${o.flagged}/${o.images}`).join(', ')}`);
     removeStaleTemps(path.dirname(path.resolve(jsonFile)), { target: path.basename(jsonFile) });
-    writeFileAtomicSync(jsonFile, JSON.stringify({ model: runDir, classNames: session.info.classNames, configs, results, ood: oodByDomain }, null, 1));
+    writeFileAtomicSync(jsonFile, JSON.stringify({ model: runDir, classNames: session.info.classNames, configs, results, ood: oodByDomain, ...(adapted.length ? { adabn: { weighting: 'image', domains: adapted } } : {}), ...(columns.some((c) => c.adapt === 'adabn-image') ? { adabnImageAlpha: alpha ?? ADABN_IMAGE_ALPHA } : {}) }, null, 1));
     process.stdout.write(`${lines.join('\n')}\n\nwrote ${jsonFile}\n`);
     return 0;
   },

@@ -2,9 +2,9 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { DataError, imageSize, isImageFile, readImage, readImageList, writeFileAtomic, writeImage } from '../../data';
-import { BankError, DcinMode, DCIN_MODES, disposeBank, Embedder, EnsembleMode, oodWarning, ReferenceBank } from '../../dcin';
-import { disposePrediction, exriStatsFor, openBank, openEmbedder, openSession, overlay, predictImage, Session, writeMask } from '../../dcin/session';
-import { dispose, setNumThreads, Tensor } from '../../tensor';
+import { BankError, BnStats, Column, disposeBank, domainBnStats, Embedder, EnsembleMode, needsBank, oodWarning, parseColumn, ReferenceBank } from '../../dcin';
+import { disposePrediction, exriStatsFor, openBank, openEmbedder, openSession, overlay, predictImage, Session, toModelInput, writeMask } from '../../dcin/session';
+import { ArgumentError, cat, dispose, setNumThreads, Tensor } from '../../tensor';
 import { removeStaleTemps } from '../../util/atomic';
 import { pixelLimit, pixelLimitProblem } from '../../util/memory';
 import { checkOutputFolder, ensureFolder } from '../../util/paths';
@@ -43,7 +43,15 @@ options:
   --refs BANK           reference bank from cqseg references (for gris, lris, full, auto,
                         auto-entropy; with any mode: the OOD distance and warning)
   --dcin MODE           none | exri | gris | lris | full (GRIS+LRIS) | auto | auto-entropy
-                        (default full). Beyond the paper:
+                        (default full), optionally with test-time adaptation:
+                        MODE[+adabn|+adabn-image][+flip] (none may be left out), e.g.
+                        auto+flip, adabn, auto+adabn-image+flip:
+                        adabn: BatchNorm statistics re-estimated on all the IMAGES given
+                          (one extra pass over them first; give the whole target set)
+                        adabn-image: per image, half source, half the image's own
+                          statistics (--alpha)
+                        flip: mean of the probabilities over 4 flips
+                        Beyond the paper:
                         auto: an image inside the training distribution (not flagged)
                         is left as it is (none); one outside gets the medoid of none,
                         gris and the transfers toward its 3 nearest training images
@@ -53,6 +61,7 @@ options:
                         auto-entropy: among none, gris, lris, full, the lowest mean
                         predictive entropy (the former auto)
   --exri IMAGE          the expert's reference image (mode exri)
+  --alpha A             adabn-image's weight of the image's own statistics (default 0.5)
   --ensemble E          softmax (default: mean of probabilities) | logits (the paper's
                         reference code: softmax of the mean of logits)
   --robust              leave specular highlights out of the test image's Lab statistics
@@ -92,7 +101,8 @@ export function expandInputs(inputs: string[]): string[] {
 }
 
 interface Options {
-  mode: DcinMode;
+  column: Column;
+  alpha?: number;
   out: string;
   ensemble: EnsembleMode;
   robust: boolean;
@@ -102,14 +112,51 @@ interface Options {
 }
 
 /** Predicts one image and writes its files; returns the OOD warning when it is flagged. */
-async function predictOne(file: string, s: Session, ctx: { bank?: ReferenceBank; embedder?: Embedder; exriStats?: Tensor }, o: Options): Promise<string | null> {
+interface Ctx {
+  bank?: ReferenceBank;
+  embedder?: Embedder;
+  exriStats?: Tensor;
+  /** for +adabn: the BatchNorm statistics of all the images to predict */
+  domainStats?: BnStats;
+}
+
+/** The images' BatchNorm statistics for +adabn, in batches of 4 at the model's size (as evaluate). */
+async function imagesBnStats(s: Session, files: string[], o: Options): Promise<BnStats> {
+  async function* batches(): AsyncGenerator<Tensor> {
+    for (let i = 0; i < files.length; i += 4) {
+      const xs: Tensor[] = [];
+      try {
+        for (const file of files.slice(i, i + 4)) {
+          const { height, width } = await imageSize(file);
+          const tooLarge = pixelLimitProblem(height, width, o.limit);
+          if (tooLarge) throw new DataError(`${file}: ${tooLarge}`, 'too-large', file);
+          const image = await readImage(file);
+          try {
+            xs.push(await toModelInput(image, s.info.size));
+          } finally {
+            image.dispose();
+          }
+        }
+        yield cat(xs, 0);
+      } finally {
+        dispose(xs);
+      }
+    }
+  }
+  return domainBnStats(s.model, s.forward, batches(), { disposeBatches: true });
+}
+
+async function predictOne(file: string, s: Session, ctx: Ctx, o: Options): Promise<string | null> {
   const stem = path.parse(file).name;
   const { height, width } = await imageSize(file);
   const tooLarge = pixelLimitProblem(height, width, o.limit);
   if (tooLarge) throw new DataError(`${file}: ${tooLarge}`, 'too-large', file);
   const image = await readImage(file);
   try {
-    const p = await predictImage(s, image, { mode: o.mode, bank: ctx.bank, embedder: ctx.embedder, exriStats: ctx.exriStats, ensemble: o.ensemble, robust: o.robust, robustForeground: o.robustForeground });
+    const p = await predictImage(s, image, {
+      mode: o.column.name, bank: ctx.bank, embedder: ctx.embedder, exriStats: ctx.exriStats, ensemble: o.ensemble, robust: o.robust, robustForeground: o.robustForeground,
+      domainStats: ctx.domainStats, alpha: o.alpha,
+    });
     const ov = overlay(image, p.labels, s.palette);
     try {
       const mask = path.join(o.out, `${stem}_mask.png`);
@@ -120,7 +167,16 @@ async function predictOne(file: string, s: Session, ctx: { bank?: ReferenceBank;
         input: path.resolve(file),
         size: { height: image.shape[0], width: image.shape[1] },
         model: { run: path.resolve(s.runDir), size: s.info.size, weightsSha256: s.weightsSha256 },
-        dcin: { mode: o.mode, ensemble: o.ensemble, robust: o.robust || o.robustForeground, robustForeground: o.robustForeground, exri: o.exri ? path.resolve(o.exri) : undefined },
+        dcin: {
+          mode: o.column.dcin, ensemble: o.ensemble, robust: o.robust || o.robustForeground, robustForeground: o.robustForeground, exri: o.exri ? path.resolve(o.exri) : undefined,
+        },
+        tta: o.column.adapt || o.column.flip ? {
+          column: o.column.name,
+          adapt: o.column.adapt,
+          ...(o.column.adapt === 'adabn' ? { adabnImages: ctx.domainStats?.images } : {}),
+          ...(o.column.adapt === 'adabn-image' ? { alpha: o.alpha ?? 0.5 } : {}),
+          flips: o.column.flip ? ['none', 'h', 'v', 'hv'] : undefined,
+        } : undefined,
         references: p.summary.references,
         ood: p.summary.ood,
         confidence: p.summary.confidence,
@@ -141,22 +197,30 @@ async function predictOne(file: string, s: Session, ctx: { bank?: ReferenceBank;
 
 function parse(args: string[]): { o: Options; flags: Record<string, unknown>; inputs: string[] } {
   const { flags, positionals } = parseArgs(args, {
-    model: {}, refs: {}, dcin: {}, exri: {}, ensemble: {}, robust: { type: 'boolean' }, 'robust-foreground': { type: 'boolean' },
+    model: {}, refs: {}, dcin: {}, exri: {}, alpha: {}, ensemble: {}, robust: { type: 'boolean' }, 'robust-foreground': { type: 'boolean' },
     embedder: {}, verify: {}, out: {}, threads: {}, quiet: { type: 'boolean' },
   });
   const mode = (flags.dcin as string | undefined) ?? 'full';
-  if (!DCIN_MODES.includes(mode as DcinMode)) throw new UsageError(`--dcin must be one of ${DCIN_MODES.join(', ')}, got '${mode}'`);
+  let column: Column;
+  try {
+    column = parseColumn(mode);
+  } catch (err) {
+    if (err instanceof ArgumentError) throw new UsageError(`--dcin: ${err.message}`);
+    throw err;
+  }
+  const alpha = flags.alpha === undefined ? undefined : Number(flags.alpha);
+  if (alpha !== undefined && !(alpha >= 0 && alpha <= 1)) throw new UsageError(`--alpha must be a number from 0 to 1, got '${String(flags.alpha)}'`);
   const ensemble = (flags.ensemble as string | undefined) ?? 'softmax';
   if (!ENSEMBLES.includes(ensemble)) throw new UsageError(`--ensemble must be softmax or logits, got '${ensemble}'`);
   if (flags.verify !== undefined && !VERIFY.includes(flags.verify as string)) throw new UsageError(`--verify must be one of ${VERIFY.join(', ')}, got '${String(flags.verify)}'`);
   for (const k of ['model', 'out']) if (typeof flags[k] !== 'string') throw new UsageError(`--${k} is required (see cqseg predict --help)`);
   if (positionals.length === 0) throw new UsageError('no IMAGES given (files, folders or .txt/.csv lists)');
-  if (mode === 'exri' && typeof flags.exri !== 'string') throw new UsageError("--dcin exri needs --exri IMAGE (the expert's reference image)");
-  if (['gris', 'lris', 'full', 'auto', 'auto-entropy'].includes(mode) && typeof flags.refs !== 'string') {
+  if (column.dcin === 'exri' && typeof flags.exri !== 'string') throw new UsageError("--dcin exri needs --exri IMAGE (the expert's reference image)");
+  if (needsBank([column]) && typeof flags.refs !== 'string') {
     throw new UsageError(`--dcin ${mode} needs --refs BANK (build one with cqseg references --data TRAIN --model RUN --out BANK)`);
   }
   const o: Options = {
-    mode: mode as DcinMode, out: flags.out as string, ensemble: ensemble as EnsembleMode,
+    column, alpha, out: flags.out as string, ensemble: ensemble as EnsembleMode,
     robust: Boolean(flags.robust), robustForeground: Boolean(flags['robust-foreground']), exri: flags.exri as string | undefined,
     limit: pixelLimitOrUsage(),
   };
@@ -173,7 +237,7 @@ function pixelLimitOrUsage(): ReturnType<typeof pixelLimit> {
 
 export const command: Command = {
   name: 'predict',
-  summary: 'segment images with DCIN (none, exri, gris, lris, full, auto, auto-entropy); mask, overlay, JSON per image, OOD warning',
+  summary: 'segment images with DCIN (none, exri, gris, lris, full, auto, auto-entropy) and test-time adaptation; mask, overlay, JSON per image, OOD warning',
   help: HELP,
   async run(args) {
     const { o, flags, inputs } = parse(args);
@@ -183,16 +247,16 @@ export const command: Command = {
     const out = { what: 'output folder', flag: '--out', makeError: (m: string) => new UsageError(m, 1) };
     checkOutputFolder(o.out, out);
     let s: Session | undefined;
-    const ctx: { bank?: ReferenceBank; embedder?: Embedder; exriStats?: Tensor } = {};
+    const ctx: Ctx = {};
     try {
       s = openSession(flags.model as string);
-      if (o.mode === 'exri') {
+      if (o.column.dcin === 'exri') {
         if (!fs.existsSync(o.exri!)) throw new UsageError(`--exri image '${o.exri}' does not exist`, 1);
         ctx.exriStats = await exriStatsFor(o.exri!, s);
       }
       if (typeof flags.refs === 'string') {
         // every mode uses the bank for the OOD distance; lris, full and the auto modes also for LRIS
-        const needLris = ['lris', 'full', 'auto', 'auto-entropy'].includes(o.mode);
+        const needLris = ['lris', 'full', 'full-robust', 'auto', 'auto-entropy'].includes(o.column.dcin);
         let spec = flags.embedder as string | undefined;
         if (spec === undefined) {
           // the bank's embedder kind decides the default; an ONNX one needs its file
@@ -207,7 +271,8 @@ export const command: Command = {
       }
       ensureFolder(o.out, out);
       removeStaleTemps(o.out); // left by a predict killed while writing
-      const bar = flags.quiet ? undefined : new Progress(`predict ${o.mode}`, files.length);
+      if (o.column.adapt === 'adabn') ctx.domainStats = await imagesBnStats(s, files, o);
+      const bar = flags.quiet ? undefined : new Progress(`predict ${o.column.name}`, files.length);
       const failed: string[] = [];
       const warnings: string[] = [];
       for (let i = 0; i < files.length; i++) {
@@ -225,7 +290,7 @@ export const command: Command = {
         process.stderr.write(`cqseg predict: ${failed.length} of ${files.length} images failed:\n${failed.map((f) => `  ${f}`).join('\n')}\n`);
         return 1;
       }
-      process.stdout.write(`wrote ${files.length} prediction(s) (${o.mode}) to ${o.out}\n`);
+      process.stdout.write(`wrote ${files.length} prediction(s) (${o.column.name}) to ${o.out}\n`);
       if (ctx.bank && !ctx.bank.ood) process.stderr.write(`cqseg predict: note: ${flags.refs as string}: the bank has no OOD calibration (version 1): distances reported, no flag; rebuild it with cqseg references\n`);
       return 0;
     } catch (err) {
@@ -234,6 +299,7 @@ export const command: Command = {
       throw new UsageError((err as Error).message, 1);
     } finally {
       dispose([ctx.exriStats]);
+      ctx.domainStats?.dispose();
       if (ctx.bank) disposeBank(ctx.bank);
       ctx.embedder?.dispose();
       s?.dispose();
