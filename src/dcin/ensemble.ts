@@ -145,13 +145,16 @@ export interface SafeSelection {
  * prediction without normalisation; `outside[i]` the image's OOD flag (null: unknown,
  * e.g. a bank without calibration, treated as outside). Per image: inside -> 0; outside ->
  * the candidate with the highest mean agreement with the others (ties: the earliest in
- * `preference`, default the given order). Never by confidence.
- *   const r = selectSafe([none, gris, lris, full], [false, true], [3, 1, 2, 0])
+ * `preference`, default the given order), unless candidate 0 agrees with the others within
+ * `keepMargin` of it: then 0 (a transfer must earn its place; 0 = pure medoid). Never by
+ * confidence.
+ *   const r = selectSafe([none, gris, lris, full], [false, true], [3, 1, 2, 0], 0.05)
  */
-export function selectSafe(candidates: T.Tensor[], outside: (boolean | null)[], preference?: number[]): SafeSelection {
+export function selectSafe(candidates: T.Tensor[], outside: (boolean | null)[], preference?: number[], keepMargin = 0): SafeSelection {
   checkLogits(candidates, 'selectSafe');
   const n = candidates[0].shape[0];
   if (outside.length !== n) throw new ArgumentError(`Argument 'outside' passed to 'selectSafe' must hold one flag per image (${n}), got ${outside.length}`);
+  if (!(keepMargin >= 0 && keepMargin <= 1)) throw new ArgumentError(`Argument 'keepMargin' passed to 'selectSafe' must be a number in [0, 1], got ${String(keepMargin)}`);
   const order = preference ?? candidates.map((_, k) => k);
   if (order.length !== candidates.length || [...order].sort((x, y) => x - y).some((v, i) => v !== i)) {
     throw new ArgumentError(`Argument 'preference' passed to 'selectSafe' must order the ${candidates.length} candidates, got ${JSON.stringify(preference)}`);
@@ -167,6 +170,7 @@ export function selectSafe(candidates: T.Tensor[], outside: (boolean | null)[], 
     }
     let best = order[0];
     for (const k of order.slice(1)) if (agreement[k][i] > agreement[best][i]) best = k;
+    if (keepMargin > 0 && agreement[0][i] >= agreement[best][i] - keepMargin) best = 0;
     choice.push(best);
     reason.push('agreement');
   }

@@ -9,7 +9,7 @@ export { ensemble, meanEntropy, selectByEntropy, selectSafe, labelAgreement, agr
 export type { EnsembleMode, SafeSelection } from './ensemble';
 export { buildBank, saveBank, loadBank, disposeBank, BankError, BANK_FORMAT, BANK_VERSION, BANK_VERSIONS_READ } from './bank';
 export type { ReferenceBank, BankImage, BuildOptions, LoadBankOptions } from './bank';
-export { dcinPredict, dcinPredictMany, lrisNeighbours, DCIN_MODES, AUTO_CANDIDATES, ENTROPY_CANDIDATES } from './predict';
+export { dcinPredict, dcinPredictMany, lrisNeighbours, DCIN_MODES, AUTO_CANDIDATES, AUTO_KEEP_MARGIN, ENTROPY_CANDIDATES } from './predict';
 export type { DcinMode, DcinOptions, DcinResult, DcinColumnSpec, AutoResult, AutoCandidate } from './predict';
 export { calibrateOod, oodScores, embeddingDistance, embeddingResolution, colorDistance, colorStandardisation, labFeatures, quantile, describeCalibration, oodReport, oodWarning, OOD_NOTES, OOD_METHOD, OOD_DEFAULT_K, OOD_DEFAULT_QUANTILE } from './ood';
 export type { OodCalibration, OodComponentCalibration, OodScore, OodBank, OodReport, CalibrateOptions } from './ood';

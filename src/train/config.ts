@@ -89,6 +89,12 @@ export const TRAIN_CONFIG = z.object({
   lr: z.number(must('a positive number')).positive(),
   seed: z.number(must('an integer')).int(),
   cqgWeights: CQG_WEIGHTS,
+  /**
+   * epochs over which the CQG consistency weight rises from 0 to cqgWeights.diff (the
+   * sigmoid ramp-up exp(-5 (1 - t)^2) of Laine & Aila 2017, per step); 0 = the paper's
+   * loss from the first step
+   */
+  cqgDiffWarmup: nonNegative(),
   classWeights: z.array(nonNegative(), must('a list of non-negative numbers, one per class')).optional(),
   /** which checkpoint is `model.safetensors`: lowest validation loss (as the reference) or highest Dice */
   bestBy: z.enum(['loss', 'dice'], must("'loss' or 'dice'")),
@@ -106,6 +112,8 @@ export type TrainConfigFile = z.infer<typeof TRAIN_CONFIG_FILE>;
 
 /** A run folder's config.json: the training config plus what the trainer adds to rebuild the model. */
 export const RUN_CONFIG = TRAIN_CONFIG.extend({
+  /** absent from runs made before it existed (they ran without warm-up) */
+  cqgDiffWarmup: nonNegative().optional(),
   model: z.object({
     arch: z.literal('unet', must("'unet'")),
     encoder: nonEmpty(),
@@ -130,6 +138,7 @@ export const DEFAULT_CONFIG: Omit<TrainConfig, 'data' | 'out'> = {
   lr: 1e-3,
   seed: 0,
   cqgWeights: DEFAULT_CQG_WEIGHTS,
+  cqgDiffWarmup: 0,
   bestBy: 'loss',
   maxStepsPerEpoch: 0,
   preprocessing: IMAGENET,

@@ -115,7 +115,7 @@ export function explainOom(err: unknown, at: { epoch: number; step: number; batc
 const ON_RESUME: Record<keyof TrainConfig, 'same' | 'may-change' | 'run'> = {
   data: 'same', val: 'same', valFraction: 'same', classes: 'same', maskMode: 'same', images: 'same', out: 'run',
   mode: 'same', encoder: 'same', encoderWeights: 'same', size: 'same', batchSize: 'same', epochs: 'may-change',
-  lr: 'same', seed: 'same', cqgWeights: 'same', classWeights: 'same', bestBy: 'same', maxStepsPerEpoch: 'may-change',
+  lr: 'same', seed: 'same', cqgWeights: 'same', cqgDiffWarmup: 'same', classWeights: 'same', bestBy: 'same', maxStepsPerEpoch: 'may-change',
   threads: 'may-change', preprocessing: 'same',
 };
 const PATH_KEYS = new Set<string>(['data', 'val', 'classes', 'images', 'encoderWeights']);
@@ -294,7 +294,8 @@ async function trainLocked(cfg: TrainConfig, hooks: TrainHooks, runDir: string, 
       for await (const batch of loader.epoch(epoch)) {
         let terms: Record<string, number>;
         try {
-          terms = trainStep(model, opt, batch, cfg, { augAll, pair, seed: stepSeed(cfg.seed, epoch, k), classWeights });
+          const diffScale = cqgDiffRamp(epoch + k / total, cfg.cqgDiffWarmup);
+          terms = trainStep(model, opt, batch, cfg, { augAll, pair, seed: stepSeed(cfg.seed, epoch, k), classWeights, diffScale });
         } catch (err) {
           dispose(batch);
           if (err instanceof NanLoss) {
@@ -381,6 +382,19 @@ interface StepContext {
   pair: CqgPair;
   seed: number;
   classWeights?: Tensor;
+  /** the factor on cqgWeights.diff at this step (cqgDiffRamp) */
+  diffScale: number;
+}
+
+/**
+ * The factor on the CQG consistency weight at `epochs` (fractional) into training with a
+ * warm-up of `warmup` epochs: exp(-5 (1 - t)^2), t = min(1, epochs / warmup) (the sigmoid
+ * ramp-up of Laine & Aila 2017, "Temporal Ensembling", section 3.1); 1 without warm-up.
+ */
+export function cqgDiffRamp(epochs: number, warmup: number): number {
+  if (!(warmup > 0)) return 1;
+  const t = Math.min(1, Math.max(0, epochs / warmup));
+  return Math.exp(-5 * (1 - t) * (1 - t));
 }
 
 /** One optimizer step; returns the loss terms as numbers. */
@@ -395,7 +409,8 @@ function trainStep(model: Unet, opt: Adam, batch: Batch, cfg: TrainConfig, ctx: 
     if (cfg.mode === 'cqg') {
       const out = ctx.pair.apply({ image: images, mask: masks }, ctx.pair.sample(images.shape[0], toRng(ctx.seed), size));
       const y = out.mask!.to('int64');
-      const q = cqgLoss(model.forward(normalize(out.geo, cfg.preprocessing)), model.forward(normalize(out.aug, cfg.preprocessing)), y, cfg.cqgWeights, lossOpts);
+      const w = { ...cfg.cqgWeights, diff: cfg.cqgWeights.diff * ctx.diffScale };
+      const q = cqgLoss(model.forward(normalize(out.geo, cfg.preprocessing)), model.forward(normalize(out.aug, cfg.preprocessing)), y, w, lossOpts);
       loss = q.loss;
       terms = { geo: q.geo, aug: q.aug, diff: q.diff };
     } else {

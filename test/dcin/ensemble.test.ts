@@ -101,6 +101,28 @@ test('auto (selectSafe): out of distribution, a confidently wrong none loses to 
   });
 });
 
+test('auto (selectSafe) keepMargin: none is kept when it agrees with the others nearly as well as the medoid; a confidently wrong none still loses', () => {
+  T.tidy(() => {
+    const { truth, cands } = confidentWrong();
+    assert.notEqual(selectSafe(cands, [true], [3, 1, 2, 0], 0.05).choice[0], 0, 'none agrees far less: the medoid wins with the margin too');
+    // four candidates equal to the truth but for one pixel each (36 pixels, disc of 21)
+    const soft = (l: T.Tensor): T.Tensor => T.oneHot(l, 2).permute([0, 3, 1, 2]).to('float32');
+    const off = (i: number): T.Tensor => {
+      const flat = truth.reshape([-1]).clone();
+      flat.narrow(0, i, 1).copy_(flat.narrow(0, i, 1).neg().add(1));
+      return soft(flat.reshape(truth.shape));
+    };
+    const near = [off(0), soft(truth), off(35), off(14)];
+    const pure = selectSafe(near, [true]);
+    assert.equal(pure.choice[0], 1, 'without a margin: the medoid (the untouched one)');
+    const gap = pure.agreement[1][0] - pure.agreement[0][0];
+    assert.ok(gap > 0 && gap < 0.05, `none agrees within 0.05 of the medoid (gap ${gap})`);
+    assert.equal(selectSafe(near, [true], undefined, 0.05).choice[0], 0, 'with the margin: none');
+    assert.equal(selectSafe(near, [true], undefined, gap / 2).choice[0], 1, 'a margin below the gap: the medoid');
+    assert.throws(() => selectSafe(near, [true], undefined, -1), /'keepMargin' passed to 'selectSafe' must be a number in \[0, 1\], got -1/);
+  });
+});
+
 test('no leak', () => {
   const a = T.rand([1, 3, 4, 4]);
   assertNoLeak(() => { T.tidy(() => { ensemble([a, a]); selectByEntropy([a, a]); }); });

@@ -82,7 +82,7 @@ test('a valid file overrides the defaults, flags override the file; defaults unc
   assert.equal(c.maskMode, 'threshold:200');
   assert.deepEqual(c.cqgWeights, { ...DEFAULT_CQG_WEIGHTS, geo: 0.5 });
   assert.deepEqual(
-    { valFraction: 0.2, maskMode: 'exact', mode: 'cqg', encoder: 'efficientnet-b2', size: [512, 768], batchSize: 2, epochs: 15, lr: 1e-3, seed: 0, bestBy: 'loss', maxStepsPerEpoch: 0 },
+    { valFraction: 0.2, maskMode: 'exact', mode: 'cqg', encoder: 'efficientnet-b2', size: [512, 768], batchSize: 2, epochs: 15, lr: 1e-3, seed: 0, cqgDiffWarmup: 0, bestBy: 'loss', maxStepsPerEpoch: 0 },
     Object.fromEntries(Object.entries(DEFAULT_CONFIG).filter(([k]) => !['cqgWeights', 'preprocessing'].includes(k))));
   // a required key missing from file and flags names itself
   assert.throws(() => resolveConfig({ out: 'run' }, configFile({})), /'data' is required: the training dataset/);
@@ -100,6 +100,9 @@ test("a run folder's config.json reads back through the schema, with the trainer
   assert.throws(() => readRunConfig(configFile({ ...run, lock: 1 })), /run config '.*': unknown key 'lock'/);
   assert.throws(() => readRunConfig(configFile({ ...run, model: { ...run.model, classes: '2' } })), /'model\.classes' must be a positive integer, got "2" \(a string\)/);
   assert.throws(() => readRunConfig(configFile([run])), /must hold a JSON object/);
+  // a run made before cqgDiffWarmup existed still reads (it ran without warm-up)
+  const { cqgDiffWarmup: _w, ...older } = run;
+  assert.deepEqual(readRunConfig(configFile(older)), older);
   const { classNames: _drop, ...noNames } = run;
   assert.throws(() => readRunConfig(configFile(noNames)), /'classNames' is required/);
 });

@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { before, test } from 'node:test';
 import { loadRun } from '../../src/models/run';
 import { resolveConfig, TrainConfig } from '../../src/train/config';
-import { explainOom, train, TrainError } from '../../src/train/trainer';
+import { cqgDiffRamp, explainOom, train, TrainError } from '../../src/train/trainer';
 import { readSafetensors, saveStateDict, writeSafetensors } from '../../src/nn';
 import { buildModel } from '../../src/models/run';
 import * as T from '../../src/tensor';
@@ -50,6 +50,23 @@ for (const mode of ['baseline', 'aug', 'cqg'] as const) {
     assert.ok(dice > 0.9, `${mode}: Dice ${dice}`);
   });
 }
+
+test('cqgDiffWarmup: the consistency weight follows the sigmoid ramp-up, step by step, then the paper\'s weight', async () => {
+  assert.equal(cqgDiffRamp(3, 0), 1, 'no warm-up');
+  assert.equal(cqgDiffRamp(0, 4), Math.exp(-5));
+  assert.equal(cqgDiffRamp(2, 4), Math.exp(-1.25));
+  assert.equal(cqgDiffRamp(4, 4), 1);
+  assert.equal(cqgDiffRamp(9, 4), 1);
+  const seen: Record<string, number>[] = [];
+  // 4 images, batch 2, 3 epochs: steps at 0, 0.5, ..., 2.5 epochs into training
+  await train(config({ mode: 'cqg', epochs: 3, cqgDiffWarmup: 2 }), { progress: false, onStep: (_s, t) => seen.push(t) });
+  assert.equal(seen.length, 6);
+  seen.forEach((t, i) => {
+    const want = 0.3 * t.geo + 0.7 * t.aug + cqgDiffRamp(i / 2, 2) * t.diff;
+    // the terms are float32 values of order 1: the sum agrees to float32 rounding
+    assert.ok(Math.abs(t.loss - want) < 1e-5, `step ${i}: loss ${t.loss}, 0.3 geo + 0.7 aug + ramp diff = ${want}`);
+  });
+});
 
 test('a resumed run continues exactly: its next-step loss equals the uninterrupted run\'s', async () => {
   const base = { mode: 'cqg' as const, epochs: 3, seed: 7 };

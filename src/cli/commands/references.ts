@@ -24,8 +24,8 @@ one of its images changed or disappeared, or when it is used with another embedd
 (another model's weights).
 
 options:
-  --data TRAIN          training set: folder with images/ (+ masks/), COCO .json, or a
-                        list of images (folder, .txt, .csv)
+  --data TRAIN          training set: folder with images/ (+ masks/), COCO .json, a
+                        dataset description .json, or a list of images (folder, .txt, .csv)
   --images DIR          COCO image folder
   --model RUN           trained run folder (config.json + model.safetensors)
   --embedder SPEC       'encoder' (default: the run's encoder, global-average pooled) or

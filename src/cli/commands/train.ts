@@ -12,7 +12,9 @@ metrics.jsonl and crash-safe checkpoints (checkpoint/).
 
 options:
   --config FILE         JSON config; flags override it
-  --data DATASET        training set: folder with images/ + masks/, or COCO .json
+  --data DATASET        training set: folder with images/ + masks/, COCO .json, or a
+                        dataset description .json (images, masks and ROI masks paired by
+                        stem patterns or a pairs list; README, Dataset descriptions)
   --val DATASET         validation set (default: --val-fraction of --data, split by --seed)
   --val-fraction F      default 0.2
   --classes MAP         class map file, or 'paper' / 'binary' (default: the dataset's classes.json)
@@ -28,6 +30,11 @@ options:
   --lr X                Adam learning rate, default 1e-3
   --seed S              default 0
   --w-geo X --w-aug X --w-diff X   CQG weights (default 0.3 0.7 1.0)
+  --cqg-warmup E        raise the CQG consistency weight from 0 over the first E epochs
+                        (sigmoid ramp-up; default 0: the paper's loss from the first step).
+                        Use it when cqg validation Dice stays at the all-background value
+                        for the first epochs (DRIVE at 128x128: stuck for 14 epochs without,
+                        see README, Training)
   --best-by loss|dice   which epoch is model.safetensors (default loss)
   --max-steps N         steps per epoch at most (smoke runs)
   --threads N           libtorch CPU threads
@@ -42,7 +49,7 @@ export const command: Command = {
     const { flags } = parseArgs(args, {
       config: {}, data: {}, val: {}, 'val-fraction': {}, classes: {}, 'mask-mode': {}, images: {}, out: {}, mode: {},
       encoder: {}, 'encoder-weights': {}, size: {}, batch: {}, epochs: {}, lr: {}, seed: {}, 'w-geo': {}, 'w-aug': {},
-      'w-diff': {}, 'best-by': {}, 'max-steps': {}, threads: {}, resume: { type: 'boolean' },
+      'w-diff': {}, 'cqg-warmup': {}, 'best-by': {}, 'max-steps': {}, threads: {}, resume: { type: 'boolean' },
     });
     const s = (k: string): string | undefined => flags[k] as string | undefined;
     const w = { geo: numFlag(flags['w-geo'], 'w-geo'), aug: numFlag(flags['w-aug'], 'w-aug'), diff: numFlag(flags['w-diff'], 'w-diff') };
@@ -52,7 +59,7 @@ export const command: Command = {
       encoderWeights: s('encoder-weights'), size: sizeFlag(flags.size, 'size'), batchSize: intFlag(flags.batch, 'batch'),
       epochs: intFlag(flags.epochs, 'epochs'), lr: numFlag(flags.lr, 'lr'), seed: intFlag(flags.seed, 'seed'),
       bestBy: s('best-by') as 'loss' | 'dice' | undefined, maxStepsPerEpoch: intFlag(flags['max-steps'], 'max-steps'),
-      threads: intFlag(flags.threads, 'threads'),
+      threads: intFlag(flags.threads, 'threads'), cqgDiffWarmup: numFlag(flags['cqg-warmup'], 'cqg-warmup'),
       cqgWeights: Object.values(w).some((v) => v !== undefined)
         ? Object.fromEntries(Object.entries(w).filter(([, v]) => v !== undefined)) as unknown as TrainConfig['cqgWeights'] : undefined,
     };
