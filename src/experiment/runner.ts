@@ -63,8 +63,12 @@ export interface ExperimentResults {
 
 type Log = (line: string) => void;
 
-/** Cheap fingerprint of a dataset folder: every file's relative name, size and mtime. */
-function listingHash(root: string): string {
+/**
+ * Cheap fingerprint of a dataset: every file's relative name, size and mtime (a folder);
+ * a JSON file's content and the name, size and mtime of every image and mask it names
+ * (a dataset description or COCO file points at files elsewhere).
+ */
+export function listingHash(root: string): string {
   const h = crypto.createHash('sha256');
   const walk = (dir: string): void => {
     for (const e of fs.readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
@@ -77,7 +81,22 @@ function listingHash(root: string): string {
     }
   };
   if (fs.statSync(root).isDirectory()) walk(root);
-  else h.update(fs.readFileSync(root));
+  else {
+    h.update(fs.readFileSync(root));
+    let items: SegDataset['items'] = [];
+    try {
+      items = openDataset(root).items;
+    } catch {
+      // not a dataset this can open alone (e.g. COCO with a separate image folder): the file's content only
+    }
+    for (const it of items) {
+      for (const f of [it.image, it.mask, it.roi]) {
+        if (f === undefined || !fs.existsSync(f)) continue;
+        const st = fs.statSync(f);
+        h.update(`${f}\0${st.size}\0${st.mtimeMs}\n`);
+      }
+    }
+  }
   return h.digest('hex');
 }
 
@@ -95,7 +114,9 @@ async function trainModels(cfg: ExperimentConfig, log: Log, reused: string[]): P
     const dir = path.join(cfg.out, 'models', mode);
     runs[mode] = dir;
     const tc = resolveConfig({ ...cfg.train, data: cfg.source.train, val: cfg.source.val, out: dir, mode, threads: cfg.threads });
-    const fp = hashOf({ tc: { ...tc, out: undefined }, data });
+    // without warm-up the settings hash as before cqgDiffWarmup existed: those runs stay reusable
+    const { cqgDiffWarmup, ...same } = tc;
+    const fp = hashOf({ tc: { ...same, ...(cqgDiffWarmup ? { cqgDiffWarmup } : {}), out: undefined }, data });
     if (reusable(dir, fp, path.join(dir, 'model.safetensors'))) {
       log(`model ${mode}: reusing ${dir} (settings and data unchanged)`);
       reused.push(mode);
