@@ -117,6 +117,33 @@ const cases: CorpusCase[] = [];
   });
 }
 
+// 3b. test-time adaptation and CQG warm-up settings out of range
+{
+  let out = '';
+  cases.push({
+    name: '3b. train --cqg-warmup -2',
+    args: () => {
+      out = path.join(fresh('warm'), 'run');
+      return ['train', '--data', data, '--out', out, ...TRAIN, '--mode', 'cqg', '--cqg-warmup', '-2'];
+    },
+    code: 1,
+    says: ["'cqgDiffWarmup' must be"],
+    after: () => assert.equal(fs.existsSync(out), false, 'no run folder created'),
+  });
+  cases.push({
+    name: '3c. predict --dcin auto+flip+adabn (flip must come last)',
+    args: () => ['predict', '--model', path.join(fresh('tta'), 'run'), '--dcin', 'auto+flip+adabn', path.join(data, 'images'), '--out', path.join(fresh('tta2'), 'out')],
+    code: 2,
+    says: ["column 'auto+flip+adabn'", "'flip' must come last"],
+  });
+  cases.push({
+    name: '3d. evaluate --dcin flip --alpha abc',
+    args: () => ['evaluate', '--model', path.join(fresh('tta3'), 'run'), '--data', data, '--dcin', 'adabn-image', '--alpha', 'abc'],
+    code: 2,
+    says: ["--alpha must be a number from 0 to 1, got 'abc'"],
+  });
+}
+
 // 4. no temp file left behind
 {
   let parent = '';
