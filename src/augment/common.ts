@@ -17,7 +17,6 @@
  */
 import * as T from '../tensor';
 import { ArgumentError, Tensor } from '../tensor';
-import { callT } from '../tensor/ops';
 import { Rng } from './rng';
 
 /** Named inputs of a transform; `mask` is optional. */
@@ -141,18 +140,6 @@ export function padReflect101(x: Tensor, rh: number, rw = rh): Tensor {
 /** A float32 tensor of per-sample values with the given shape (e.g. [N,1,1,1]) on a device. */
 export function perSample(values: number[], shape: number[], device: string): Tensor {
   return T.tensor(Float32Array.from(values), shape, { device: device === 'cpu' ? undefined : device });
-}
-
-/**
- * Fields drawn from private libtorch CPU generators, one per seed, stacked to
- * (seeds.length, ...shape) float32 on `device`. The global generators are untouched
- * and a seed gives the same numbers on every device.
- */
-export function seededUniform(shape: number[], seeds: number[], lo: number, hi: number, device: string): Tensor {
-  return callT('augSeededUniform', shape, seeds, lo, hi, device === 'cpu' ? undefined : device);
-}
-export function seededNormal(shape: number[], seeds: number[], mean: number, std: number, device: string): Tensor {
-  return callT('augSeededNormal', shape, seeds, mean, std, device === 'cpu' ? undefined : device);
 }
 
 /**

@@ -18,7 +18,7 @@ import * as T from '../tensor';
 import { Tensor } from '../tensor';
 import {
   AugmentInputs, AugmentOutputs, checkInputs, checkP, checkParamCount, checkRange, drawPerSample, Effect, ImageSize,
-  padReflect101, perSample, seededUniform, Transform,
+  padReflect101, perSample, Transform,
 } from './common';
 import { Rng } from './rng';
 
@@ -305,7 +305,7 @@ export class ElasticTransform implements Transform<PerSample<ElasticParams>> {
       const ks = Math.round(this.sigma * 8 + 1) | 1;
       const r = (ks - 1) / 2;
       const k = gaussianKernel1d(ks, this.sigma);
-      const raw = seededUniform([2, h, w], seeds, -1, 1, device).reshape([seeds.length * 2, 1, h, w]);
+      const raw = T.seededUniform([2, h, w], seeds, -1, 1, device).reshape([seeds.length * 2, 1, h, w]);
       const rows = correlateRows(padReflect101(raw, r, r), k);
       const smooth = correlateRows(rows.transpose(2, 3), k).transpose(2, 3).mul(this.alpha).reshape([seeds.length, 2, h, w]);
       if (seeds.length === params.length) return smooth;

@@ -11,7 +11,7 @@ import * as T from '../tensor';
 import { Tensor } from '../tensor';
 import {
   AugmentInputs, AugmentOutputs, assemble, checkInputs, checkP, checkParamCount, checkRange, copyMask, drawPerSample,
-  fromWorking, ImageSize, padReflect101, perSample, seededNormal, toWorking, Transform,
+  fromWorking, ImageSize, padReflect101, perSample, toWorking, Transform,
 } from './common';
 import { PerSample } from './geometric';
 import { Rng } from './rng';
@@ -162,7 +162,7 @@ export class GaussNoise extends PhotometricTransform<GaussNoiseParams> {
     return assemble(x, (i) => {
       const q = params[i];
       if (q === null) return null;
-      const noise = seededNormal([c, h, w], [q.seed], 0, q.std, x.device);
+      const noise = T.seededNormal([c, h, w], [q.seed], 0, q.std, x.device);
       return x.narrow(0, i, 1).add(noise).clamp(0, 255);
     });
   }

@@ -7,7 +7,7 @@
  * Generator: xoshiro128** (Blackman & Vigna), seeded through splitmix32; `next()`
  * gives 53-bit doubles in [0, 1) from two 32-bit outputs. Per-pixel fields (Gaussian
  * noise, elastic displacement) are not drawn here: `seed()` hands out a 53-bit seed
- * for a private libtorch CPU generator (see `seededUniform`/`seededNormal` in common.ts).
+ * for a private libtorch CPU generator (see `seededUniform`/`seededNormal` in tensor/kernels.ts).
  *   const rng = new Rng(42);
  *   rng.uniform(-20, 20); rng.bool(0.5); rng.int(3, 11); const child = rng.fork();
  */

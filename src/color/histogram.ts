@@ -9,7 +9,6 @@
  */
 import * as T from '../tensor';
 import { ArgumentError } from '../tensor';
-import { callT } from '../tensor/ops';
 import { ImageDims, imageDims, Layout, rowChunks, toPlanar } from './lab';
 
 export interface HistogramOptions {
@@ -23,7 +22,7 @@ export interface HistogramOptions {
 /** int64 (N, nb) counts on the CPU: one fused pass per image (native kernel, 4-8x libtorch's shift + bincount). */
 function cpuCounts(images: T.Tensor, d: ImageDims, shift: number): T.Tensor {
   const x = d.batched ? images : images.unsqueeze(0);
-  return callT('rgbHistogramCounts', x.handle, d.layout === 'NHWC', shift);
+  return T.rgbHistogramCounts(x, d.layout === 'NHWC', shift);
 }
 
 /** int64 (N, nb) counts on other devices: bin per channel by a uint8 shift, the flat index by a 1x1 convolution (exact in float32), then bincount per row block. */
@@ -35,7 +34,7 @@ function deviceCounts(images: T.Tensor, d: ImageDims, shift: number, nb: number)
   const hs: T.Tensor[] = Array.from({ length: d.n }, () => T.zeros([nb], { dtype: 'int64', device: dev }));
   for (const [i, r, rows] of rowChunks(x.shape)) {
     const next = T.tidy(() => {
-      const q = callT('bitwiseRightShift', x.narrow(0, i, 1).narrow(2, r, rows).handle, shift).to('float32');
+      const q = T.bitwiseRightShift(x.narrow(0, i, 1).narrow(2, r, rows), shift).to('float32');
       const bin = T.conv2d(q, w, null).to('int32');
       return hs[i].add(T.bincount(bin.reshape([-1]), undefined, nb));
     });

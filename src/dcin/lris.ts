@@ -21,7 +21,6 @@
  */
 import * as T from '../tensor';
 import { ArgumentError } from '../tensor';
-import { callT } from '../tensor/ops';
 
 /** Absolute slack added to every bound (float64 rounding of the bound terms themselves). */
 const SLACK = 1e-9;
@@ -183,7 +182,7 @@ function searchCoded(q: T.Tensor, bank: T.Tensor, codes: Codes): [number, number
     en = Math.sqrt(en);
     const ut = T.tensor(u, [1, u.length], { dtype: 'int16' });
     // level 1: every reference
-    const d1 = callT('int8Dot', codes.c1.handle, ut.handle, null).dataSync() as Float64Array;
+    const d1 = T.int8Dot(codes.c1, ut).dataSync() as Float64Array;
     const m = d1.length;
     const est1 = new Float64Array(m);
     const b1 = new Float64Array(m);
@@ -193,7 +192,7 @@ function searchCoded(q: T.Tensor, bank: T.Tensor, codes: Codes): [number, number
     }
     const l1 = survivors(est1, b1, null);
     // level 2: the survivors, with the remainders' codes
-    const d2 = callT('int8Dot', codes.c2.handle, ut.handle, rows(l1).handle).dataSync() as Float64Array;
+    const d2 = T.int8Dot(codes.c2, ut, rows(l1)).dataSync() as Float64Array;
     const est2 = new Float64Array(l1.length);
     const b2 = new Float64Array(l1.length);
     l1.forEach((i, k) => {

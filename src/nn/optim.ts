@@ -3,7 +3,7 @@
  * loop runs in the addon (one call per step); the state tensors live here so they
  * save and load as a state dict (tensors + JSON hyper-parameters).
  */
-import { Tensor, callV, dispose, keep, noGrad, zerosLike } from '../tensor';
+import { Tensor, adamStep, dispose, hasGrads, keep, noGrad, sgdStep, zeroGrads, zerosLike } from '../tensor';
 import { ArgumentError } from '../tensor/check';
 
 export interface OptimizerState {
@@ -29,7 +29,7 @@ export abstract class Optimizer {
 
   /** Sets every parameter's .grad to none (torch's zero_grad(set_to_none=True)). */
   zeroGrad(): void {
-    callV('zeroGrads', this.params.map((p) => p.handle));
+    zeroGrads(this.params);
   }
 
   /** Frees the optimizer's state tensors (not the parameters). */
@@ -103,10 +103,12 @@ export class Adam extends Optimizer {
     const v = this.slots(this.state, 1);
     const vmax = this.amsgrad ? this.slots(this.state, 2) : [];
     // torch counts steps per parameter, only for parameters that have a gradient
-    const hasGrad = callV<number[]>('hasGrads', this.params.map((p) => p.handle));
+    const hasGrad = hasGrads(this.params);
     for (let i = 0; i < this.params.length; i++) if (hasGrad[i]) this.steps[i]++;
-    callV('adamStep', this.params.map((p) => p.handle), m.map((t) => t.handle), v.map((t) => t.handle), vmax.map((t) => t.handle),
-      this.steps, this.lrValue, this.betas[0], this.betas[1], this.eps, this.weightDecay, this.decoupled, this.amsgrad);
+    adamStep(this.params, m, v, vmax, this.steps, {
+      lr: this.lrValue, beta1: this.betas[0], beta2: this.betas[1], eps: this.eps,
+      weightDecay: this.weightDecay, decoupled: this.decoupled, amsgrad: this.amsgrad,
+    });
   }
 
   stateDict(): OptimizerState {
@@ -187,10 +189,11 @@ export class SGD extends Optimizer {
 
   step(): void {
     const bufs = this.momentum !== 0 ? this.slots(this.buffers, 0) : [];
-    callV('sgdStep', this.params.map((p) => p.handle), bufs.map((t) => t.handle), this.initialized, this.lrValue, this.momentum,
-      this.dampening, this.weightDecay, this.nesterov);
+    sgdStep(this.params, bufs, this.initialized, {
+      lr: this.lrValue, momentum: this.momentum, dampening: this.dampening, weightDecay: this.weightDecay, nesterov: this.nesterov,
+    });
     if (this.momentum !== 0) {
-      const hasGrad = callV<number[]>('hasGrads', this.params.map((p) => p.handle));
+      const hasGrad = hasGrads(this.params);
       this.initialized = this.initialized.map((v, i) => (hasGrad[i] ? 1 : v));
     }
   }

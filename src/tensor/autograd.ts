@@ -1,6 +1,6 @@
 /** Autograd controls: noGrad / enableGrad scopes, backward, gradients. */
 import { checkTensor } from './check';
-import { callV } from './ops';
+import { callV } from './call';
 import { Tensor } from './tensor';
 
 export function isGradEnabled(): boolean {

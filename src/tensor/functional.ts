@@ -3,7 +3,8 @@
  * Shapes follow torch: images are (N, C, H, W).
  */
 import { ArgumentError, checkInt, checkTensor, normDim, oneOf, pair } from './check';
-import { callT, callV, cat, relu, to } from './ops';
+import { callT, callV } from './call';
+import { cat, relu, to } from './ops';
 import { Tensor } from './tensor';
 
 export interface Conv2dOptions {

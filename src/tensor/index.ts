@@ -8,6 +8,7 @@ export { DTYPES, DTYPE_BYTES, isFloating } from './dtype';
 export { TorchError } from './native';
 export { ArgumentError } from './check';
 export * from './ops';
+export * from './kernels';
 export * from './functional';
 export * from './random';
 export * from './autograd';

@@ -8,7 +8,7 @@ import { checkTensor } from './check';
 import { DType } from './dtype';
 import * as F from './functional';
 import * as O from './ops';
-import { callT, callV } from './ops';
+import { callT, callV } from './call';
 import { NativeHandle } from './native';
 import { Device, Tensor, wrap } from './tensor';
 

@@ -5,7 +5,8 @@
  */
 import { ArgumentError, checkInt, checkOperand, checkShape, checkTensor, checkTensors, normDim, oneOf } from './check';
 import { DType, DTYPE_CODES, dtypeOfArray, isFloating } from './dtype';
-import { native, NativeHandle, opId } from './native';
+import { callT, callTs, callV } from './call';
+import { native } from './native';
 import { Device, Tensor, wrap } from './tensor';
 
 export interface CreateOptions {
@@ -15,29 +16,6 @@ export interface CreateOptions {
 }
 
 type Operand = Tensor | number | boolean;
-
-const ids = new Map<string, number>();
-function id(name: string): number {
-  let v = ids.get(name);
-  if (v === undefined) {
-    v = opId(name);
-    ids.set(name, v);
-  }
-  return v;
-}
-
-/** @internal one native call returning one tensor */
-export function callT(op: string, ...args: unknown[]): Tensor {
-  return wrap(native.call(id(op), ...args) as NativeHandle);
-}
-/** @internal one native call returning a list of tensors */
-export function callTs(op: string, ...args: unknown[]): Tensor[] {
-  return (native.call(id(op), ...args) as NativeHandle[]).map(wrap);
-}
-/** @internal one native call returning a plain value */
-export function callV<T>(op: string, ...args: unknown[]): T {
-  return native.call(id(op), ...args) as T;
-}
 
 const h = (x: Operand): unknown => (x instanceof Tensor ? x.handle : x);
 const dt = (d: DType | undefined, op: string): number | undefined => {
@@ -280,6 +258,9 @@ export const addcmul = (x: Tensor, t1: Tensor, t2: Tensor, value = 1): Tensor =>
 /** x + value * t1 / t2. */
 export const addcdiv = (x: Tensor, t1: Tensor, t2: Tensor, value = 1): Tensor =>
   callT('addcdiv', checkTensor(x, 'x', 'addcdiv').handle, checkTensor(t1, 'tensor1', 'addcdiv').handle, checkTensor(t2, 'tensor2', 'addcdiv').handle, value);
+/** x >> shift for an integer tensor (torch.bitwise_right_shift). */
+export const bitwiseRightShift = (x: Tensor, shift: number): Tensor =>
+  callT('bitwiseRightShift', checkTensor(x, 'x', 'bitwiseRightShift').handle, checkInt(shift, 'shift', 'bitwiseRightShift', 0));
 export const nanToNum = (x: Tensor, nan = 0, posinf?: number, neginf?: number): Tensor =>
   callT('nanToNum', checkTensor(x, 'x', 'nanToNum').handle, nan, posinf, neginf);
 

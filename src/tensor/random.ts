@@ -1,7 +1,8 @@
 /** Random numbers from libtorch's generators, seeded by manualSeed (as torch.manual_seed). */
 import { checkInt, checkShape, checkTensor } from './check';
 import { DTYPE_CODES } from './dtype';
-import { callT, callV, CreateOptions } from './ops';
+import { callT, callV } from './call';
+import { CreateOptions } from './ops';
 import { Tensor } from './tensor';
 
 const code = (o?: CreateOptions): number | undefined => (o?.dtype ? DTYPE_CODES[o.dtype] : undefined);

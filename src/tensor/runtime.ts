@@ -1,7 +1,7 @@
 /** Process-wide libtorch settings: threads, devices, versions. */
 import { checkInt } from './check';
 import { native } from './native';
-import { callV } from './ops';
+import { callV } from './call';
 
 /** Intra-op threads libtorch uses for CPU kernels. */
 export function setNumThreads(n: number): void {

@@ -8,7 +8,6 @@ import { test } from 'node:test';
 import * as T from '../../src/tensor';
 import { LrisIndex, lrisSelect, normalizeEmbeddings } from '../../src/dcin';
 import { assertClose, assertNoLeak } from '../helpers/assert';
-import { callT } from '../../src/tensor/ops';
 
 test('LRIS picks the exact cosine nearest neighbour (brute force), batched', () => {
   T.tidy(() => {
@@ -104,15 +103,15 @@ test('int8 codes: the native integer dot products are exact, at the int32 block 
       const c = T.full([5, d], 127).to('int8');
       const q = T.cat([T.full([1, d], 32767), T.full([1, d], -32767), T.randint(-32767, 32768, [1, d])], 0).to('int16');
       const rows = T.tensor(new BigInt64Array([4n, 0n]), [2], { dtype: 'int64' });
-      const got = callT('int8Dot', c.handle, q.handle, null);
+      const got = T.int8Dot(c, q);
       const want = T.matmul(q.to('float64'), c.to('float64').transpose(0, 1));
       assert.deepEqual(got.toArray(), want.toArray(), `d ${d}`);
-      assert.deepEqual(callT('int8Dot', c.handle, q.handle, rows.handle).toArray(), T.indexSelect(want, 1, rows).toArray());
+      assert.deepEqual(T.int8Dot(c, q, rows).toArray(), T.indexSelect(want, 1, rows).toArray());
       const mixed = T.randint(-127, 128, [7, d]).to('int8');
-      assert.deepEqual(callT('int8Dot', mixed.handle, q.handle, null).toArray(), T.matmul(q.to('float64'), mixed.to('float64').transpose(0, 1)).toArray(), `random d ${d}`);
+      assert.deepEqual(T.int8Dot(mixed, q).toArray(), T.matmul(q.to('float64'), mixed.to('float64').transpose(0, 1)).toArray(), `random d ${d}`);
     }
-    assert.throws(() => callT('int8Dot', T.zeros([2, 3]).handle, T.zeros([1, 3]).to('int16').handle, null), /codes must be int8/);
-    assert.throws(() => callT('int8Dot', T.zeros([2, 3]).to('int8').handle, T.zeros([1, 3]).to('int16').handle, T.tensor(new BigInt64Array([2n]), [1], { dtype: 'int64' }).handle), /out of range/);
+    assert.throws(() => T.int8Dot(T.zeros([2, 3]), T.zeros([1, 3]).to('int16')), /codes must be int8/);
+    assert.throws(() => T.int8Dot(T.zeros([2, 3]).to('int8'), T.zeros([1, 3]).to('int16'), T.tensor(new BigInt64Array([2n]), [1], { dtype: 'int64' })), /out of range/);
   });
 });
 

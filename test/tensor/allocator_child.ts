@@ -4,7 +4,7 @@
  * snapshots and values read back.
  */
 import * as T from '../../src/tensor';
-import { callV } from '../../src/tensor/ops';
+import { callV } from '../../src/tensor/call';
 
 const MiB = 1 << 20;
 const stats = (): { idle: number; mapped: number; hits: number; misses: number; peakMapped: number; peakInUse: number; freeRanges: number } => {

@@ -16,7 +16,7 @@
 import * as assert from 'node:assert/strict';
 import { test } from 'node:test';
 import * as T from '../../src/tensor';
-import { callT, callTs } from '../../src/tensor/ops';
+import { callT, callTs } from '../../src/tensor/call';
 import { assertClose, assertNoLeak } from '../helpers/assert';
 
 /** Relative max difference of two tensors (to the second's largest magnitude). */

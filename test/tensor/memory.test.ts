@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { test } from 'node:test';
 import { dispose, keep, memory, native } from '../helpers/core';
 import * as T from '../../src/tensor';
-import { callV } from '../../src/tensor/ops';
+import { callV } from '../../src/tensor/call';
 
 test('tidy frees intermediates and keeps what it returns', () => {
   const before = memory().liveTensors;
