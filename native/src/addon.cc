@@ -17,11 +17,7 @@ std::vector<OpDef>& OpTable() {
   std::call_once(once, [] {
     RegisterMathOps(ops);
     RegisterNnOps(ops);
-    RegisterDataOps(ops);
-    RegisterModelsOps(ops);
     RegisterAugmentOps(ops);
-    RegisterColorOps(ops);
-    RegisterTrainOps(ops);
     RegisterKernelOps(ops);
     RegisterFusedOps(ops);
     RegisterAllocatorOps(ops);

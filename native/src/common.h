@@ -105,11 +105,7 @@ struct OpDef {
 
 void RegisterMathOps(std::vector<OpDef>& ops);
 void RegisterNnOps(std::vector<OpDef>& ops);
-void RegisterDataOps(std::vector<OpDef>& ops);
-void RegisterModelsOps(std::vector<OpDef>& ops);
 void RegisterAugmentOps(std::vector<OpDef>& ops);
-void RegisterColorOps(std::vector<OpDef>& ops);
-void RegisterTrainOps(std::vector<OpDef>& ops);
 void RegisterKernelOps(std::vector<OpDef>& ops);
 void RegisterFusedOps(std::vector<OpDef>& ops);
 void RegisterAllocatorOps(std::vector<OpDef>& ops);

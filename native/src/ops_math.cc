@@ -118,6 +118,8 @@ void RegisterMathOps(std::vector<OpDef>& ops) {
   OP("addcmul", return at::addcmul(a.t(0), a.t(1), a.t(2), a.scalar(3)););
   OP("addcdiv", return at::addcdiv(a.t(0), a.t(1), a.t(2), a.scalar(3)););
   OP("nanToNum", return at::nan_to_num(a.t(0), a.optF64(1), a.optF64(2), a.optF64(3)););
+  // (t, shift): x >> shift for integer tensors (histogram bins)
+  OP("bitwiseRightShift", return at::bitwise_right_shift(a.t(0), a.scalar(1)););
 
   // ------------------------------------------------------------ reductions
   // (t, dims | null for all, keepdim, dtype?)
