@@ -305,8 +305,13 @@ Napi::Value Guard(Napi::Env env, F&& fn) {
     return fn();
   } catch (const Napi::Error&) {
     throw;
+  } catch (const c10::OutOfMemoryError& e) {
+    ThrowJs(env, e.what_without_backtrace(), "ERR_OUT_OF_MEMORY");
   } catch (const c10::Error& e) {
-    ThrowJs(env, e.what_without_backtrace(), "ERR_TORCH");
+    // libtorch 1.13's own CPU allocator reports failure as a plain c10::Error: its message is the only sign
+    const std::string msg = e.what_without_backtrace();
+    const bool oom = msg.find("DefaultCPUAllocator: can't allocate memory") != std::string::npos;
+    ThrowJs(env, msg, oom ? "ERR_OUT_OF_MEMORY" : "ERR_TORCH");
   } catch (const std::invalid_argument& e) {
     ThrowJs(env, e.what(), "ERR_INVALID_ARG");
   } catch (const std::bad_alloc&) {

@@ -236,7 +236,7 @@ class CachingCpuAllocator final : public c10::Allocator {
     if (ptr == nullptr) {
       // outside the reservation (full, or none): a mapping of its own
       ptr = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-      TORCH_CHECK(ptr != MAP_FAILED, "DefaultCPUAllocator: not enough memory: you tried to allocate ", n, " bytes.");
+      TORCH_CHECK_WITH(OutOfMemoryError, ptr != MAP_FAILED, "DefaultCPUAllocator: not enough memory: you tried to allocate ", n, " bytes.");
       std::lock_guard<std::mutex> lock(s.mutex);
       s.direct.emplace(ptr, size);
       s.directBytes += size;

@@ -1,3 +1,5 @@
+import { CqsegError } from '../util/errors';
+
 /** The shape of one CLI command; each lives in src/cli/commands/<name>.ts and exports `command`. */
 export interface Command {
   /** the word after `cqseg`; a space makes a sub-command ('data check') */
@@ -8,10 +10,10 @@ export interface Command {
   run(args: string[]): Promise<number>;
 }
 
-/** An error meant for the user: printed without a stack trace, exit status `exitCode`. */
-export class UsageError extends Error {
-  constructor(message: string, readonly exitCode = 2) {
-    super(message);
-    this.name = 'UsageError';
+/** A wrong command line (exit 2) or another user-facing failure with its own exit status. */
+export class UsageError extends CqsegError {
+  constructor(message: string, exitCode = 2) {
+    super(message, 'ERR_USAGE');
+    this.exitCode = exitCode;
   }
 }

@@ -5,7 +5,8 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { Command, UsageError } from './command';
+import { describeFailure } from '../util/errors';
+import { Command } from './command';
 
 function loadCommands(): Command[] {
   const dir = path.join(__dirname, 'commands');
@@ -48,10 +49,9 @@ export async function main(argv: string[]): Promise<number> {
   try {
     return await cmd.run(rest);
   } catch (err) {
-    if (err instanceof UsageError) {
-      process.stderr.write(`cqseg ${cmd.name}: ${err.message}\n`);
-      return err.exitCode;
-    }
-    throw err;
+    // the one place errors become exit statuses: user errors by message, bugs as bugs
+    const f = describeFailure(err);
+    process.stderr.write(`cqseg ${cmd.name}: ${f.message}\n`);
+    return f.exitCode;
   }
 }

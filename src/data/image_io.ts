@@ -14,16 +14,16 @@ import * as path from 'path';
 import { writeFileAtomic } from '../util/atomic';
 import sharp from 'sharp';
 import { Tensor, tensor, tidy, indexSelect, logicalAnd, all } from '../tensor';
+import { CqsegError } from '../util/errors';
 
 type Sharp = ReturnType<typeof sharp>;
 type Metadata = Awaited<ReturnType<Sharp['metadata']>>;
 type RawResult = { data: Buffer; info: { width: number; height: number; channels: number } };
 
 /** A bad input file: `file` names it, `code` says what is wrong. */
-export class DataError extends Error {
-  constructor(message: string, readonly code: string, readonly file?: string) {
-    super(message);
-    this.name = 'DataError';
+export class DataError extends CqsegError {
+  constructor(message: string, code: string, readonly file?: string) {
+    super(message, code);
   }
 }
 

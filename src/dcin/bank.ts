@@ -25,6 +25,7 @@ import { readSafetensors, SafetensorsError, writeSafetensors } from '../nn/safet
 import { Embedder } from './embedders';
 import { grisSelect, ImageSource } from './gris';
 import { calibrateOod, CalibrateOptions, calibrationProblem, OodCalibration } from './ood';
+import { CqsegError } from '../util/errors';
 
 export const BANK_FORMAT = 'cqseg-reference-bank';
 /** Version written; 2 added the OOD calibration. */
@@ -32,11 +33,9 @@ export const BANK_VERSION = 2;
 /** Versions read (1: without OOD calibration). */
 export const BANK_VERSIONS_READ: readonly number[] = [1, 2];
 
-export class BankError extends Error {
-  code = 'ERR_STALE_BANK';
+export class BankError extends CqsegError {
   constructor(message: string) {
-    super(message);
-    this.name = 'BankError';
+    super(message, 'ERR_BANK');
   }
 }
 

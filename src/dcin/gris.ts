@@ -16,6 +16,7 @@
 import * as T from '../tensor';
 import { ArgumentError } from '../tensor';
 import { rgbHistogram } from '../color';
+import { DataError } from '../data/image_io';
 
 /** Loads one image as uint8 (H, W, 3) RGB (sharp's layout); the caller disposes it. */
 export type ImageSource = (path: string) => Promise<T.Tensor>;
@@ -122,7 +123,7 @@ export async function histogramsFromSource(paths: string[], load: ImageSource, o
   const start = (i: number): void => {
     if (i >= paths.length) return;
     const pr = load(paths[i]).catch((e: Error) => {
-      throw new Error(`${paths[i]}: cannot read image: ${e.message}`);
+      throw new DataError(`${paths[i]}: cannot read image: ${e.message}`, 'unreadable', paths[i]);
     });
     pr.catch(() => undefined); // handled when awaited, or drained below
     pending.push(pr);

@@ -55,8 +55,7 @@ export type ExperimentConfigInput = z.input<typeof EXPERIMENT_CONFIG>;
 
 export class ExperimentConfigError extends ConfigError {
   constructor(message: string) {
-    super(message);
-    this.name = 'ExperimentConfigError';
+    super(message, 'ERR_EXPERIMENT_CONFIG');
   }
 }
 

@@ -8,6 +8,7 @@ import { loadStateDict, SafetensorsError } from '../nn';
 import { ConfigError, readRunConfig } from '../train/config';
 import { Preprocessing } from './preprocess';
 import { Unet } from './unet/model';
+import { CqsegError } from '../util/errors';
 
 export interface ModelSpec {
   arch: 'unet';
@@ -25,11 +26,9 @@ export interface RunInfo {
   preprocessing: Preprocessing;
 }
 
-export class RunError extends Error {
-  code = 'ERR_RUN';
+export class RunError extends CqsegError {
   constructor(message: string) {
-    super(message);
-    this.name = 'RunError';
+    super(message, 'ERR_RUN');
   }
 }
 

@@ -4,6 +4,7 @@
  * move between cqseg and PyTorch with a name map at most.
  */
 import { DType, Device, Tensor, dispose, keep, noGrad, to, zeroGrads } from '../tensor';
+import { CqsegError } from '../util/errors';
 
 export interface LoadResult {
   /** names the module has but the state dict lacked */
@@ -14,11 +15,9 @@ export interface LoadResult {
   mismatched: string[];
 }
 
-export class StateDictError extends Error {
-  code = 'ERR_STATE_DICT';
+export class StateDictError extends CqsegError {
   constructor(message: string, readonly result: LoadResult) {
-    super(message);
-    this.name = 'StateDictError';
+    super(message, 'ERR_STATE_DICT');
   }
 }
 

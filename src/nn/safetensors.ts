@@ -15,12 +15,11 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { commitTemp, discardTemp, tempPath } from '../util/atomic';
 import { all, DType, DTYPE_BYTES, isfinite, sum, Tensor, tensor, tidy } from '../tensor';
+import { CqsegError } from '../util/errors';
 
-export class SafetensorsError extends Error {
-  code = 'ERR_SAFETENSORS';
+export class SafetensorsError extends CqsegError {
   constructor(readonly file: string, message: string) {
-    super(`${file}: ${message}`);
-    this.name = 'SafetensorsError';
+    super(`${file}: ${message}`, 'ERR_SAFETENSORS');
   }
 }
 

@@ -3,12 +3,12 @@
  * KORNIA_CHECK_SHAPE: every message names the argument, the op, and what came.
  */
 import { Tensor } from './tensor';
+import { CqsegError } from '../util/errors';
 
-export class ArgumentError extends TypeError {
-  code = 'ERR_INVALID_ARG';
+/** A bad argument to an op or function (torch raises TypeError/ValueError there). */
+export class ArgumentError extends CqsegError {
   constructor(message: string) {
-    super(message);
-    this.name = 'ArgumentError';
+    super(message, 'ERR_INVALID_ARG');
   }
 }
 

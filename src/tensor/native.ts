@@ -6,13 +6,12 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
+import { CqsegError } from '../util/errors';
 
 /** Error raised by libtorch or the addon; `code` is ERR_TORCH, ERR_INVALID_ARG, ERR_OUT_OF_MEMORY or ERR_NATIVE. */
-export class TorchError extends Error {
-  code = 'ERR_TORCH';
-  constructor(message: string) {
-    super(message);
-    this.name = 'TorchError';
+export class TorchError extends CqsegError {
+  constructor(message: string, code = 'ERR_TORCH') {
+    super(message, code);
   }
 }
 
@@ -62,7 +61,7 @@ function load(): NativeBinding {
       failures.push(`${file}: ${(err as Error).message}`);
     }
   }
-  throw new Error(
+  throw new CqsegError(
     'cqseg could not load its libtorch addon.\n' +
       failures.map((f) => `  - ${f}`).join('\n') +
       '\nPossible solutions:\n' +
@@ -70,6 +69,7 @@ function load(): NativeBinding {
       '  - install Debian\'s libtorch: `apt-get install libtorch-dev`, then `npm run setup`\n' +
       '  - or point LIBTORCH at a libtorch prefix (e.g. the `torch` folder of a pip PyTorch) and run `npm run setup`\n' +
       '  - or set CQSEG_NATIVE to a built cqseg_native.node',
+    'ERR_ADDON',
   );
 }
 
@@ -80,6 +80,6 @@ const opIds = new Map<string, number>(native.opNames().map((name, i) => [name, i
 /** The numeric id of a native op; throws if the addon lacks it (a stale build). */
 export function opId(name: string): number {
   const id = opIds.get(name);
-  if (id === undefined) throw new Error(`native op '${name}' is missing from the addon: rebuild it with \`npm run setup\``);
+  if (id === undefined) throw new CqsegError(`native op '${name}' is missing from the addon: rebuild it with \`npm run setup\``, 'ERR_ADDON');
   return id;
 }

@@ -10,6 +10,7 @@ import * as path from 'path';
 import { Module, Optimizer, readSafetensors, saveStateDict, writeSafetensors } from '../nn';
 import { Tensor, dispose, getRngState, setRngState, tensor } from '../tensor';
 import { writeFileAtomicSync } from '../util/atomic';
+import { CqsegError } from '../util/errors';
 
 export interface TrainState {
   /** epochs completed */
@@ -49,7 +50,7 @@ export function readState(runDir: string): TrainState | null {
   try {
     return JSON.parse(fs.readFileSync(file, 'utf8')) as TrainState;
   } catch (err) {
-    throw new Error(`${file} is corrupt (${(err as Error).message}); delete the run folder or train into a new --out`);
+    throw new CqsegError(`${file} is corrupt (${(err as Error).message}); delete the run folder or train into a new --out`, 'ERR_CHECKPOINT');
   }
 }
 

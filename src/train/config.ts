@@ -16,12 +16,11 @@ export { closestKey };
 import { parseMaskMode } from '../data/classes';
 import { IMAGENET } from '../models/preprocess';
 import { DEFAULT_CQG_WEIGHTS } from './losses';
+import { CqsegError } from '../util/errors';
 
-export class ConfigError extends Error {
-  code = 'ERR_CONFIG';
-  constructor(message: string) {
-    super(message);
-    this.name = 'ConfigError';
+export class ConfigError extends CqsegError {
+  constructor(message: string, code = 'ERR_CONFIG') {
+    super(message, code);
   }
 }
 

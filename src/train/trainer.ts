@@ -27,12 +27,11 @@ import { acquireLock, assertUnlocked } from '../util/lock';
 import { checkOutputFolder, ensureFolder } from '../util/paths';
 import { DEFAULT_CONFIG, TrainConfig } from './config';
 import { cqgLoss, diceCELoss } from './losses';
+import { CqsegError } from '../util/errors';
 
-export class TrainError extends Error {
-  code = 'ERR_TRAIN';
+export class TrainError extends CqsegError {
   constructor(message: string) {
-    super(message);
-    this.name = 'TrainError';
+    super(message, 'ERR_TRAIN');
   }
 }
 
@@ -101,7 +100,7 @@ function runInfo(cfg: TrainConfig, classNames: string[]): RunInfo & Record<strin
 
 /** A user-facing message for a libtorch out-of-memory error (null for other errors). */
 export function explainOom(err: unknown, at: { epoch: number; step: number; batchSize: number; size: [number, number] }): string | null {
-  if (!(err instanceof TorchError) || !/out of memory|DefaultCPUAllocator|not enough memory|can't allocate/i.test(err.message)) return null;
+  if (!(err instanceof TorchError) || err.code !== 'ERR_OUT_OF_MEMORY') return null;
   return `out of memory at epoch ${at.epoch}, step ${at.step} (batch ${at.batchSize}, size ${at.size.join('x')}): lower --batch or --size. ` +
     `(${err.message.split('\n')[0]})`;
 }

@@ -9,6 +9,7 @@
  * shared machine safe; tests use it).
  */
 import * as os from 'os';
+import { CqsegError } from './errors';
 
 export const BYTES_PER_PIXEL = 24;
 /** sharp's default limitInputPixels: larger images are refused by the decoder itself. */
@@ -28,7 +29,7 @@ export function pixelLimit(env: NodeJS.ProcessEnv = process.env): PixelLimit {
   const set = env.CQSEG_MAX_PIXELS;
   if (set !== undefined && set.trim() !== '') {
     const n = Number(set);
-    if (!Number.isInteger(n) || n < 1) throw new Error(`CQSEG_MAX_PIXELS must be a positive integer (pixels), got '${set}'`);
+    if (!Number.isInteger(n) || n < 1) throw new CqsegError(`CQSEG_MAX_PIXELS must be a positive integer (pixels), got '${set}'`, 'ERR_ENV');
     return { pixels: n, source: 'CQSEG_MAX_PIXELS' };
   }
   const free = os.freemem();

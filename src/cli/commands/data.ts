@@ -4,7 +4,6 @@ import { parseArgs, sizeFlag } from '../args';
 import { checkDataset, formatReport } from '../../data/check';
 import { parseMaskMode } from '../../data/classes';
 import { OverlapOrder } from '../../data/coco';
-import { DataError } from '../../data/image_io';
 import { openDataset } from '../../data/open';
 
 const HELP = `usage: cqseg data check DATASET [options]
@@ -52,21 +51,16 @@ export const commands: Command[] = [{
     const get = (k: string): string | undefined => flags[k] as string | undefined;
     const overlap = get('overlap') as OverlapOrder | undefined;
     if (overlap !== undefined && !['area', 'order', 'class'].includes(overlap)) throw new UsageError(`--overlap must be area, order or class, got '${overlap}'`);
-    try {
-      const ds = openDataset(positional[0], {
-        classes: get('classes'),
-        maskMode: get('mask-mode') !== undefined ? parseMaskMode(get('mask-mode')!) : undefined,
-        images: get('images'),
-        overlap,
-      });
-      const size = sizeFlag(flags.size, 'size');
-      const report = await checkDataset(ds, { size });
-      if (flags.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
-      else process.stdout.write(formatReport(report, { maxFiles: flags.all ? Infinity : 10 }) + '\n');
-      return report.errors > 0 ? 1 : 0;
-    } catch (err) {
-      if (err instanceof DataError) throw new UsageError(err.message, 1);
-      throw err;
-    }
+    const ds = openDataset(positional[0], {
+      classes: get('classes'),
+      maskMode: get('mask-mode') !== undefined ? parseMaskMode(get('mask-mode')!) : undefined,
+      images: get('images'),
+      overlap,
+    });
+    const size = sizeFlag(flags.size, 'size');
+    const report = await checkDataset(ds, { size });
+    if (flags.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
+    else process.stdout.write(formatReport(report, { maxFiles: flags.all ? Infinity : 10 }) + '\n');
+    return report.errors > 0 ? 1 : 0;
   },
 }];

@@ -1,10 +1,9 @@
 /** `cqseg evaluate`: Dice (torchmetrics convention) of a run on labelled domains under DCIN configurations. */
 import * as path from 'path';
-import { DataError, Loader, openDataset, parseMaskMode } from '../../data';
-import { ADABN_IMAGE_ALPHA, BankError, BnStats, Column, disposeBank, domainBnStats, Embedder, needsBank, needsDomainStats, oodReport, OodReport, OodScore, OOD_NOTES, parseColumns, predictColumns, ReferenceBank } from '../../dcin';
+import { Loader, openDataset, parseMaskMode } from '../../data';
+import { ADABN_IMAGE_ALPHA, BnStats, Column, disposeBank, domainBnStats, Embedder, needsBank, needsDomainStats, oodReport, OodReport, OodScore, OOD_NOTES, parseColumns, predictColumns, ReferenceBank } from '../../dcin';
 import { exriStatsFor, openBank, openEmbedder, openSession } from '../../dcin/session';
 import { EvalResult, evaluateDatasetMany } from '../../eval/evaluate';
-import { RunError } from '../../models/run';
 import { ArgumentError, dispose, setNumThreads, Tensor } from '../../tensor';
 import { removeStaleTemps, writeFileAtomicSync } from '../../util/atomic';
 import { checkOutputFile } from '../../util/paths';
@@ -84,13 +83,7 @@ export const command: Command = {
     const bootstrap = intFlag(flags.bootstrap, 'bootstrap', 0) ?? 1000;
     const jsonFile = (flags.json as string | undefined) ?? path.join(runDir, 'evaluation.json');
     checkOutputFile(jsonFile, { what: 'results file', flag: '--json', makeError: (m) => new UsageError(m, 1) });
-    let session;
-    try {
-      session = openSession(runDir);
-    } catch (err) {
-      if (err instanceof RunError) throw new UsageError(err.message, 1);
-      throw err;
-    }
+    const session = openSession(runDir);
     let bank: ReferenceBank | undefined;
     let embedder: Embedder | undefined;
     let exriStats: Tensor | undefined;
@@ -136,9 +129,6 @@ export const command: Command = {
           domainStats?.dispose();
         }
       }
-    } catch (err) {
-      if (err instanceof DataError || err instanceof BankError || err instanceof RunError || err instanceof ArgumentError) throw new UsageError(err.message, 1);
-      throw err;
     } finally {
       if (bank) disposeBank(bank);
       embedder?.dispose();

@@ -1,8 +1,6 @@
-import { ExperimentConfigError, loadExperimentConfig } from '../../experiment/config';
+import { loadExperimentConfig } from '../../experiment/config';
 import { runExperiment } from '../../experiment/runner';
 import { textTables } from '../../experiment/report';
-import { DataError } from '../../data';
-import { TrainError } from '../../train/trainer';
 import * as path from 'path';
 import { Command, UsageError } from '../command';
 import { parseArgs } from '../args';
@@ -31,14 +29,9 @@ models and banks.
   async run(args) {
     const { positionals } = parseArgs(args, {});
     if (positionals.length !== 1) throw new UsageError('expected one CONFIG.json (see --help)');
-    try {
-      const cfg = loadExperimentConfig(positionals[0]);
-      const r = await runExperiment(cfg);
-      process.stdout.write(`${textTables(r)}\n\nreport: ${path.join(cfg.out, 'report.html')} (also report.md, results.json)\n`);
-      return 0;
-    } catch (err) {
-      if (err instanceof ExperimentConfigError || err instanceof DataError || err instanceof TrainError) throw new UsageError(err.message, 1);
-      throw err;
-    }
+    const cfg = loadExperimentConfig(positionals[0]);
+    const r = await runExperiment(cfg);
+    process.stdout.write(`${textTables(r)}\n\nreport: ${path.join(cfg.out, 'report.html')} (also report.md, results.json)\n`);
+    return 0;
   },
 };

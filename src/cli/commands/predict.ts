@@ -2,7 +2,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { DataError, imageSize, isImageFile, readImage, readImageList, writeFileAtomic, writeImage } from '../../data';
-import { BankError, BnStats, Column, disposeBank, domainBnStats, Embedder, EnsembleMode, needsBank, oodWarning, parseColumn, ReferenceBank } from '../../dcin';
+import { BnStats, Column, disposeBank, domainBnStats, Embedder, EnsembleMode, needsBank, oodWarning, parseColumn, ReferenceBank } from '../../dcin';
 import { disposePrediction, exriStatsFor, openBank, openEmbedder, openSession, overlay, predictImage, Session, toModelInput, writeMask } from '../../dcin/session';
 import { ArgumentError, cat, dispose, setNumThreads, Tensor } from '../../tensor';
 import { removeStaleTemps } from '../../util/atomic';
@@ -293,10 +293,6 @@ export const command: Command = {
       process.stdout.write(`wrote ${files.length} prediction(s) (${o.column.name}) to ${o.out}\n`);
       if (ctx.bank && !ctx.bank.ood) process.stderr.write(`cqseg predict: note: ${flags.refs as string}: the bank has no OOD calibration (version 1): distances reported, no flag; rebuild it with cqseg references\n`);
       return 0;
-    } catch (err) {
-      if (err instanceof UsageError) throw err;
-      if (err instanceof BankError) throw new UsageError(err.message, 1);
-      throw new UsageError((err as Error).message, 1);
     } finally {
       dispose([ctx.exriStats]);
       ctx.domainStats?.dispose();

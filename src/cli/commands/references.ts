@@ -82,9 +82,6 @@ export const command: Command = {
         disposeBank(bank);
       }
       return 0;
-    } catch (err) {
-      if (err instanceof UsageError) throw err;
-      throw new UsageError((err as Error).message, 1);
     } finally {
       embedder?.dispose();
       session?.dispose();

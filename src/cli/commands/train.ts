@@ -1,7 +1,6 @@
-import { ConfigError, resolveConfig, TrainConfig, TrainMode } from '../../train/config';
-import { train, TrainError } from '../../train/trainer';
-import { DataError } from '../../data';
-import { Command, UsageError } from '../command';
+import { resolveConfig, TrainConfig, TrainMode } from '../../train/config';
+import { train } from '../../train/trainer';
+import { Command } from '../command';
 import { intFlag, numFlag, parseArgs, sizeFlag } from '../args';
 
 const HELP = `usage: cqseg train --data DATASET --out RUN [options]
@@ -63,15 +62,10 @@ export const command: Command = {
       cqgWeights: Object.values(w).some((v) => v !== undefined)
         ? Object.fromEntries(Object.entries(w).filter(([, v]) => v !== undefined)) as unknown as TrainConfig['cqgWeights'] : undefined,
     };
-    try {
-      const cfg = resolveConfig(overrides, s('config'));
-      const r = await train(cfg, {}, Boolean(flags.resume));
-      const best = r.best ? `best epoch ${r.best.epoch} (${cfg.bestBy} ${r.best.value.toFixed(4)})` : 'no epoch finished';
-      process.stdout.write(`trained ${cfg.mode} model: ${best}; run folder ${r.runDir}\n`);
-      return 0;
-    } catch (err) {
-      if (err instanceof ConfigError || err instanceof TrainError || err instanceof DataError) throw new UsageError(err.message, 1);
-      throw err;
-    }
+    const cfg = resolveConfig(overrides, s('config'));
+    const r = await train(cfg, {}, Boolean(flags.resume));
+    const best = r.best ? `best epoch ${r.best.epoch} (${cfg.bestBy} ${r.best.value.toFixed(4)})` : 'no epoch finished';
+    process.stdout.write(`trained ${cfg.mode} model: ${best}; run folder ${r.runDir}\n`);
+    return 0;
   },
 };

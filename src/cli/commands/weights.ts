@@ -73,12 +73,7 @@ async function run(args: string[]): Promise<number> {
   if (sub !== 'inspect') throw new UsageError(`unknown sub-command '${sub ?? ''}'; try 'cqseg weights inspect --help'`);
   const o = parse(args.slice(1));
   if (!fs.existsSync(o.file)) throw new UsageError(`${o.file}: no such file`, 1);
-  let info: ReturnType<typeof inspectWeights>;
-  try {
-    info = inspectWeights(o.file, { encoderName: o.encoderName, classes: o.classes });
-  } catch (err) {
-    throw new UsageError((err as Error).message, 1);
-  }
+  const info = inspectWeights(o.file, { encoderName: o.encoderName, classes: o.classes });
   const fits = info.candidates.some((c) => c.plans.some((p) => p.fits));
   if (o.json) {
     process.stdout.write(JSON.stringify({ file: o.file, tensors: info.tensors, candidates: info.candidates, fits }) + '\n');

@@ -13,7 +13,7 @@
  *   await writeSynth({ out: 'synth', size: [128, 192], count: 160, seed: 0 });
  */
 import * as path from 'path';
-import { getRngState, manualSeed, setRngState, tidy, dispose, Tensor } from '../../tensor';
+import { ArgumentError, getRngState, manualSeed, setRngState, tidy, dispose, Tensor } from '../../tensor';
 import { classMapJson, ClassMap, PAPER_CLASSES } from '../classes';
 import { encodeJpeg, encodePng, Size, writeFileAtomic } from '../image_io';
 import { hashSeed, Rng } from '../rng';
@@ -95,8 +95,8 @@ export async function writeSynth(opts: SynthOptions): Promise<SynthManifest> {
   const size = opts.size ?? [128, 192];
   const count = opts.count ?? 160;
   const seed = opts.seed ?? 0;
-  if (!size.every((s) => Number.isInteger(s) && s >= 16)) throw new Error(`synth size must be HxW integers >= 16, got ${size.join('x')}`);
-  if (!Number.isInteger(count) || count < 2) throw new Error(`synth count must be an integer >= 2, got ${count}`);
+  if (!size.every((s) => Number.isInteger(s) && s >= 16)) throw new ArgumentError(`synth size must be HxW integers >= 16, got ${size.join('x')}`);
+  if (!Number.isInteger(count) || count < 2) throw new ArgumentError(`synth count must be an integer >= 2, got ${count}`);
   const jobs = plan(count, opts.valFraction ?? 0.2);
   const classesJson = classMapJson(SYNTH_CLASSES);
   const dirs = new Set<string>();
