@@ -7,7 +7,7 @@
  *   color    Lab conversion, Reinhard transfer, RGB histograms
  *   data     image I/O, datasets (folders, COCO, descriptions), loaders, synthetic data
  *   models   U-Net with EfficientNet and ResNet encoders, weights, preprocessing
- *   train    losses (DiceCE, CQG), the trainer and its config
+ *   train    losses (DiceCE, CQG), the trainer and its config, run folders (runs)
  *   dcin     GRIS, LRIS, ExRI, ensembles, auto, OOD distances, test-time adaptation
  *   evaluation  Dice and IoU (torchmetrics' convention), bootstrap intervals
  *   experiment  the paper's grid: train, bank, evaluate, report
@@ -22,6 +22,7 @@ export * as data from './data';
 export * as models from './models';
 export * as train from './train/trainer';
 export * as trainConfig from './train/config';
+export * as runs from './train/run';
 export * as losses from './train/losses';
 export * as dcin from './dcin';
 export * as evaluation from './eval/evaluate';

@@ -30,7 +30,7 @@ import { labStats, LabTransferOptions } from '../color';
 import { loadClassMap, readImage, resizeImage, writeImage } from '../data';
 import { BAND_BYTES, upsampleArgmax } from '../eval/upsample';
 import { normalize } from '../models/preprocess';
-import { loadRun, RunError, RunInfo } from '../models/run';
+import { loadRun, RunError, RunInfo } from '../train/run';
 import { Unet } from '../models/unet/model';
 import { BankError, buildBank, BuildOptions, loadBank, disposeBank, ReferenceBank } from './bank';
 import { Embedder, EncoderEmbedder, OnnxEmbedder } from './embedders';

@@ -114,7 +114,7 @@ class SourceStats implements AdaBnHandle {
   readonly layers: string[];
   private copies: [T.Tensor, T.Tensor][] | null;
 
-  constructor(private readonly bns: BnLayer[]) {
+  constructor(bns: BnLayer[]) {
     this.layers = bns.map(([n]) => n);
     this.copies = T.noGrad(() => bns.flatMap(([, bn]) => [bn.runningMean!, bn.runningVar!, bn.numBatchesTracked]
       .filter((t): t is T.Tensor => t !== null).map((t) => [t, T.keep(T.clone(t))] as [T.Tensor, T.Tensor])));

@@ -13,7 +13,7 @@ import { writeFileAtomicSync } from '../util/atomic';
 import { EpochMetrics } from '../train/trainer';
 import { columnTitle } from '../dcin/columns';
 import { PAPER_COLUMNS } from './config';
-import type { CellResult, ExperimentResults } from './runner';
+import type { CellResult, ExperimentResults } from './results';
 
 const pct = (v: number): string => (Number.isNaN(v) ? 'n/a' : (v * 100).toFixed(2));
 const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');

@@ -13,9 +13,9 @@ import { Loader, SegDataset, assertDatasetOk, loadSample, openDataset, writeImag
 import { BANK_VERSION, BnStats, Column, describeCalibration, domainBnStats, needsDomainStats, parseColumns, predictColumns, disposeBank, EncoderEmbedder, loadBank, OodScore, ReferenceBank, saveBank } from '../dcin';
 import { buildBankFor, encoderEmbedder, exriStatsFor, openSession, overlay, Session } from '../dcin/session';
 import { EvalResult, evaluateDatasetMany } from '../eval/evaluate';
-import { RunInfo } from '../models/run';
+import { RunInfo } from '../train/run';
 import { Tensor, argmax, dispose, keep, noGradAsync, setNumThreads, tidy } from '../tensor';
-import { resolveConfig, TrainMode } from '../train/config';
+import { resolveConfig } from '../train/config';
 import { EpochMetrics, train } from '../train/trainer';
 import { Progress } from '../util/progress';
 import { removeStaleTemps } from '../util/atomic';
@@ -23,43 +23,9 @@ import { acquireLock } from '../util/lock';
 import { ensureFolder } from '../util/paths';
 import { DcinColumn, ExperimentConfig, ExperimentConfigError } from './config';
 import { writeReports } from './report';
+import { CellResult, ExperimentResults } from './results';
 
-export interface CellResult extends EvalResult {
-  domain: string;
-  model: TrainMode;
-  dcin: DcinColumn;
-  /** per image: Dice, and the OOD flag of the image against this model's bank */
-  perImage: { stem: string; dice: number; ood?: boolean | null }[];
-  /** LRIS: how often each bank image was chosen (path -> count) */
-  lrisChoices?: Record<string, number>;
-  /** auto: how often each candidate won */
-  autoChoices?: Record<string, number>;
-}
-
-/** One model's OOD figures on one domain. */
-export interface OodDomain {
-  images: number;
-  /** images flagged out of distribution, and their share */
-  flagged: number;
-  share: number;
-  /** how the bank's thresholds were made; null for a bank without calibration */
-  calibration: string | null;
-  perImage: ({ stem: string } & OodScore)[];
-}
-
-export interface ExperimentResults {
-  config: ExperimentConfig;
-  classNames: string[];
-  domains: string[];
-  cells: CellResult[];
-  curves: Record<string, EpochMetrics[]>;
-  gris: Record<string, string>;
-  figures: Record<string, { stem: string; cells: Record<string, string> }[]>;
-  reused: { models: string[]; banks: string[] };
-  /** model -> domain -> OOD figures */
-  ood: Record<string, Record<string, OodDomain>>;
-  seconds: number;
-}
+export type { CellResult, ExperimentResults, OodDomain } from './results';
 
 type Log = (line: string) => void;
 

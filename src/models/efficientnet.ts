@@ -11,10 +11,9 @@
  * buffer names are smp's (`_conv_stem.weight`, `_blocks.3._depthwise_conv.weight`, ...).
  */
 import { BatchNorm2d, Conv2d, Conv2dLayerOptions, Module, ModuleList } from '../nn';
-import { BatchNormOptions, Tensor, adaptiveAvgPool2d, batchNormActConv2d, conv2d, dispose, pad, rand, scaledConv2d, sigmoid, silu, tidy, where } from '../tensor';
+import { BatchNormOptions, Tensor, adaptiveAvgPool2d, batchNormActConv2d, conv2d, pad, rand, scaledConv2d, sigmoid, silu, tidy, where } from '../tensor';
 import { ArgumentError } from '../tensor/check';
-import { EncoderModule } from './encoder';
-import type { Encoder } from './registry';
+import { Encoder, EncoderModule } from './encoder';
 
 /** One stage of the spec, decoded from 'r2_k3_s22_e6_i16_o24_se0.25'. */
 export interface BlockSpec {

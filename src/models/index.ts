@@ -7,4 +7,5 @@ export { UnetDecoder, DecoderBlock } from './unet/decoder';
 export { Unet, createUnet } from './unet/model';
 export type { UnetOptions, PadOptions } from './unet/model';
 export * from './weights';
+export * from './spec';
 export { TinyUNet } from './tiny_unet';

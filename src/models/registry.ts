@@ -3,21 +3,12 @@
  * spec. Names are smp's ('efficientnet-b2', 'resnet34'); every encoder returns six
  * features (x, 1/2, 1/4, 1/8, 1/16, 1/32) as smp's encoders with depth 5.
  */
-import { Module } from '../nn';
-import { Tensor } from '../tensor';
 import { ArgumentError } from '../tensor/check';
+import type { Encoder } from './encoder';
 import { EFFICIENTNET_BLOCKS, EFFICIENTNET_SCALING, EfficientNetConfig, EfficientNetEncoder } from './efficientnet';
 import { RESNET_SPECS, ResNetEncoder } from './resnet';
 
-/** An encoder module: features at strides 1, 2, 4, 8, 16, 32 with `outChannels` channels. */
-export interface Encoder extends Module {
-  /** channels of each feature, the input's first (smp's `out_channels`) */
-  readonly outChannels: number[];
-  /** the input sides must be multiples of this */
-  readonly outputStride: number;
-  /** x (N, 3, H, W) -> six features; the first is x itself */
-  features(x: Tensor): Tensor[];
-}
+export type { Encoder } from './encoder';
 
 export interface EncoderInfo {
   name: string;

@@ -5,9 +5,8 @@
  * Initialisation as torchvision: convs kaiming_normal_(fan_out, relu), BatchNorm 1/0.
  */
 import { BatchNorm2d, Conv2d, Module, ReLU, Sequential } from '../nn';
-import { Tensor, dispose, maxPool2d, noGrad, relu, tidy } from '../tensor';
-import { EncoderModule } from './encoder';
-import type { Encoder } from './registry';
+import { Tensor, maxPool2d, noGrad, relu, tidy } from '../tensor';
+import { Encoder, EncoderModule } from './encoder';
 
 function conv(inC: number, outC: number, k: number, stride = 1): Conv2d {
   const c = new Conv2d(inC, outC, k, { stride, padding: Math.floor(k / 2), bias: false });

@@ -10,7 +10,7 @@ import * as F from './functional';
 import * as O from './ops';
 import { callT, callV } from './call';
 import { NativeHandle } from './native';
-import { Device, Tensor, wrap } from './tensor';
+import { Tensor, wrap } from './tensor';
 
 type Operand = Tensor | number | boolean;
 

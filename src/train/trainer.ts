@@ -15,7 +15,8 @@ import { Batch, Loader, SegDataset, assertDatasetOk, openDataset, parseMaskMode,
 import { ConfusionMatrix } from '../eval/metrics';
 import { encoderInfo, encoderNames } from '../models/registry';
 import { normalize } from '../models/preprocess';
-import { RunInfo, buildModel } from '../models/run';
+import { buildModel } from '../models/spec';
+import { RunInfo } from './run';
 import { Unet } from '../models/unet/model';
 import { importWeights } from '../models/weights';
 import { Adam, saveStateDict } from '../nn';

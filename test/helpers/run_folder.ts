@@ -7,7 +7,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { buildModel } from '../../src/models/run';
+import { buildModel } from '../../src/models/spec';
 import { writeSafetensors } from '../../src/nn';
 import * as T from '../../src/tensor';
 import { resolveConfig } from '../../src/train/config';

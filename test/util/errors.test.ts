@@ -6,7 +6,7 @@ import { UsageError } from '../../src/cli/command';
 import { BankError } from '../../src/dcin/bank';
 import { DataError } from '../../src/data/image_io';
 import { ExperimentConfigError } from '../../src/experiment/config';
-import { RunError } from '../../src/models/run';
+import { RunError } from '../../src/train/run';
 import { StateDictError } from '../../src/nn/module';
 import { SafetensorsError } from '../../src/nn/safetensors';
 import * as T from '../../src/tensor';

@@ -5,17 +5,11 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { loadStateDict, SafetensorsError } from '../nn';
-import { ConfigError, readRunConfig } from '../train/config';
-import { Preprocessing } from './preprocess';
-import { Unet } from './unet/model';
+import { buildModel, ModelSpec } from '../models/spec';
+import { Preprocessing } from '../models/preprocess';
+import { Unet } from '../models/unet/model';
 import { CqsegError } from '../util/errors';
-
-export interface ModelSpec {
-  arch: 'unet';
-  encoder: string;
-  classes: number;
-  decoderChannels?: number[];
-}
+import { ConfigError, readRunConfig } from './config';
 
 /** The part of a run's config.json that rebuilds its model and preprocessing. */
 export interface RunInfo {
@@ -46,10 +40,6 @@ export function readRunInfo(dir: string): RunInfo {
     if (err instanceof ConfigError) throw new RunError(err.message);
     throw err;
   }
-}
-
-export function buildModel(spec: ModelSpec): Unet {
-  return new Unet({ encoderName: spec.encoder, classes: spec.classes, decoderChannels: spec.decoderChannels });
 }
 
 /**
