@@ -17,3 +17,6 @@ export { adaBnDomain, adaBnDomainStats, withBnStats, adaBnImage, withAdaBnImage,
 export type { Forward, Flip, BnStats, AdaBnHandle, AdaBnBatch, AdaBnDomainOptions, AdaBnImageOptions, AdaBnWeighting, FlipTtaOptions } from './tta';
 export { parseColumn, parseColumns, columnTitle, predictColumns, domainBnStats, needsBank, needsDomainStats, DCIN_COLUMN_MODES, TTA_PARTS, TTA_COLUMNS, BANK_MODES, COLUMN_GRAMMAR } from './columns';
 export type { Column, ColumnContext } from './columns';
+export { exriStats } from './exri';
+export { overlay, writeMask, paletteColor, DEFAULT_PALETTE } from './overlay';
+export type { Rgb } from './overlay';

@@ -26,9 +26,9 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as T from '../tensor';
 import { ArgumentError } from '../tensor';
-import { labStats, LabTransferOptions } from '../color';
-import { loadClassMap, readImage, resizeImage, writeImage } from '../data';
-import { BAND_BYTES, upsampleArgmax } from '../eval/upsample';
+import { LabTransferOptions } from '../color';
+import { loadClassMap, readImage, resizeImage } from '../data';
+import { upsampleArgmax } from '../eval/upsample';
 import { normalize } from '../models/preprocess';
 import { loadRun, RunError, RunInfo } from '../train/run';
 import { Unet } from '../models/unet/model';
@@ -39,11 +39,10 @@ import { oodReport, OodReport } from './ood';
 import { parseColumn, predictColumns } from './columns';
 import { DcinMode, ENTROPY_CANDIDATES } from './predict';
 import { BnStats } from './tta';
+import { paletteColor, Rgb } from './overlay';
 
-export type Rgb = [number, number, number];
-
-/** Colors for classes without one in the run's class map (class 0 is never painted). */
-export const DEFAULT_PALETTE: Rgb[] = [[0, 0, 0], [230, 80, 80], [80, 200, 80], [80, 120, 230], [230, 200, 60], [200, 80, 200], [80, 200, 200]];
+export { DEFAULT_PALETTE, overlay, writeMask } from './overlay';
+export type { Rgb } from './overlay';
 
 /** 'encoder' (the run's own encoder) or 'onnx:FILE' (an ONNX model with FILE.json beside it). */
 export type EmbedderSpec = string;
@@ -62,17 +61,6 @@ export interface Session {
 }
 
 const sha256File = (f: string): string => crypto.createHash('sha256').update(fs.readFileSync(f)).digest('hex');
-
-/** Golden-angle hues for classes past the fixed palette. */
-function paletteColor(i: number): Rgb {
-  if (i < DEFAULT_PALETTE.length) return DEFAULT_PALETTE[i];
-  const h = (i * 137.508) % 360;
-  const f = (n: number): number => {
-    const k = (n + h / 60) % 6;
-    return Math.round(255 * (0.85 - 0.6 * Math.max(0, Math.min(k, 4 - k, 1))));
-  };
-  return [f(5), f(3), f(1)];
-}
 
 /**
  * The class colors: those of the run's class map (config.json `classes`, else the
@@ -166,16 +154,6 @@ export function openBank(file: string, opts: OpenBankOptions = {}): ReferenceBan
     throw new BankError(`${file}: stale bank: built with embedder ${bank.embedder}, but ${want} is in use${other}; rebuild it with cqseg references --model RUN --out ${file}`);
   }
   return bank;
-}
-
-/** Lab statistics (3, 2) of the expert's reference image (ExRI), read at the run's input size. */
-export async function exriStatsFor(file: string, s: Session): Promise<T.Tensor> {
-  const img = await readAtModelSize(file, s);
-  try {
-    return T.tidy(() => labStats(img.permute([2, 0, 1]).unsqueeze(0).contiguous()).select(0, 0));
-  } finally {
-    img.dispose();
-  }
 }
 
 export interface PredictImageOptions {
@@ -314,42 +292,6 @@ export async function predictImage(s: Session, image: T.Tensor, opts: PredictIma
 
 export function disposePrediction(p: ImagePrediction): void {
   T.dispose([p.probs, p.labels]);
-}
-
-/**
- * The image with every pixel of class > 0 blended half-and-half with its class color;
- * class 0 (background) is left as it is. image uint8 (H, W, 3), labels (H, W) -> uint8 (H, W, 3).
- * Made in bands of rows, so a large image needs little more than its output.
- */
-export function overlay(image: T.Tensor, labels: T.Tensor, palette: Rgb[], alpha = 0.5): T.Tensor {
-  const [H, W] = [image.shape[0], image.shape[1]];
-  const out = T.empty([H, W, 3], { dtype: 'uint8' });
-  const rows = Math.max(1, Math.floor(BAND_BYTES / (W * 64)));
-  try {
-    T.tidy(() => {
-      const pal = T.tensor(palette.flat(), [palette.length, 3]);
-      for (let r0 = 0; r0 < H; r0 += rows) {
-        const n = Math.min(rows, H - r0);
-        T.tidy(() => {
-          const lab = labels.narrow(0, r0, n);
-          const colors = pal.indexSelect(0, lab.reshape([-1]).to('int64')).reshape([n, W, 3]);
-          const img = image.narrow(0, r0, n).to('float32');
-          const mixed = img.mul(1 - alpha).add(colors.mul(alpha));
-          out.narrow(0, r0, n).copy_(T.where(lab.gt(0).unsqueeze(2), mixed, img).round().clamp(0, 255).to('uint8'));
-        });
-      }
-    });
-  } catch (err) {
-    out.dispose();
-    throw err;
-  }
-  return out;
-}
-
-/** Writes class indices (H, W) uint8 as a single-channel 8-bit PNG (temp file + rename). */
-export async function writeMask(file: string, labels: T.Tensor): Promise<void> {
-  if (labels.ndim !== 2 || labels.dtype !== 'uint8') throw new ArgumentError(`writeMask needs uint8 (H, W) class indices, got ${labels.dtype} [${labels.shape.join(',')}]`);
-  await writeImage(file, labels);
 }
 
 export { disposeBank };

@@ -2,7 +2,8 @@
 import * as path from 'path';
 import { Loader, openDataset, parseMaskMode } from '../../data';
 import { ADABN_IMAGE_ALPHA, BnStats, Column, disposeBank, domainBnStats, Embedder, needsBank, needsDomainStats, oodReport, OodReport, OodScore, OOD_NOTES, parseColumns, predictColumns, ReferenceBank } from '../../dcin';
-import { exriStatsFor, openBank, openEmbedder, openSession } from '../../dcin/session';
+import { exriStatsFor } from '../../dcin/exri';
+import { openBank, openEmbedder, openSession } from '../../dcin/session';
 import { EvalResult, evaluateDatasetMany } from '../../eval/evaluate';
 import { ArgumentError, dispose, setNumThreads, Tensor } from '../../tensor';
 import { removeStaleTemps, writeFileAtomicSync } from '../../util/atomic';
