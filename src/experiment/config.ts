@@ -8,10 +8,10 @@
  * Unknown keys and wrong types are errors naming the key and the file.
  */
 import * as fs from 'fs';
-import * as path from 'path';
 import { z } from 'zod';
 import { COLUMN_GRAMMAR, DCIN_COLUMN_MODES, parseColumn, TTA_COLUMNS } from '../dcin/columns';
-import { checkSchema, ConfigError, integer, must, nonEmpty, readJsonObject, TRAIN_CONFIG_FILE, TRAIN_MODE, TRAIN_MODES } from '../train/config';
+import { checkSchema, ConfigError, integer, must, nonEmpty, readJsonObject, resolveConfigPaths, TRAIN_CONFIG_FILE, TRAIN_MODE, TRAIN_MODES } from '../train/config';
+import { fromFile } from '../util/paths';
 
 /** Columns: a DCIN mode, optionally with test-time adaptation (dcin/columns.ts): the paper's
  * five (none, exri, gris, lris, full), beyond the paper 'full-robust' (specular highlights
@@ -63,10 +63,10 @@ const fail = (m: string): Error => new ExperimentConfigError(m);
 
 export function loadExperimentConfig(file: string): ExperimentConfig {
   const raw = readJsonObject(file, 'experiment config', fail);
-  // paths in the config are relative to the config file
-  const base = path.dirname(path.resolve(file));
-  const abs = (p: string): string => path.resolve(base, p);
+  // paths in the config are relative to the config file (fromFile), the train block's too
+  const abs = (p: string): string => fromFile(file, p);
   const cfg = withDefaults(raw as ExperimentConfigInput, `experiment config '${file}'`);
+  cfg.train = resolveConfigPaths(cfg.train, file);
   cfg.out = abs(cfg.out);
   cfg.source = { train: abs(cfg.source.train), val: abs(cfg.source.val) };
   cfg.targets = Object.fromEntries(Object.entries(cfg.targets).map(([k, v]) => [k, abs(v)]));

@@ -11,6 +11,7 @@
  */
 import * as fs from 'fs';
 import { z } from 'zod';
+import { fromFile } from '../util/paths';
 import { closestKey } from '../util/suggest';
 export { closestKey };
 import { parseMaskMode } from '../data/classes';
@@ -253,11 +254,25 @@ export function validateConfig(c: TrainConfig, where = 'training settings'): Tra
   return c;
 }
 
-/** Reads and checks a training config file (any subset of the keys). */
+/** The keys of a training config that name files or folders. */
+export const TRAIN_PATH_KEYS = ['data', 'val', 'classes', 'images', 'out', 'encoderWeights'] as const;
+
+/** Path keys of a config read from `file`, made relative to its folder (fromFile); 'paper'/'binary' class maps are names, not paths. */
+export function resolveConfigPaths<C extends Partial<Record<(typeof TRAIN_PATH_KEYS)[number], string>>>(c: C, file: string): C {
+  const out = { ...c };
+  for (const k of TRAIN_PATH_KEYS) {
+    const v = out[k];
+    if (typeof v !== 'string' || (k === 'classes' && (v === 'paper' || v === 'binary'))) continue;
+    (out as Record<string, string>)[k] = fromFile(file, v);
+  }
+  return out;
+}
+
+/** Reads and checks a training config file (any subset of the keys); its paths are relative to its folder. */
 export function readConfigFile(file: string): TrainConfigFile {
   const json = readJsonObject(file, 'config file');
   checkSchema(TRAIN_CONFIG_FILE, json, `config file '${file}'`);
-  return json as TrainConfigFile;
+  return resolveConfigPaths(json as TrainConfigFile, file);
 }
 
 /** Defaults, then a JSON config file, then explicit overrides (flags; undefined values are ignored). */

@@ -14,6 +14,15 @@ export interface PathOptions {
   makeError?: (message: string) => Error;
 }
 
+/**
+ * The one rule for relative paths: on the command line they are relative to the working
+ * directory; inside a file (a training or experiment config, a dataset description, a
+ * pairs list) relative to that file's folder. This resolves `p` found in `file`.
+ */
+export function fromFile(file: string, p: string): string {
+  return path.resolve(path.dirname(path.resolve(file)), p);
+}
+
 const another = (o: PathOptions): string => (o.flag ? `choose another ${o.flag}` : 'choose another path');
 
 /** What is wrong with `p` as a path to write, in words, or null when it is free or an existing `want`. */

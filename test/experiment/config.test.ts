@@ -27,7 +27,7 @@ function refuses(json: unknown, ...patterns: RegExp[]): void {
   const file = configFile(json);
   assert.throws(() => loadExperimentConfig(file), (e: unknown) => {
     assert.ok(e instanceof ExperimentConfigError && e instanceof ConfigError, String(e));
-    assert.equal(e.code, 'ERR_CONFIG');
+    assert.equal(e.code, 'ERR_EXPERIMENT_CONFIG');
     assert.ok(e.message.includes(file), e.message);
     for (const p of patterns) assert.match(e.message, p);
     return true;

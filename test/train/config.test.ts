@@ -106,3 +106,20 @@ test("a run folder's config.json reads back through the schema, with the trainer
   const { classNames: _drop, ...noNames } = run;
   assert.throws(() => readRunConfig(configFile(noNames)), /'classNames' is required/);
 });
+
+test('paths in a config file are relative to its folder, flags to the working directory; class map names stay names', () => {
+  const dir = path.join(tmp, 'nested', 'configs');
+  fs.mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, 'run.json');
+  fs.writeFileSync(file, JSON.stringify({ data: '../data/train', val: '/abs/val', classes: 'classes.json', out: 'runs/a', encoderWeights: 'w.safetensors' }));
+  const c = resolveConfig({}, file);
+  assert.equal(c.data, path.join(tmp, 'nested', 'data', 'train'));
+  assert.equal(c.val, '/abs/val');
+  assert.equal(c.classes, path.join(dir, 'classes.json'));
+  assert.equal(c.out, path.join(dir, 'runs', 'a'));
+  assert.equal(c.encoderWeights, path.join(dir, 'w.safetensors'));
+  // a flag (an override) is the user's working-directory path, as typed
+  assert.equal(resolveConfig({ out: 'here' }, file).out, 'here');
+  fs.writeFileSync(file, JSON.stringify({ data: 'd', out: 'o', classes: 'paper' }));
+  assert.equal(resolveConfig({}, file).classes, 'paper');
+});
