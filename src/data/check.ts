@@ -15,10 +15,11 @@ import { maskedSelect, Tensor, tidy } from '../tensor';
 import { classCounts } from './classes';
 import { addIssue, Issue, SampleRef, SegDataset } from './dataset';
 import { DataError, decodeImage, Size } from './image_io';
+import { PAPER_SIZE } from './loader';
 import { readRoi } from './pairing';
 
 export interface CheckOptions {
-  /** training size [H, W]; smaller images are reported (default [512, 768]) */
+  /** training size [H, W]; smaller images are reported (default PAPER_SIZE) */
   size?: Size;
   /** files decoded at once (default 4) */
   concurrency?: number;
@@ -67,7 +68,7 @@ const describeValues = (m: Map<string, number>): string =>
 
 /** Reads everything in a dataset and reports every problem found. */
 export async function checkDataset(ds: SegDataset, opts: CheckOptions = {}): Promise<CheckReport> {
-  const size = opts.size ?? [512, 768];
+  const size = opts.size ?? PAPER_SIZE;
   const issues: Issue[] = ds.issues.map((i) => ({ ...i, files: [...i.files] }));
   const nClasses = ds.classes.classes.length;
   const r: CheckReport = {

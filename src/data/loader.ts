@@ -17,9 +17,12 @@ import { DataError, decodeImage, RawImage, resizeMask, Size } from './image_io';
 import { readRoi } from './pairing';
 import { Rng } from './rng';
 
+/** The paper's input size [H, W], every command's default (written here only). */
+export const PAPER_SIZE: Size = [512, 768];
+
 export interface LoaderOptions {
   batchSize?: number;
-  /** [H, W] every sample is resized to (default [512, 768], the paper's) */
+  /** [H, W] every sample is resized to (default PAPER_SIZE) */
   size?: Size;
   shuffle?: boolean;
   seed?: number;
@@ -100,7 +103,7 @@ export class Loader {
   private readonly opts: Required<LoaderOptions>;
 
   constructor(readonly dataset: SegDataset, opts: LoaderOptions = {}) {
-    this.opts = { batchSize: 4, size: [512, 768], shuffle: true, seed: 0, prefetch: 2, dropLast: false, roi: true, ...opts };
+    this.opts = { batchSize: 4, size: PAPER_SIZE, shuffle: true, seed: 0, prefetch: 2, dropLast: false, roi: true, ...opts };
     this.size = this.opts.size;
     this.batchSize = this.opts.batchSize;
     if (!Number.isInteger(this.batchSize) || this.batchSize < 1) throw new DataError(`Loader batchSize must be a positive integer, got ${this.batchSize}`, 'argument');

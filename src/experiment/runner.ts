@@ -16,7 +16,7 @@ import { buildBankFor, encoderEmbedder, openSession, overlay, Session } from '..
 import { EvalResult, evaluateDatasetMany } from '../eval/evaluate';
 import { RunInfo } from '../train/run';
 import { Tensor, argmax, dispose, keep, noGradAsync, setNumThreads, tidy } from '../tensor';
-import { resolveConfig } from '../train/config';
+import { DEFAULT_CONFIG, resolveConfig } from '../train/config';
 import { EpochMetrics, train } from '../train/trainer';
 import { Progress } from '../util/progress';
 import { removeStaleTemps } from '../util/atomic';
@@ -220,7 +220,7 @@ async function runLocked(cfg: ExperimentConfig, log: Log): Promise<ExperimentRes
   const runs = await trainModels(cfg, log, reused.models);
   const domains: Record<string, SegDataset> = { source: openDataset(cfg.source.val, { requireMasks: true }) };
   for (const [name, p] of Object.entries(cfg.targets)) domains[name] = openDataset(p, { requireMasks: true });
-  for (const ds of Object.values(domains)) await assertDatasetOk(ds, { size: cfg.train.size ?? [512, 768] });
+  for (const ds of Object.values(domains)) await assertDatasetOk(ds, { size: cfg.train.size ?? DEFAULT_CONFIG.size });
   const ctxs: Record<string, Ctx> = {};
   const cells: CellResult[] = [];
   const ood: ExperimentResults['ood'] = {};

@@ -15,6 +15,7 @@ import { fromFile } from '../util/paths';
 import { closestKey } from '../util/suggest';
 export { closestKey };
 import { parseMaskMode } from '../data/classes';
+import { PAPER_SIZE } from '../data/loader';
 import { IMAGENET } from '../models/preprocess';
 import { DEFAULT_CQG_WEIGHTS } from './losses';
 import { CqsegError } from '../util/errors';
@@ -132,7 +133,7 @@ export const DEFAULT_CONFIG: Omit<TrainConfig, 'data' | 'out'> = {
   maskMode: 'exact',
   mode: 'cqg',
   encoder: 'efficientnet-b2',
-  size: [512, 768],
+  size: PAPER_SIZE,
   batchSize: 2,
   epochs: 15,
   lr: 1e-3,

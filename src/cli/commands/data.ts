@@ -5,6 +5,7 @@ import { checkDataset, formatReport } from '../../data/check';
 import { parseMaskMode } from '../../data/classes';
 import { OverlapOrder } from '../../data/coco';
 import { openDataset } from '../../data/open';
+import { PAPER_SIZE } from '../../data/loader';
 
 const HELP = `usage: cqseg data check DATASET [options]
 
@@ -34,7 +35,7 @@ options:
   --images DIR                  COCO: the image folder
   --overlap area|order|class    COCO: painting order of overlapping annotations
                                 (default area: larger first, smaller on top)
-  --size HxW                    training size, smaller images are reported (default 512x768)
+  --size HxW                    training size, smaller images are reported (default ${PAPER_SIZE.join('x')})
   --all                         list every file of each problem (default: 10 per problem)
   --json                        print the report as JSON
 `;

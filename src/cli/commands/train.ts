@@ -1,4 +1,4 @@
-import { resolveConfig, TrainConfig, TrainMode } from '../../train/config';
+import { DEFAULT_CONFIG, resolveConfig, TrainConfig, TrainMode } from '../../train/config';
 import { train } from '../../train/trainer';
 import { Command } from '../command';
 import { intFlag, numFlag, parseArgs, sizeFlag } from '../args';
@@ -23,7 +23,7 @@ options:
   --mode MODE           baseline | aug | cqg (default cqg)
   --encoder NAME        default efficientnet-b2 (also efficientnet-b0..b7, resnet18/34/50)
   --encoder-weights F   safetensors of ImageNet encoder or smp model weights
-  --size HxW            input size, multiples of 32 (default 512x768)
+  --size HxW            input size, multiples of 32 (default ${DEFAULT_CONFIG.size.join('x')})
   --batch N             default 2
   --epochs N            default 15
   --lr X                Adam learning rate, default 1e-3
