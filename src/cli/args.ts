@@ -1,7 +1,10 @@
 /**
- * A small flag parser for the CLI: `--name value`, `--flag`, `--name=value`, positionals.
- * Unknown flags are errors naming the flag and listing the known ones.
+ * Command-line flags through node's own parser (util.parseArgs, its tokens): `--name value`,
+ * `--name=value`, `--flag`, repeated flags, positionals, `--` ending the options. Each
+ * command declares its flags once (FlagSpec); an unknown flag, a missing value or a value
+ * given to a switch is a UsageError naming the flag (and listing the known ones).
  */
+import { parseArgs as nodeParseArgs } from 'node:util';
 import { UsageError } from './command';
 
 export interface FlagSpec {
@@ -17,26 +20,25 @@ export interface Parsed {
 }
 
 export function parseArgs(args: string[], spec: Record<string, FlagSpec>): Parsed {
+  const options = Object.fromEntries(Object.entries(spec).map(([k, s]) => [k, { type: s.type ?? 'string', multiple: s.multiple ?? false }]));
+  // non-strict: node tokenizes, the checks below give the messages (a string flag takes the next word, so `--seed -1` works)
+  const { tokens } = nodeParseArgs({ args, options, allowPositionals: true, strict: false, tokens: true });
   const flags: Parsed['flags'] = {};
   const positionals: string[] = [];
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i];
-    if (!a.startsWith('--')) {
-      positionals.push(a);
-      continue;
-    }
-    const eq = a.indexOf('=');
-    const name = eq > 0 ? a.slice(2, eq) : a.slice(2);
-    const s = spec[name];
-    if (!s) throw new UsageError(`unknown option --${name}; known: ${Object.keys(spec).map((k) => `--${k}`).join(' ')}`);
+  const known = (): string => Object.keys(spec).map((k) => `--${k}`).join(' ');
+  for (const t of tokens) {
+    if (t.kind === 'positional') positionals.push(t.value);
+    if (t.kind !== 'option') continue;
+    const s = Object.prototype.hasOwnProperty.call(spec, t.name) && t.rawName.startsWith('--') ? spec[t.name] : undefined;
+    if (!s) throw new UsageError(`unknown option ${t.rawName}; known: ${known()}`);
     if (s.type === 'boolean') {
-      flags[name] = true;
+      if (t.value !== undefined) throw new UsageError(`option --${t.name} is a switch and takes no value, got '${t.value}'`);
+      flags[t.name] = true;
       continue;
     }
-    const value = eq > 0 ? a.slice(eq + 1) : args[++i];
-    if (value === undefined || (eq < 0 && value.startsWith('--'))) throw new UsageError(`option --${name} needs a value`);
-    if (s.multiple) flags[name] = [...((flags[name] as string[] | undefined) ?? []), value];
-    else flags[name] = value;
+    if (t.value === undefined || (!t.inlineValue && t.value.startsWith('--'))) throw new UsageError(`option --${t.name} needs a value`);
+    if (s.multiple) flags[t.name] = [...((flags[t.name] as string[] | undefined) ?? []), t.value];
+    else flags[t.name] = t.value;
   }
   return { flags, positionals };
 }
