@@ -1,7 +1,62 @@
-import { DEFAULT_CONFIG, resolveConfig, TrainConfig, TrainMode } from '../../train/config';
+import { DEFAULT_CONFIG, resolveConfig, TrainConfig, TRAIN_MODES } from '../../train/config';
 import { train } from '../../train/trainer';
 import { Command } from '../command';
 import { intFlag, numFlag, parseArgs, sizeFlag } from '../args';
+
+/**
+ * One declaration per flag: its config key (TRAIN_CONFIG in train/config.ts), how its value
+ * is read, and its help line; the parser's spec, the overrides and --help derive from it, and
+ * defaults shown in the help come from DEFAULT_CONFIG.
+ */
+interface TrainFlag {
+  flag: string;
+  /** the config key it sets (none for --config and --resume) */
+  key?: keyof TrainConfig;
+  /** how the value is read: a string (default), an integer, a number, HxW, a switch */
+  read?: 'int' | 'num' | 'size' | 'switch';
+  /** the value's placeholder in the help, and the help text (lines after the first are indented) */
+  arg?: string;
+  help: string[];
+}
+
+const d = DEFAULT_CONFIG;
+const FLAGS: TrainFlag[] = [
+  { flag: 'config', arg: 'FILE', help: ['JSON config (the keys of TRAIN_CONFIG, src/train/config.ts; its paths', 'relative to its folder); flags override it'] },
+  { flag: 'data', key: 'data', arg: 'DATASET', help: ['training set: folder with images/ + masks/, COCO .json, or a', 'dataset description .json (images, masks and ROI masks paired by', 'stem patterns or a pairs list; README, Dataset descriptions)'] },
+  { flag: 'val', key: 'val', arg: 'DATASET', help: ['validation set (default: --val-fraction of --data, split by --seed)'] },
+  { flag: 'val-fraction', key: 'valFraction', read: 'num', arg: 'F', help: [`default ${d.valFraction}`] },
+  { flag: 'classes', key: 'classes', arg: 'MAP', help: ["class map file, or 'paper' / 'binary' (default: the dataset's classes.json)"] },
+  { flag: 'mask-mode', key: 'maskMode', arg: 'MODE', help: [`exact | threshold:T | nearest (for masks stored as JPEG; default ${d.maskMode})`] },
+  { flag: 'images', key: 'images', arg: 'DIR', help: ['COCO image folder'] },
+  { flag: 'out', key: 'out', arg: 'RUN', help: ['run folder'] },
+  { flag: 'mode', key: 'mode', arg: 'MODE', help: [`${TRAIN_MODES.join(' | ')} (default ${d.mode})`] },
+  { flag: 'encoder', key: 'encoder', arg: 'NAME', help: [`default ${d.encoder} (also efficientnet-b0..b7, resnet18/34/50)`] },
+  { flag: 'encoder-weights', key: 'encoderWeights', arg: 'F', help: ['safetensors of ImageNet encoder or smp model weights'] },
+  { flag: 'size', key: 'size', read: 'size', arg: 'HxW', help: [`input size, multiples of 32 (default ${d.size.join('x')})`] },
+  { flag: 'batch', key: 'batchSize', read: 'int', arg: 'N', help: [`default ${d.batchSize}`] },
+  { flag: 'epochs', key: 'epochs', read: 'int', arg: 'N', help: [`default ${d.epochs}`] },
+  { flag: 'lr', key: 'lr', read: 'num', arg: 'X', help: [`Adam learning rate, default ${d.lr}`] },
+  { flag: 'seed', key: 'seed', read: 'int', arg: 'S', help: [`default ${d.seed}`] },
+  { flag: 'w-geo', read: 'num', arg: 'X', help: [`CQG weight of the geometric view's DiceCE (default ${d.cqgWeights.geo})`] },
+  { flag: 'w-aug', read: 'num', arg: 'X', help: [`CQG weight of the color-quality view's DiceCE (default ${d.cqgWeights.aug})`] },
+  { flag: 'w-diff', read: 'num', arg: 'X', help: [`CQG weight of the consistency MSE between the views' logits (default ${d.cqgWeights.diff})`] },
+  { flag: 'cqg-warmup', key: 'cqgDiffWarmup', read: 'num', arg: 'E', help: ['raise the CQG consistency weight from 0 over the first E epochs', `(sigmoid ramp-up; default ${d.cqgDiffWarmup}: the paper's loss from the first step).`, 'Use it when cqg validation Dice stays at the all-background value', 'for the first epochs (DRIVE at 128x128: stuck for 14 epochs without,', 'see README, Training)'] },
+  { flag: 'best-by', key: 'bestBy', arg: 'loss|dice', help: [`which epoch is model.safetensors (default ${d.bestBy})`] },
+  { flag: 'max-steps', key: 'maxStepsPerEpoch', read: 'int', arg: 'N', help: ['steps per epoch at most (smoke runs)'] },
+  { flag: 'threads', key: 'threads', read: 'int', arg: 'N', help: ['libtorch CPU threads'] },
+  { flag: 'resume', read: 'switch', help: ['continue a killed run from its last checkpoint'] },
+];
+/** the --w-* flags set cqgWeights' parts */
+const CQG_WEIGHT_FLAGS = { 'w-geo': 'geo', 'w-aug': 'aug', 'w-diff': 'diff' } as const;
+
+function optionLines(): string {
+  return FLAGS.map((f) => {
+    const head = `  --${f.flag}${f.arg ? ` ${f.arg}` : ''}`;
+    const pad = ' '.repeat(24);
+    const first = head.length < 24 ? head.padEnd(24) + f.help[0] : `${head}\n${pad}${f.help[0]}`;
+    return [first, ...f.help.slice(1).map((l) => pad + l)].join('\n');
+  }).join('\n');
+}
 
 const HELP = `usage: cqseg train --data DATASET --out RUN [options]
 
@@ -10,59 +65,35 @@ model.safetensors (best by validation loss, or --best-by dice), last.safetensors
 metrics.jsonl and crash-safe checkpoints (checkpoint/).
 
 options:
-  --config FILE         JSON config; flags override it
-  --data DATASET        training set: folder with images/ + masks/, COCO .json, or a
-                        dataset description .json (images, masks and ROI masks paired by
-                        stem patterns or a pairs list; README, Dataset descriptions)
-  --val DATASET         validation set (default: --val-fraction of --data, split by --seed)
-  --val-fraction F      default 0.2
-  --classes MAP         class map file, or 'paper' / 'binary' (default: the dataset's classes.json)
-  --mask-mode MODE      exact | threshold:T | nearest (for masks stored as JPEG)
-  --images DIR          COCO image folder
-  --out RUN             run folder
-  --mode MODE           baseline | aug | cqg (default cqg)
-  --encoder NAME        default efficientnet-b2 (also efficientnet-b0..b7, resnet18/34/50)
-  --encoder-weights F   safetensors of ImageNet encoder or smp model weights
-  --size HxW            input size, multiples of 32 (default ${DEFAULT_CONFIG.size.join('x')})
-  --batch N             default 2
-  --epochs N            default 15
-  --lr X                Adam learning rate, default 1e-3
-  --seed S              default 0
-  --w-geo X --w-aug X --w-diff X   CQG weights (default 0.3 0.7 1.0)
-  --cqg-warmup E        raise the CQG consistency weight from 0 over the first E epochs
-                        (sigmoid ramp-up; default 0: the paper's loss from the first step).
-                        Use it when cqg validation Dice stays at the all-background value
-                        for the first epochs (DRIVE at 128x128: stuck for 14 epochs without,
-                        see README, Training)
-  --best-by loss|dice   which epoch is model.safetensors (default loss)
-  --max-steps N         steps per epoch at most (smoke runs)
-  --threads N           libtorch CPU threads
-  --resume              continue a killed run from its last checkpoint
+${optionLines()}
 `;
+
+function readFlag(f: TrainFlag, v: unknown): unknown {
+  switch (f.read) {
+    case 'int': return intFlag(v, f.flag);
+    case 'num': return numFlag(v, f.flag);
+    case 'size': return sizeFlag(v, f.flag);
+    case 'switch': return v === true;
+    default: return v;
+  }
+}
 
 export const command: Command = {
   name: 'train',
   summary: 'train a U-Net (baseline, aug or cqg mode) and write a run folder',
   help: HELP,
   async run(args) {
-    const { flags } = parseArgs(args, {
-      config: {}, data: {}, val: {}, 'val-fraction': {}, classes: {}, 'mask-mode': {}, images: {}, out: {}, mode: {},
-      encoder: {}, 'encoder-weights': {}, size: {}, batch: {}, epochs: {}, lr: {}, seed: {}, 'w-geo': {}, 'w-aug': {},
-      'w-diff': {}, 'cqg-warmup': {}, 'best-by': {}, 'max-steps': {}, threads: {}, resume: { type: 'boolean' },
-    });
-    const s = (k: string): string | undefined => flags[k] as string | undefined;
-    const w = { geo: numFlag(flags['w-geo'], 'w-geo'), aug: numFlag(flags['w-aug'], 'w-aug'), diff: numFlag(flags['w-diff'], 'w-diff') };
-    const overrides: Partial<TrainConfig> = {
-      data: s('data'), val: s('val'), valFraction: numFlag(flags['val-fraction'], 'val-fraction'), classes: s('classes'),
-      maskMode: s('mask-mode'), images: s('images'), out: s('out'), mode: s('mode') as TrainMode | undefined, encoder: s('encoder'),
-      encoderWeights: s('encoder-weights'), size: sizeFlag(flags.size, 'size'), batchSize: intFlag(flags.batch, 'batch'),
-      epochs: intFlag(flags.epochs, 'epochs'), lr: numFlag(flags.lr, 'lr'), seed: intFlag(flags.seed, 'seed'),
-      bestBy: s('best-by') as 'loss' | 'dice' | undefined, maxStepsPerEpoch: intFlag(flags['max-steps'], 'max-steps'),
-      threads: intFlag(flags.threads, 'threads'), cqgDiffWarmup: numFlag(flags['cqg-warmup'], 'cqg-warmup'),
-      cqgWeights: Object.values(w).some((v) => v !== undefined)
-        ? Object.fromEntries(Object.entries(w).filter(([, v]) => v !== undefined)) as unknown as TrainConfig['cqgWeights'] : undefined,
-    };
-    const cfg = resolveConfig(overrides, s('config'));
+    const { flags } = parseArgs(args, Object.fromEntries(FLAGS.map((f) => [f.flag, f.read === 'switch' ? { type: 'boolean' as const } : {}])));
+    const overrides: Record<string, unknown> = {};
+    const weights: Record<string, number> = {};
+    for (const f of FLAGS) {
+      const v = readFlag(f, flags[f.flag]);
+      if (v === undefined) continue;
+      if (f.key) overrides[f.key] = v;
+      else if (f.flag in CQG_WEIGHT_FLAGS) weights[CQG_WEIGHT_FLAGS[f.flag as keyof typeof CQG_WEIGHT_FLAGS]] = v as number;
+    }
+    if (Object.keys(weights).length > 0) overrides.cqgWeights = weights;
+    const cfg = resolveConfig(overrides as Partial<TrainConfig>, flags.config as string | undefined);
     const r = await train(cfg, {}, Boolean(flags.resume));
     const best = r.best ? `best epoch ${r.best.epoch} (${cfg.bestBy} ${r.best.value.toFixed(4)})` : 'no epoch finished';
     process.stdout.write(`trained ${cfg.mode} model: ${best}; run folder ${r.runDir}\n`);
