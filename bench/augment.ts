@@ -64,11 +64,11 @@ function makeModel(): { model: Module; name: string } {
     const models = require('../src/models') as { createUnet?: (o: { classes: number }) => Module };
     if (typeof models.createUnet === 'function') return { model: models.createUnet({ classes: 2 }), name: 'Unet(efficientnet-b2) (src/models createUnet)' };
   } catch (err) {
-    console.log(`src/models Unet unavailable (${(err as Error).message}); using TinyUNet`);
+    console.log(`src/models Unet unavailable (${(err as Error).message}); using TinyUnet`);
   }
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { TinyUNet } = require('../src/models/tiny_unet') as { TinyUNet: new (i: number, c: number, ch: number[]) => Module };
-  return { model: new TinyUNet(3, 2, [32, 64, 128, 256]), name: 'STAND-IN TinyUNet [32,64,128,256] (no Unet(efficientnet-b2) available)' };
+  const { TinyUnet } = require('../src/models/tiny_unet') as { TinyUnet: new (i: number, c: number, ch: number[]) => Module };
+  return { model: new TinyUnet(3, 2, [32, 64, 128, 256]), name: 'STAND-IN TinyUnet [32,64,128,256] (no Unet(efficientnet-b2) available)' };
 }
 
 function trainStepMs(steps: number, image: T.Tensor, mask: T.Tensor): { ms: number; model: string } {

@@ -9,7 +9,7 @@
 import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
-import { TinyUNet } from '../src/models/tiny_unet';
+import { TinyUnet } from '../src/models/tiny_unet';
 import { Adam } from '../src/nn';
 import * as T from '../src/tensor';
 import { native, opId } from '../src/tensor/native';
@@ -29,7 +29,7 @@ const peakRssMb = (): number => process.resourceUsage().maxRSS / 1024;
 
 function trainer(size: number): { step: () => number; dispose: () => void } {
   T.manualSeed(0);
-  const model = new TinyUNet(3, 2, CHANNELS);
+  const model = new TinyUnet(3, 2, CHANNELS);
   const opt = new Adam(model.parameters(), { lr: 1e-3 });
   const x = T.keep(T.randn([2, 3, size, size]));
   const y = T.keep(T.randint(0, 2, [2, size, size]));
@@ -113,7 +113,7 @@ function rssGrowth(size: number, steps: number): { rssAt50Mb: number; rssAtEndMb
 
 function main(): void {
   const py = findPython();
-  console.log(`cqseg core benchmark: libtorch ${T.torchVersion()}, ${threads} thread(s), TinyUNet channels ${CHANNELS.join('/')}, batch 2, Adam`);
+  console.log(`cqseg core benchmark: libtorch ${T.torchVersion()}, ${threads} thread(s), TinyUnet channels ${CHANNELS.join('/')}, batch 2, Adam`);
   console.log(py ? `PyTorch side: ${py}` : 'PyTorch side: not available (apt-get install python3-torch)');
   const result: Record<string, unknown> = { bench: 'core', threads, libtorch: T.torchVersion(), sides: ['cqseg', 'pytorch'] };
   const plan: [number, number][] = quick ? [[128, 5], [256, 3]] : [[128, 30], [256, 12]];

@@ -1,5 +1,5 @@
 """PyTorch side of `npm run bench -- core`: the same small U-Net as src/models/tiny_unet.ts
-(TinyUNet), trained with Adam at batch 2; prints one JSON line.
+(TinyUnet), trained with Adam at batch 2; prints one JSON line.
 usage: core_torch.py --size S --steps N --warmup W --threads T --channels 16,32,64"""
 import argparse, json, resource, time
 import torch
@@ -12,7 +12,7 @@ def double_conv(i, o):
                          nn.Conv2d(o, o, 3, padding=1, bias=False), nn.BatchNorm2d(o), nn.ReLU())
 
 
-class TinyUNet(nn.Module):
+class TinyUnet(nn.Module):
     def __init__(self, cin, classes, ch):
         super().__init__()
         self.down = nn.ModuleList([double_conv(cin if i == 0 else ch[i - 1], c) for i, c in enumerate(ch)])
@@ -44,7 +44,7 @@ def main():
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     ch = [int(c) for c in a.channels.split(',')]
-    model = TinyUNet(3, 2, ch)
+    model = TinyUnet(3, 2, ch)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     x = torch.randn(2, 3, a.size, a.size)
     y = torch.randint(0, 2, (2, a.size, a.size))

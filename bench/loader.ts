@@ -47,11 +47,11 @@ function makeModel(tiny: boolean): { model: Module; name: string } {
     const models = require('../src/models') as { createUnet?: (o: { classes: number }) => Module };
     if (typeof models.createUnet === 'function') return { model: models.createUnet({ classes: 5 }), name: 'Unet(efficientnet-b2)' };
   } catch (err) {
-    console.log(`src/models Unet unavailable (${(err as Error).message}); using TinyUNet`);
+    console.log(`src/models Unet unavailable (${(err as Error).message}); using TinyUnet`);
   }
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { TinyUNet } = require('../src/models/tiny_unet') as { TinyUNet: new (i: number, c: number, ch: number[]) => Module };
-  return { model: new TinyUNet(3, 5, [32, 64, 128, 256]), name: tiny ? 'TinyUNet [32,64,128,256] (--tiny)' : 'STAND-IN TinyUNet [32,64,128,256]' };
+  const { TinyUnet } = require('../src/models/tiny_unet') as { TinyUnet: new (i: number, c: number, ch: number[]) => Module };
+  return { model: new TinyUnet(3, 5, [32, 64, 128, 256]), name: tiny ? 'TinyUnet [32,64,128,256] (--tiny)' : 'STAND-IN TinyUnet [32,64,128,256]' };
 }
 
 /** Images/s of the loader alone (no compute), batch 4, default prefetch. */

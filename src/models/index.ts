@@ -8,4 +8,4 @@ export { Unet, createUnet } from './unet/model';
 export type { UnetOptions, PadOptions } from './unet/model';
 export * from './weights';
 export * from './spec';
-export { TinyUNet } from './tiny_unet';
+export { TinyUnet } from './tiny_unet';

@@ -13,7 +13,7 @@ function doubleConv(inC: number, outC: number): Sequential {
   );
 }
 
-export class TinyUNet extends Module {
+export class TinyUnet extends Module {
   readonly down: ModuleList<Sequential>;
   readonly up: ModuleList<Sequential>;
   readonly head: Conv2d;

@@ -68,16 +68,16 @@ export function diceCELoss(logits: Tensor, target: Tensor, opts: DiceCEOptions =
   return { loss, dice, ce };
 }
 
-export interface CQGWeights {
+export interface CqgWeights {
   geo: number;
   aug: number;
   diff: number;
 }
 
 /** The reference's training weights (main/train.py): 0.3, 0.7, 1.0. */
-export const DEFAULT_CQG_WEIGHTS: CQGWeights = { geo: 0.3, aug: 0.7, diff: 1.0 };
+export const DEFAULT_CQG_WEIGHTS: CqgWeights = { geo: 0.3, aug: 0.7, diff: 1.0 };
 
-export interface CQGTerms {
+export interface CqgTerms {
   loss: Tensor;
   geo: Tensor;
   aug: Tensor;
@@ -88,8 +88,8 @@ export interface CQGTerms {
  * The CQG loss: w.geo DiceCE(logitsGeo, y) + w.aug DiceCE(logitsAug, y) + w.diff MSE(logitsGeo, logitsAug).
  * Gradients flow through both views (as the paper: one network, two forward passes).
  */
-export function cqgLoss(logitsGeo: Tensor, logitsAug: Tensor, target: Tensor, w: CQGWeights = DEFAULT_CQG_WEIGHTS,
-  opts: DiceCEOptions = {}): CQGTerms {
+export function cqgLoss(logitsGeo: Tensor, logitsAug: Tensor, target: Tensor, w: CqgWeights = DEFAULT_CQG_WEIGHTS,
+  opts: DiceCEOptions = {}): CqgTerms {
   const geo = diceCELoss(logitsGeo, target, opts);
   const aug = diceCELoss(logitsAug, target, opts);
   const diff = mseLoss(logitsGeo, logitsAug);
@@ -106,9 +106,9 @@ export class DiceCELoss {
   }
 }
 
-export class CQGLoss {
-  constructor(readonly weights: CQGWeights = DEFAULT_CQG_WEIGHTS, readonly options: DiceCEOptions = {}) {}
-  forward(logitsGeo: Tensor, logitsAug: Tensor, target: Tensor): CQGTerms {
+export class CqgLoss {
+  constructor(readonly weights: CqgWeights = DEFAULT_CQG_WEIGHTS, readonly options: DiceCEOptions = {}) {}
+  forward(logitsGeo: Tensor, logitsAug: Tensor, target: Tensor): CqgTerms {
     return cqgLoss(logitsGeo, logitsAug, target, this.weights, this.options);
   }
 }

@@ -10,7 +10,7 @@ import * as assert from 'node:assert/strict';
 import { test } from 'node:test';
 import * as T from '../../src/tensor';
 import { labStats, labTransferToStats } from '../../src/color';
-import { TinyUNet, Unet } from '../../src/models';
+import { TinyUnet, Unet } from '../../src/models';
 import {
   adaBnDomain, adaBnDomainStats, adaBnImage, bnLayers, columnTitle, domainBnStats, flipTta, needsBank, needsDomainStats, normalizeEmbeddings, parseColumn, parseColumns,
   predictColumns, ReferenceBank, withBnStats,
@@ -71,7 +71,7 @@ test('withBnStats(adaBnDomainStats) equals the model adapted in place by adaBnDo
   stats.dispose();
   stats.dispose();
   assert.equal(T.memory().liveTensors, live, 'no leak');
-  const other = new TinyUNet(3, 2, [4, 8]);
+  const other = new TinyUnet(3, 2, [4, 8]);
   const st2 = await adaBnDomainStats(model, [imgs], { forward });
   assert.throws(() => withBnStats(other, st2), /Argument 'stats' passed to 'withBnStats' holds \d+ BatchNorm layers that are not the model's \d+/);
   st2.dispose();

@@ -8,7 +8,7 @@ import * as assert from 'node:assert/strict';
 import { test } from 'node:test';
 import * as T from '../../src/tensor';
 import { BatchNorm2d, Conv2d, Dropout, Module, ReLU, Sequential } from '../../src/nn';
-import { TinyUNet, Unet } from '../../src/models';
+import { TinyUnet, Unet } from '../../src/models';
 import { dcinPredict } from '../../src/dcin';
 import { adaBnDomain, adaBnImage, bnLayers, flipTta, withAdaBnImage, withFlipTta } from '../../src/dcin/tta';
 import { assertClose, assertNoLeak } from '../helpers/assert';
@@ -374,8 +374,8 @@ test('flipTta: errors name the argument', () => {
   T.dispose([x, flat]);
 });
 
-test('TinyUNet: adaBnDomain then flip TTA on the adapted model, restore, no leak', async () => {
-  const net = new TinyUNet(3, 2, [4, 8]).eval();
+test('TinyUnet: adaBnDomain then flip TTA on the adapted model, restore, no leak', async () => {
+  const net = new TinyUnet(3, 2, [4, 8]).eval();
   const x = T.rand([2, 3, 16, 16]);
   const before = snapshot(net);
   const live = T.memory().liveTensors;

@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import * as T from '../../src/tensor';
-import { CQGLoss, cqgLoss, diceCELoss, diceLoss } from '../../src/train/losses';
+import { CqgLoss, cqgLoss, diceCELoss, diceLoss } from '../../src/train/losses';
 import { assertNoLeak } from '../helpers/assert';
 
 function repoRoot(): string {
@@ -72,7 +72,7 @@ test('CQG gradients flow into both views; equal views give zero consistency term
   const x = inputs(c);
   const a = x.logits.clone().requiresGrad_();
   const b = x.logits2.clone().requiresGrad_();
-  const q = new CQGLoss().forward(a, b, x.target);
+  const q = new CqgLoss().forward(a, b, x.target);
   q.loss.backward();
   assert.ok(a.grad!.abs().sum().item() > 0);
   assert.ok(b.grad!.abs().sum().item() > 0);
