@@ -149,11 +149,42 @@ function domainTitle(d: string): string {
   return d === 'source' ? 'source domain (validation)' : `target domain '${d}'`;
 }
 
+/** Which domains were scored inside region-of-interest masks (a sentence, or '' when none). */
+function roiNote(r: ExperimentResults): string {
+  const inRoi = r.domains.filter((d) => r.cells.some((c) => c.domain === d && c.roi));
+  if (inRoi.length === 0) return '';
+  const rest = r.domains.filter((d) => !inRoi.includes(d));
+  return `Dice counts pixels inside the region-of-interest masks on ${inRoi.map(domainTitle).join(', ')}` +
+    (rest.length ? ` (the whole image on ${rest.map(domainTitle).join(', ')}: no ROI masks there)` : '') + '.';
+}
+
+/** Validation Dice per model at every `step`-th epoch and the last, with the best epoch: the learning curves as a table. */
+export function curveTable(r: ExperimentResults, maxColumns = 10): string[][] | null {
+  const models = Object.keys(r.curves).filter((k) => r.curves[k].length > 0);
+  if (models.length === 0) return null;
+  const n = Math.max(...models.map((k) => r.curves[k].length));
+  const step = Math.max(1, Math.ceil(n / maxColumns));
+  const epochs = Array.from({ length: n }, (_, i) => i + 1).filter((e) => e === 1 || e % step === 0 || e === n);
+  const rows = [['model', ...epochs.map((e) => `${e}`), 'best (epoch)']];
+  for (const k of models) {
+    const ms = r.curves[k];
+    const at = (e: number): string => {
+      const m = ms.find((x) => x.epoch === e);
+      return m ? (m.valDice * 100).toFixed(1) : '';
+    };
+    const best = ms.reduce((a, b) => (b.valDice > a.valDice ? b : a));
+    rows.push([MODEL_TITLES[k] ?? k, ...epochs.map(at), `${(best.valDice * 100).toFixed(2)} (${best.epoch})`]);
+  }
+  return rows;
+}
+
 function markdown(r: ExperimentResults): string {
   const out: string[] = ['# cqseg experiment report', ''];
   out.push(`Dice macro (%, torchmetrics convention) with bootstrap 95% intervals over images; the best of each row in **bold**. ` +
     `Columns marked * go beyond the paper. Classes: ${r.classNames.join(', ')}. Finished in ${r.seconds.toFixed(0)} s` +
     (r.reused.models.length ? `, reusing models ${r.reused.models.join(', ')}` : '') + '.', '');
+  const roi = roiNote(r);
+  if (roi) out.push(roi, '');
   for (const t of tables(r)) {
     out.push(`## ${domainTitle(t.domain)}`, '');
     out.push(`| model | ${t.columns.map((c) => title(c)).join(' | ')} |`);
@@ -175,6 +206,13 @@ function markdown(r: ExperimentResults): string {
     out.push(`| ${safety[0].join(' | ')} |`, `|${safety[0].map((_, i) => (i < 2 ? '---' : '---:')).join('|')}|`);
     for (const row of safety.slice(1)) out.push(`| ${row.join(' | ')} |`);
     out.push('', safetySummary(r), '');
+  }
+  const curves = curveTable(r);
+  if (curves) {
+    out.push('## Learning curves', '', 'Validation Dice (%, source domain) by epoch; report.html draws the losses too.', '');
+    out.push(`| ${curves[0].join(' | ')} |`, `|---|${curves[0].slice(1).map(() => '---:').join('|')}|`);
+    for (const row of curves.slice(1)) out.push(`| ${row.join(' | ')} |`);
+    out.push('');
   }
   out.push('## References chosen', '');
   for (const [mode, g] of Object.entries(r.gris)) out.push(`- ${mode}: GRIS image ${g}`);
@@ -232,6 +270,8 @@ function html(r: ExperimentResults): string {
   parts.push(`<p>Dice macro (%, torchmetrics 1.4 convention) with bootstrap 95% intervals over images; the best of each row in <b>bold</b>. ` +
     `Columns marked * go beyond the paper (${PAPER_COLUMNS.map(title).join(', ')} are the paper's). Classes: ${esc(r.classNames.join(', '))}. ` +
     `Finished in ${r.seconds.toFixed(0)} s.</p>`);
+  const roi = roiNote(r);
+  if (roi) parts.push(`<p>${esc(roi)}</p>`);
   for (const t of tables(r)) {
     parts.push(`<h2>${esc(domainTitle(t.domain))}</h2><table><tr><th>model</th>${t.columns.map((c) => `<th>${esc(title(c))}</th>`).join('')}</tr>`);
     for (const row of t.rows) {

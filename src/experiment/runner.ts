@@ -77,13 +77,15 @@ function reusable(dir: string, fingerprint: string, needed: string): boolean {
 async function trainModels(cfg: ExperimentConfig, log: Log, reused: string[]): Promise<Record<string, string>> {
   const runs: Record<string, string> = {};
   const data = { train: listingHash(cfg.source.train), val: listingHash(cfg.source.val) };
+  // validation Dice counts inside ROI masks since it picks the best epoch as the report scores it: such runs made before are retrained
+  const valRoi = Boolean(openDataset(cfg.source.val).roi);
   for (const mode of cfg.modes) {
     const dir = path.join(cfg.out, 'models', mode);
     runs[mode] = dir;
     const tc = resolveConfig({ ...cfg.train, data: cfg.source.train, val: cfg.source.val, out: dir, mode, threads: cfg.threads });
     // without warm-up the settings hash as before cqgDiffWarmup existed: those runs stay reusable
     const { cqgDiffWarmup, ...same } = tc;
-    const fp = hashOf({ tc: { ...same, ...(cqgDiffWarmup ? { cqgDiffWarmup } : {}), out: undefined }, data });
+    const fp = hashOf({ tc: { ...same, ...(cqgDiffWarmup ? { cqgDiffWarmup } : {}), out: undefined }, data, ...(valRoi ? { validation: 'roi' } : {}) });
     if (reusable(dir, fp, path.join(dir, 'model.safetensors'))) {
       log(`model ${mode}: reusing ${dir} (settings and data unchanged)`);
       reused.push(mode);

@@ -447,7 +447,7 @@ async function validate(model: Unet, loader: Loader, cfg: TrainConfig, classes: 
       const y = batch.masks!.to('int64');
       lossSum += diceCELoss(logits, y, { classWeights }).loss.item() * batch.images.shape[0];
       n += batch.images.shape[0];
-      cm.update(argmax(logits, 1), y);
+      cm.update(argmax(logits, 1), y, batch.roi); // inside the ROI masks where the dataset has them, as evaluate and the report
     }));
     dispose(batch);
   }

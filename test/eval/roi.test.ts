@@ -9,7 +9,10 @@ import * as path from 'path';
 import { after, before, test } from 'node:test';
 import sharp from 'sharp';
 import { openDataset } from '../../src/data';
+import { openSession } from '../../src/dcin/session';
 import { evaluateDataset } from '../../src/eval/evaluate';
+import { resolveConfig } from '../../src/train/config';
+import { train } from '../../src/train/trainer';
 import { ConfusionMatrix } from '../../src/eval/metrics';
 import * as T from '../../src/tensor';
 import { assertNoLeak } from '../helpers/assert';
@@ -87,4 +90,20 @@ test('evaluateDataset: Dice inside the ROI at the model size and at the original
   assert.equal(whole.roi, false);
   close(whole.dice, DICE_ALL, 'whole-image dice');
   assert.equal(T.memory().liveTensors, before);
+});
+
+test("training's validation Dice counts inside the ROI too: it equals evaluateDataset's on the same model", async () => {
+  const cfg = resolveConfig({
+    data: at('roi.json'), val: at('roi.json'), out: at('run'), mode: 'baseline', encoder: 'efficientnet-test', size: [32, 32],
+    batchSize: 2, epochs: 1, bestBy: 'dice', threads: 1,
+  });
+  const r = await train(cfg, { progress: false });
+  const s = openSession(r.runDir);
+  try {
+    const e = await evaluateDataset(openDataset(at('roi.json')), async (x) => s.forward(x), 2, { size: [32, 32], bootstrap: 0, progress: false });
+    assert.equal(e.roi, true);
+    close(r.epochs[0].valDice, e.dice, 'validation Dice of epoch 1 vs evaluation of its model');
+  } finally {
+    s.dispose();
+  }
 });
