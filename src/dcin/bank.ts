@@ -9,7 +9,7 @@
  *             that produced them; see ood.ts)
  * Version 1 banks (no `ood`) still load: their `ood` is undefined, and predictions then
  * carry raw OOD distances without a flag.
- * A bank is refused (BankError, code ERR_STALE_BANK) when an image is missing or its
+ * A bank is refused (BankError, code ERR_BANK) when an image is missing or its
  * content hash changed, or when it was built by another embedder than the one in use;
  * and, with a message naming the file, when it is damaged: shapes that disagree, NaN or
  * infinite statistics, a GRIS index outside the bank.
