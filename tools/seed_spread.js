@@ -12,7 +12,7 @@
 'use strict';
 const fs = require('fs');
 const path = require('path');
-const { safetyRows } = require(path.join(__dirname, '..', 'dist', 'experiment', 'report'));
+const { safetyRows } = require(path.join(__dirname, '..', 'dist', 'src', 'experiment', 'report'));
 
 const files = process.argv.slice(2);
 if (files.length === 0) {

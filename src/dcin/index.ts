@@ -13,7 +13,7 @@ export { dcinPredict, dcinPredictMany, lrisNeighbours, DCIN_MODES, AUTO_CANDIDAT
 export type { DcinMode, DcinOptions, DcinResult, DcinColumnSpec, AutoResult, AutoCandidate } from './predict';
 export { calibrateOod, oodScores, embeddingDistance, embeddingResolution, colorDistance, colorStandardisation, labFeatures, quantile, describeCalibration, oodReport, oodWarning, OOD_NOTES, OOD_METHOD, OOD_DEFAULT_K, OOD_DEFAULT_QUANTILE } from './ood';
 export type { OodCalibration, OodComponentCalibration, OodScore, OodBank, OodReport, CalibrateOptions } from './ood';
-export { adaBnDomain, adaBnDomainStats, withBnStats, adaBnImage, withAdaBnImage, flipTta, withFlipTta, bnLayers, ADABN_IMAGE_ALPHA, TTA_FLIPS } from './tta';
+export { adaBnDomain, adaBnDomainStats, withBnStats, adaBnImage, withAdaBnImage, flipTta, withFlipTta, bnLayers, ADABN_IMAGE_ALPHA, TTA_FLIPS, ALL_FLIPS } from './tta';
 export type { Forward, Flip, BnStats, AdaBnHandle, AdaBnBatch, AdaBnDomainOptions, AdaBnImageOptions, AdaBnWeighting, FlipTtaOptions } from './tta';
 export { parseColumn, parseColumns, columnTitle, predictColumns, domainBnStats, needsBank, needsDomainStats, DCIN_COLUMN_MODES, TTA_PARTS, TTA_COLUMNS, BANK_MODES, COLUMN_GRAMMAR } from './columns';
 export type { Column, ColumnContext } from './columns';

@@ -37,7 +37,7 @@ options:
                            (one extra pass over its images, before any color transfer)
                          adabn-image: per image, half source, half the image's own
                            statistics (--alpha)
-                         flip: mean of the probabilities over 4 flips
+                         flip: mean of the probabilities over the image and its mirror
                          e.g. none,auto,adabn,flip,auto+adabn+flip
                          (default none,exri,gris,lris,full when --exri is given, else without exri)
   --alpha A              adabn-image's weight of the image's statistics (default 0.5)

@@ -2,7 +2,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { DataError, imageSize, isImageFile, readImage, readImageList, writeFileAtomic, writeImage } from '../../data';
-import { BnStats, Column, disposeBank, domainBnStats, Embedder, EnsembleMode, needsBank, oodWarning, parseColumn, ReferenceBank } from '../../dcin';
+import { BnStats, Column, disposeBank, domainBnStats, Embedder, EnsembleMode, needsBank, oodWarning, parseColumn, ReferenceBank, TTA_FLIPS } from '../../dcin';
 import { exriStatsFor } from '../../dcin/exri';
 import { disposePrediction, openBank, openEmbedder, openSession, overlay, predictImage, Session, toModelInput, writeMask } from '../../dcin/session';
 import { ArgumentError, cat, dispose, setNumThreads, Tensor } from '../../tensor';
@@ -51,7 +51,7 @@ options:
                           (one extra pass over them first; give the whole target set)
                         adabn-image: per image, half source, half the image's own
                           statistics (--alpha)
-                        flip: mean of the probabilities over 4 flips
+                        flip: mean of the probabilities over the image and its mirror
                         Beyond the paper:
                         auto: an image inside the training distribution (not flagged)
                         is left as it is (none); one outside gets the medoid of none,
@@ -176,7 +176,7 @@ async function predictOne(file: string, s: Session, ctx: Ctx, o: Options): Promi
           adapt: o.column.adapt,
           ...(o.column.adapt === 'adabn' ? { adabnImages: ctx.domainStats?.images } : {}),
           ...(o.column.adapt === 'adabn-image' ? { alpha: o.alpha ?? 0.5 } : {}),
-          flips: o.column.flip ? ['none', 'h', 'v', 'hv'] : undefined,
+          flips: o.column.flip ? [...TTA_FLIPS] : undefined,
         } : undefined,
         references: p.summary.references,
         ood: p.summary.ood,
