@@ -5,8 +5,10 @@
  * mean (min-max) and the safety rows met per run. The README's demo spread comes from
  *
  *   for s in 0 1 2; do bin/cqseg demo --seed $s --out seeds/out-$s; done
- *   node tools/seed_spread.js seeds/out-*\/experiment/results.json
+ *   node tools/seed_spread.js [--columns none,full,auto] [--cells source:none,lq:none,lq:full] seeds/out-*\/experiment/results.json
  *
+ * --columns keeps those columns in the per-domain tables; --cells prints one table of
+ * domain:column cells instead (the README's).
  * Needs the compiled dist/ (npm run setup).
  */
 'use strict';
@@ -14,7 +16,12 @@ const fs = require('fs');
 const path = require('path');
 const { safetyRows } = require(path.join(__dirname, '..', 'dist', 'src', 'experiment', 'report'));
 
-const files = process.argv.slice(2);
+const argv = process.argv.slice(2);
+const ci = argv.indexOf('--columns');
+const only = ci >= 0 ? argv.splice(ci, 2)[1].split(',') : null;
+const ce = argv.indexOf('--cells');
+const cellList = ce >= 0 ? argv.splice(ce, 2)[1].split(',').map((c) => c.split(':')) : null;
+const files = argv;
 if (files.length === 0) {
   process.stderr.write('usage: node tools/seed_spread.js RESULTS.json [RESULTS.json ...]\n');
   process.exit(2);
@@ -42,9 +49,16 @@ const spread = (vals) => {
 const seeds = runs.map((r) => r.config.train.seed);
 process.stdout.write(`runs: ${files.length} (seeds ${seeds.join(', ')}); Dice macro %, mean (min-max)\n\n`);
 
+if (cellList) {
+  process.stdout.write(`| model | ${cellList.map(([d, c]) => `${d}: ${c}`).join(' | ')} |\n|---|${cellList.map(() => '---:').join('|')}|\n`);
+  for (const model of first.config.modes) {
+    process.stdout.write(`| ${TITLES[model] ?? model} | ${cellList.map(([d, c]) => spread(runs.map((r) => dice(r, model, d, c)))).join(' | ')} |\n`);
+  }
+  process.stdout.write('\n');
+}
 // one table per domain: rows models, columns every DCIN column of the grid
-for (const domain of first.domains) {
-  const cols = first.config.dcin;
+for (const domain of cellList ? [] : first.domains) {
+  const cols = first.config.dcin.filter((c) => !only || only.includes(c));
   process.stdout.write(`### ${domain}\n\n| model | ${cols.join(' | ')} |\n|---|${cols.map(() => '---:').join('|')}|\n`);
   for (const model of first.config.modes) {
     const cells = cols.map((col) => spread(runs.map((r) => dice(r, model, domain, col))));
