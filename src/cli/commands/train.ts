@@ -8,7 +8,7 @@ import { intFlag, numFlag, parseArgs, sizeFlag } from '../args';
  * is read, and its help line; the parser's spec, the overrides and --help derive from it, and
  * defaults shown in the help come from DEFAULT_CONFIG.
  */
-interface TrainFlag {
+export interface TrainFlag {
   flag: string;
   /** the config key it sets (none for --config and --resume) */
   key?: keyof TrainConfig;
@@ -20,7 +20,7 @@ interface TrainFlag {
 }
 
 const d = DEFAULT_CONFIG;
-const FLAGS: TrainFlag[] = [
+export const FLAGS: TrainFlag[] = [
   { flag: 'config', arg: 'FILE', help: ['JSON config (the keys of TRAIN_CONFIG, src/train/config.ts; its paths', 'relative to its folder); flags override it'] },
   { flag: 'data', key: 'data', arg: 'DATASET', help: ['training set: folder with images/ + masks/, COCO .json, or a', 'dataset description .json (images, masks and ROI masks paired by', 'stem patterns or a pairs list; README, Dataset descriptions)'] },
   { flag: 'val', key: 'val', arg: 'DATASET', help: ['validation set (default: --val-fraction of --data, split by --seed)'] },
