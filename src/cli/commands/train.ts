@@ -29,7 +29,7 @@ export const FLAGS: TrainFlag[] = [
   { flag: 'mask-mode', key: 'maskMode', arg: 'MODE', help: [`exact | threshold:T | nearest (for masks stored as JPEG; default ${d.maskMode})`] },
   { flag: 'images', key: 'images', arg: 'DIR', help: ['COCO image folder'] },
   { flag: 'out', key: 'out', arg: 'RUN', help: ['run folder'] },
-  { flag: 'mode', key: 'mode', arg: 'MODE', help: [`${TRAIN_MODES.join(' | ')} (default ${d.mode})`] },
+  { flag: 'mode', key: 'mode', arg: 'MODE', help: [`${TRAIN_MODES.join(' | ')} (default ${d.mode}; which one when: README, Which mode to train)`] },
   { flag: 'encoder', key: 'encoder', arg: 'NAME', help: [`default ${d.encoder} (also efficientnet-b0..b7, resnet18/34/50)`] },
   { flag: 'encoder-weights', key: 'encoderWeights', arg: 'F', help: ['safetensors of ImageNet encoder or smp model weights'] },
   { flag: 'size', key: 'size', read: 'size', arg: 'HxW', help: [`input size, multiples of 32 (default ${d.size.join('x')})`] },
