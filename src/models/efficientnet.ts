@@ -10,8 +10,8 @@
  * b0-b7 table (width, depth, resolution, dropout) describe every size. Parameter and
  * buffer names are smp's (`_conv_stem.weight`, `_blocks.3._depthwise_conv.weight`, ...).
  */
-import { BatchNorm2d, Conv2d, Conv2dLayerOptions, Module, ModuleList } from '../nn';
-import { BatchNormOptions, Tensor, adaptiveAvgPool2d, batchNormActConv2d, conv2d, pad, rand, scaledConv2d, sigmoid, silu, tidy, where } from '../tensor';
+import { BatchNorm2d, Conv2d, Conv2dLayerOptions, Module, ModuleList, scaled } from '../nn';
+import { Tensor, adaptiveAvgPool2d, conv2d, pad, rand, sigmoid, silu, tidy, where } from '../tensor';
 import { ArgumentError } from '../tensor/check';
 import { Encoder, EncoderModule } from './encoder';
 
@@ -100,35 +100,25 @@ export function samePadding(i: number, k: number, s: number, d = 1): [number, nu
  */
 export class Conv2dStaticSame extends Conv2d {
   /** [left, right, top, bottom] */
-  readonly pads: number[];
+  private readonly fixedPads: number[];
 
   constructor(inC: number, outC: number, kernel: number, imageSize: [number, number], opts: Conv2dLayerOptions & { stride?: number } = {}) {
     super(inC, outC, kernel, { ...opts, padding: 0 });
     const s = opts.stride ?? 1;
     const [t, b] = samePadding(imageSize[0], kernel, s);
     const [l, r] = samePadding(imageSize[1], kernel, s);
-    this.pads = [l, r, t, b];
+    this.fixedPads = [l, r, t, b];
   }
 
-  /** forward(x * scale) for scale (N, C, 1, 1) (scaledConv2d: fused in training). */
-  forwardScaled(x: Tensor, scale: Tensor): Tensor {
-    const [l, r, t, b] = this.pads;
-    const o = this.options;
-    if (l !== r || t !== b) return tidy(() => this.forward(x.mul(scale)));
-    return scaledConv2d(x, scale, this.weight, this.bias, { stride: o.stride, padding: [t, l] });
+  override pads(): number[] {
+    return this.fixedPads;
   }
 
-  /** forward(silu(batchNorm(x, ...))), fused in training (batchNormActConv2d). */
-  afterBnSilu(x: Tensor, runningMean: Tensor | null, runningVar: Tensor | null, bn: BatchNormOptions): Tensor {
-    const o = this.options;
-    return batchNormActConv2d(x, runningMean, runningVar, bn, this.weight, this.bias, { stride: o.stride, pads: this.pads, groups: o.groups });
-  }
-
-  override forward(x: Tensor): Tensor {
-    const [l, r, t, b] = this.pads;
+  protected override convolve(x: Tensor): Tensor {
+    const [l, r, t, b] = this.fixedPads;
     const o = this.options;
     if (l === r && t === b) return conv2d(x, this.weight, this.bias, { stride: o.stride, groups: o.groups, padding: [t, l] });
-    const xp = pad(x, this.pads);
+    const xp = pad(x, this.fixedPads);
     try {
       return conv2d(xp, this.weight, this.bias, { stride: o.stride, groups: o.groups });
     } finally {
@@ -197,14 +187,13 @@ export class MBConvBlock extends Module {
   /** x (N, Cin, H, W) -> (N, Cout, H/s, W/s); `dropConnectRate` as smp passes it (0: none). */
   forwardBlock(inputs: Tensor, dropConnectRate = 0): Tensor {
     return tidy(() => {
-      let x = inputs;
-      // expand conv, then BN + swish + depthwise conv as one node in training (batchNormActConv2d)
-      if (this.expandConv) x = this.bn0!.apply(this.expandConv.forward(x), (z, rm, rv, o) => this.depthwiseConv.afterBnSilu(z, rm, rv, o!));
-      else x = this.depthwiseConv.forward(x);
-      x = this.bn1.forwardSilu(x);
-      // squeeze-and-excitation scales the projection's input (one node in training: scaledConv2d)
+      // efficientnet_pytorch: x = swish(bn0(expand_conv(inputs))); x = swish(bn1(depthwise_conv(x)));
+      // x = sigmoid(se_expand(swish(se_reduce(avg_pool(x))))) * x; x = bn2(project_conv(x)).
+      // The convolutions take the op before them into their kernels (nn/fused.ts).
+      const expanded = this.expandConv ? this.bn0!.activated(this.expandConv.forward(inputs), 'silu') : inputs;
+      let x = this.bn1.forwardSilu(this.depthwiseConv.forward(expanded));
       const scale = this.seReduce ? sigmoid(this.seExpand!.forward(silu(this.seReduce.forward(adaptiveAvgPool2d(x, 1))))) : null;
-      x = this.bn2.forward(scale ? this.projectConv.forwardScaled(x, scale) : this.projectConv.forward(x));
+      x = this.bn2.forward(this.projectConv.forward(scale ? scaled(x, scale) : x));
       if (this.hasSkip) {
         if (dropConnectRate) x = dropConnect(x, dropConnectRate, this.training);
         x = x.add(inputs);

@@ -5,10 +5,12 @@
  * BatchNorm weight 1, bias 0, running_mean 0, running_var 1, num_batches_tracked 0.
  */
 import {
-  Tensor, batchNorm, batchNormSilu, conv2d, dropout, empty, linear, noGrad, ones, relu, sigmoid, silu, zeros,
+  Tensor, batchNorm, batchNormActConv2d, batchNormSilu, conv2d, dropout, empty, linear, noGrad, ones, relu, scaledConv2d,
+  sigmoid, silu, tidy, upCatConv2d, zeros,
 } from '../tensor';
 import type { Conv2dOptions } from '../tensor';
-import { ArgumentError } from '../tensor/check';
+import { ArgumentError, pair } from '../tensor/check';
+import { Activated, Activation, ConvInput, Scaled, UpsampledCat } from './fused';
 import { Module } from './module';
 
 function uniform(shape: number[], bound: number): Tensor {
@@ -37,7 +39,41 @@ export class Conv2d extends Module {
     this.bias = options.bias === false ? this.registerParameter('bias', null) : this.registerParameter('bias', uniform([outChannels], bound));
   }
 
-  override forward(x: Tensor): Tensor {
+  /**
+   * conv2d of x, or of the op x describes (Activated, UpsampledCat, Scaled: see fused.ts),
+   * fused into one op where one applies; the kernel is tensor/'s choice.
+   */
+  override forward(x: ConvInput): Tensor {
+    if (x instanceof Tensor) return this.convolve(x);
+    const pads = this.pads();
+    const o = this.options;
+    const plain = pads !== null && pair(o.dilation ?? 1, 'dilation', 'Conv2d').every((d) => d === 1);
+    const [l, r, t, b] = pads ?? [0, 0, 0, 0];
+    const symmetric = plain && l === r && t === b;
+    if (x instanceof Activated && plain) {
+      return x.bn.apply(x.x, (z, rm, rv, bn) => batchNormActConv2d(z, rm, rv, bn!, this.weight, this.bias,
+        { stride: o.stride, pads: pads!, groups: o.groups, activation: x.act }));
+    }
+    const unitStride = pair(o.stride ?? 1, 'stride', 'Conv2d').every((s) => s === 1);
+    if (x instanceof UpsampledCat && symmetric && unitStride && (o.groups ?? 1) === 1) {
+      return upCatConv2d(x.x, x.skip, this.weight, this.bias, { padding: [t, l] });
+    }
+    if (x instanceof Scaled && symmetric && (o.groups ?? 1) === 1) {
+      return scaledConv2d(x.x, x.scale, this.weight, this.bias, { stride: o.stride, padding: [t, l] });
+    }
+    return tidy(() => this.convolve(x.materialize()));
+  }
+
+  /** The zero padding [left, right, top, bottom] before the convolution; null for 'same' / 'valid'. */
+  pads(): number[] | null {
+    const p = this.options.padding ?? 0;
+    if (typeof p === 'string') return null;
+    const [t, l] = pair(p, 'padding', 'Conv2d');
+    return [l, l, t, t];
+  }
+
+  /** conv2d(x) with this layer's weights and options. */
+  protected convolve(x: Tensor): Tensor {
     return conv2d(x, this.weight, this.bias, this.options);
   }
 }
@@ -95,6 +131,11 @@ export class BatchNorm2d extends Module {
   /** silu(forward(x)), fused in training (see batchNormSilu): EfficientNet's BN + swish. */
   forwardSilu(x: Tensor): Tensor {
     return this.apply(x, batchNormSilu);
+  }
+
+  /** act(forward(x)), left for the next convolution layer to fuse into its kernel (see fused.ts). */
+  activated(x: Tensor, act: Activation): Activated {
+    return new Activated(x, this, act);
   }
 
   /**
@@ -166,6 +207,27 @@ export class Sequential extends Module {
     let y = x;
     for (const m of this.layers) y = m.forward(y);
     return y;
+  }
+}
+
+/**
+ * Convolution + BatchNorm2d + activation as one layer (timm's ConvNormAct, smp's
+ * Conv2dReLU), its children named as nn.Sequential(conv, bn, act): '0', '1', '2'.
+ * `activated` hands the next convolution this layer's output before BN + activation,
+ * which that convolution fuses into its kernel.
+ */
+export class ConvNormAct extends Sequential {
+  constructor(readonly conv: Conv2d, readonly bn: BatchNorm2d, readonly act: Activation) {
+    super(conv, bn, act === 'relu' ? new ReLU() : new SiLU());
+  }
+
+  override forward(x: ConvInput): Tensor {
+    return tidy(() => this.activated(x).materialize());
+  }
+
+  /** act(bn(conv(x))), BN and activation left for the next convolution to fuse. */
+  activated(x: ConvInput): Activated {
+    return this.bn.activated(this.conv.forward(x), this.act);
   }
 }
 

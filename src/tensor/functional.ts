@@ -3,8 +3,9 @@
  * Shapes follow torch: images are (N, C, H, W).
  */
 import { ArgumentError, checkInt, checkTensor, normDim, oneOf, pair } from './check';
-import { callT, callV } from './call';
-import { cat, relu, to } from './ops';
+import { callT } from './call';
+import { convKernel } from './conv_kernel';
+import { to } from './ops';
 import { Tensor } from './tensor';
 
 export interface Conv2dOptions {
@@ -13,22 +14,7 @@ export interface Conv2dOptions {
   padding?: number | number[] | 'same' | 'valid';
   dilation?: number | number[];
   groups?: number;
-  /**
-   * How float32 CPU convolutions recorded by autograd run; the values differ from 'auto'
-   * by float rounding only, and a choice that does not apply to the shape is 'auto'.
-   * 'auto' (default): libtorch's choice (oneDNN here), except that depthwise convolutions
-   * take faster backward kernels. 'gemm' (groups 1, dilation 1): im2col + GEMM through
-   * BLAS, about oneDNN's speed on one BLAS thread, faster where BLAS runs more threads
-   * than libtorch (OpenBLAS's default: every core). 'winograd' (3x3, stride 1, padding 1,
-   * groups 1): libtorch's forward, gradients by Winograd F(2x2, 3x3) (16 products over
-   * transformed tiles instead of 36 multiplications per tile) when libtorch runs one
-   * thread (libtorch's otherwise): measured 10-20% faster backward from 128 input and 64
-   * output channels, slower below, and 1.3-2x slower on two threads.
-   */
-  algorithm?: ConvAlgorithm;
 }
-
-export type ConvAlgorithm = 'auto' | 'gemm' | 'winograd';
 
 /**
  * 2-D convolution. x (N, Cin, H, W), weight (Cout, Cin/groups, kH, kW), bias (Cout).
@@ -49,33 +35,13 @@ export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor | null, opts: Co
     return callT('conv2dPadMode', x.handle, weight.handle, bias?.handle, stride, p, dilation, groups);
   }
   const padding = pair(p, 'padding', 'conv2d');
-  if (groups > 1 && groups === x.shape[1] && weight.shape[0] === groups && dilation[0] === 1 && dilation[1] === 1 && trainsOnCpu(x, weight)) {
-    // same forward (at::conv2d); faster backward kernels for libtorch's slow cases (native/src/ops_kernels.cc)
-    return callT('depthwiseConv2d', x.handle, weight.handle, bias?.handle, stride, padding);
-  }
-  const algorithm = oneOf(opts.algorithm ?? 'auto', ['auto', 'gemm', 'winograd'] as const, 'algorithm', 'conv2d');
-  if (algorithm !== 'auto' && groups === 1 && dilation[0] === 1 && dilation[1] === 1 && trainsOnCpu(x, weight)) {
-    if (algorithm === 'gemm') return callT('thnnConv2d', x.handle, weight.handle, bias?.handle, stride, padding);
-    const [kh, kw] = weight.shape.slice(2);
-    if (kh === 3 && kw === 3 && stride.every((v) => v === 1) && padding.every((v) => v === 1)) {
-      return callT('conv2dWinograd', x.handle, weight.handle, bias?.handle);
-    }
+  switch (convKernel(x, weight, { stride, padding, dilation, groups })) {
+    case 'depthwise': return callT('depthwiseConv2d', x.handle, weight.handle, bias?.handle, stride, padding);
+    case 'winograd': return callT('conv2dWinograd', x.handle, weight.handle, bias?.handle);
+    case 'gemm': return callT('thnnConv2d', x.handle, weight.handle, bias?.handle, stride, padding);
+    default: break;
   }
   return callT('conv2d', x.handle, weight.handle, bias?.handle, stride, padding, dilation, groups);
-}
-
-/**
- * Whether autograd records an op of these float32 CPU tensors (the first one's device is
- * theirs): the condition for the native training kernels and fused nodes; other cases
- * take libtorch's plain ops.
- */
-function trainsOnCpu(...ts: Tensor[]): boolean {
-  return ts.some((t) => t.requiresGrad) && float32OnCpu(...ts) && callV<boolean>('isGradEnabled');
-}
-
-/** float32 tensors on the CPU (the first one's device is theirs): the native kernels' inputs. */
-function float32OnCpu(...ts: Tensor[]): boolean {
-  return ts.every((t) => t.dtype === 'float32') && ts[0].device === 'cpu';
 }
 
 export interface ConvTranspose2dOptions {
@@ -117,134 +83,6 @@ export function batchNorm(x: Tensor, runningMean: Tensor | null, runningVar: Ten
   }
   return callT('batchNorm', x.handle, opts.weight?.handle, opts.bias?.handle, runningMean?.handle, runningVar?.handle,
     training, opts.momentum ?? 0.1, opts.eps ?? 1e-5);
-}
-
-/**
- * silu(batchNorm(x, ...)): the same values, and in training with autograd on float32 CPU
- * tensors one fused node (native/src/ops_fused.cc) that keeps only x for backward (the
- * two-op form also keeps the batch-norm output) and recomputes the rest. Other cases
- * compose batchNorm and silu. x (N, C, ...).
- *   y = batchNormSilu(x, bn.runningMean, bn.runningVar, { weight, bias, training: true, momentum: 0.01, eps: 1e-3 })
- */
-export function batchNormSilu(x: Tensor, runningMean: Tensor | null, runningVar: Tensor | null, opts: BatchNormOptions = {}): Tensor {
-  checkTensor(x, 'x', 'batchNormSilu');
-  if ((opts.training ?? false) && opts.weight && opts.bias && x.ndim >= 2 && trainsOnCpu(x, opts.weight, opts.bias)) {
-    return callT('batchNormSilu', x.handle, opts.weight!.handle, opts.bias!.handle, runningMean?.handle, runningVar?.handle, opts.momentum ?? 0.1, opts.eps ?? 1e-5);
-  }
-  const y = batchNorm(x, runningMean, runningVar, opts);
-  try {
-    return callT('silu', y.handle);
-  } finally {
-    y.dispose();
-  }
-}
-
-export interface FusedConvOptions {
-  stride?: number | number[];
-  /** zero padding [left, right, top, bottom] before the convolution (default none) */
-  pads?: number[];
-  groups?: number;
-  /** the activation between batch norm and convolution (default 'silu') */
-  activation?: 'silu' | 'relu';
-  /** as conv2d's `algorithm` */
-  algorithm?: ConvAlgorithm;
-}
-
-/**
- * conv2d(pad(act(batchNorm(x, ...)), pads), convWeight, convBias, { stride, groups }) with
- * act silu or relu: the same values, and in training with autograd on float32 CPU tensors
- * one fused node (native/src/ops_fused.cc) that keeps x but not the activation between
- * the two (recomputed in backward by one elementwise pass): EfficientNet's BN + swish +
- * depthwise convolution, and a Unet decoder block's BN + ReLU + second convolution, keep
- * one activation-sized tensor instead of two.
- *   y = batchNormActConv2d(x, rm, rv, { weight, bias, training: true }, dw.weight, null, { stride: 2, pads: [0, 1, 0, 1], groups: c })
- */
-export function batchNormActConv2d(x: Tensor, runningMean: Tensor | null, runningVar: Tensor | null, opts: BatchNormOptions,
-  convWeight: Tensor, convBias: Tensor | null, conv: FusedConvOptions = {}): Tensor {
-  checkTensor(x, 'x', 'batchNormActConv2d', 4, '(N,C,H,W)');
-  checkTensor(convWeight, 'convWeight', 'batchNormActConv2d', 4, '(Cout,Cin/groups,kH,kW)');
-  const stride = pair(conv.stride ?? 1, 'stride', 'batchNormActConv2d');
-  const pads = conv.pads ?? [0, 0, 0, 0];
-  if (pads.length !== 4 || pads.some((v) => !Number.isInteger(v) || v < 0)) {
-    throw new ArgumentError(`Argument 'pads' passed to 'batchNormActConv2d' must be 4 non-negative integers [left, right, top, bottom], got [${pads.join(',')}]`);
-  }
-  const groups = checkInt(conv.groups ?? 1, 'groups', 'batchNormActConv2d', 1);
-  const act = oneOf(conv.activation ?? 'silu', ['silu', 'relu'] as const, 'activation', 'batchNormActConv2d');
-  if ((opts.training ?? false) && opts.weight && opts.bias && trainsOnCpu(x, opts.weight, opts.bias, convWeight)) {
-    return callT('batchNormActConv2d', x.handle, opts.weight!.handle, opts.bias!.handle, runningMean?.handle, runningVar?.handle,
-      opts.momentum ?? 0.1, opts.eps ?? 1e-5, convWeight.handle, convBias?.handle, stride, pads, groups, act, conv.algorithm ?? 'auto');
-  }
-  const y = act === 'silu' ? batchNormSilu(x, runningMean, runningVar, opts) : reluOf(batchNorm(x, runningMean, runningVar, opts));
-  const [l, r, t, b] = pads;
-  const symmetric = l === r && t === b;
-  const yp = symmetric ? y : callT('pad', y.handle, pads, 'constant', 0);
-  try {
-    return conv2d(yp, convWeight, convBias, { stride, padding: symmetric ? [t, l] : 0, groups, algorithm: conv.algorithm });
-  } finally {
-    y.dispose();
-    if (yp !== y) yp.dispose();
-  }
-}
-
-/** relu(x), disposing x. */
-function reluOf(x: Tensor): Tensor {
-  try {
-    return relu(x);
-  } finally {
-    x.dispose();
-  }
-}
-
-/**
- * conv2d(cat([interpolate(x, x2 nearest), skip]), weight, bias, { padding }) (a Unet decoder
- * block's first convolution; skip may be null): the same values, and on float32 CPU
- * tensors one native node (in training it keeps x and skip but not the upsampled
- * concatenation). There, with algorithm 'auto', a 3x3 kernel and padding 1, x's part is
- * convolved polyphase, in training and inference alike: four 2x2 kernels on x itself, one
- * per output pixel parity (16 multiplications a pixel instead of 36, the same sums up to
- * float rounding), and the skip's part by its own convolution; other cases form the
- * concatenation (remade in backward) and take the algorithm asked for; other devices and
- * dtypes compose libtorch's ops. x (N, C, H, W), skip (N, Cs, 2H, 2W).
- *   y = upCatConv2d(x, skip, conv1.weight, null, { padding: 1 })
- */
-export function upCatConv2d(x: Tensor, skip: Tensor | null, weight: Tensor, bias: Tensor | null, opts: { padding?: number | number[]; algorithm?: ConvAlgorithm } = {}): Tensor {
-  checkTensor(x, 'x', 'upCatConv2d', 4, '(N,C,H,W)');
-  if (skip) checkTensor(skip, 'skip', 'upCatConv2d', 4, '(N,C,2H,2W)');
-  const padding = pair(opts.padding ?? 0, 'padding', 'upCatConv2d');
-  if (float32OnCpu(x, weight, ...(skip ? [skip] : []))) {
-    return callT('upCatConv2d', x.handle, skip?.handle, weight.handle, bias?.handle, padding, opts.algorithm ?? 'auto');
-  }
-  const u = interpolate(x, { scaleFactor: 2, mode: 'nearest' });
-  const c = skip ? cat([u, skip], 1) : u;
-  try {
-    return conv2d(c, weight, bias, { padding, algorithm: opts.algorithm });
-  } finally {
-    u.dispose();
-    if (c !== u) c.dispose();
-  }
-}
-
-/**
- * conv2d(x * scale, weight, bias, opts) with scale (N, C, 1, 1) or (1, C, 1, 1), as
- * squeeze-and-excitation feeds a projection: the same values, and in training with
- * autograd on float32 CPU tensors one node (native/src/ops_fused.cc) that keeps x and
- * scale but not their product (recomputed in backward). Other cases compose the two.
- *   y = scaledConv2d(x, sigmoid(se), project.weight, null)
- */
-export function scaledConv2d(x: Tensor, scale: Tensor, weight: Tensor, bias: Tensor | null, opts: Conv2dOptions = {}): Tensor {
-  checkTensor(x, 'x', 'scaledConv2d', 4, '(N,C,H,W)');
-  checkTensor(scale, 'scale', 'scaledConv2d', 4, '(N,C,1,1)');
-  const p = opts.padding ?? 0;
-  const simple = (opts.groups ?? 1) === 1 && (opts.dilation ?? 1) === 1 && typeof p !== 'string' && scale.shape[2] === 1 && scale.shape[3] === 1;
-  if (simple && trainsOnCpu(x, scale, weight)) {
-    return callT('scaledConv2d', x.handle, scale.handle, weight.handle, bias?.handle, pair(opts.stride ?? 1, 'stride', 'scaledConv2d'), pair(p, 'padding', 'scaledConv2d'));
-  }
-  const xs = callT('mul', x.handle, scale.handle);
-  try {
-    return conv2d(xs, weight, bias, opts);
-  } finally {
-    xs.dispose();
-  }
 }
 
 export const layerNorm = (x: Tensor, normalizedShape: number[], weight?: Tensor, bias?: Tensor, eps = 1e-5): Tensor =>

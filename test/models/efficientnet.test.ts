@@ -46,11 +46,11 @@ test('padding is static: fixed by the nominal image size, not by the input', () 
   const enc = new EfficientNetEncoder(efficientNetConfig('efficientnet-b2'));
   // stem at 260: [0,1]; block 5 (first of stage 3, k5 s2) sees 65 -> [2,2] where a 64x64
   // input has 16 (dynamic padding would give [1,2]); block 8 (k3 s2) sees 33 -> [1,1]
-  assert.deepEqual(enc.convStem.pads, [0, 1, 0, 1]);
-  assert.deepEqual(enc.blocks.at(5).depthwiseConv.pads, [2, 2, 2, 2]);
-  assert.deepEqual(enc.blocks.at(8).depthwiseConv.pads, [1, 1, 1, 1]);
-  assert.deepEqual(enc.blocks.at(2).depthwiseConv.pads, [0, 1, 0, 1]); // k3 s2 at 130
-  assert.deepEqual(enc.blocks.at(1).depthwiseConv.pads, [1, 1, 1, 1]); // k3 s1
+  assert.deepEqual(enc.convStem.pads(), [0, 1, 0, 1]);
+  assert.deepEqual(enc.blocks.at(5).depthwiseConv.pads(), [2, 2, 2, 2]);
+  assert.deepEqual(enc.blocks.at(8).depthwiseConv.pads(), [1, 1, 1, 1]);
+  assert.deepEqual(enc.blocks.at(2).depthwiseConv.pads(), [0, 1, 0, 1]); // k3 s2 at 130
+  assert.deepEqual(enc.blocks.at(1).depthwiseConv.pads(), [1, 1, 1, 1]); // k3 s1
   enc.dispose();
 });
 

@@ -17,6 +17,7 @@ import * as assert from 'node:assert/strict';
 import { test } from 'node:test';
 import * as T from '../../src/tensor';
 import { callT, callTs } from '../../src/tensor/call';
+import { convKernel } from '../../src/tensor/conv_kernel';
 import { assertClose, assertNoLeak } from '../helpers/assert';
 
 /** Relative max difference of two tensors (to the second's largest magnitude). */
@@ -128,35 +129,35 @@ test('batchNormSilu: one value per channel is refused by name; no leak', () => {
   T.dispose([w, b, x]);
 });
 
-test("conv2d algorithm 'gemm' gives 'auto''s values and gradients", () => {
+test("conv2d on the 'gemm' kernel gives libtorch's values and gradients", () => {
   T.tidy(() => {
     for (const [s, p] of [[1, 1], [2, 1], [1, 0]]) {
       const leaves = [randq([2, 8, 10, 12]), randq([16, 8, 3, 3]), randq([16])];
-      const gemm = run(leaves, ([x, w, b]) => T.conv2d(x, w, b, { stride: s, padding: p, algorithm: 'gemm' }), null);
-      const auto = run(leaves, ([x, w, b]) => T.conv2d(x, w, b, { stride: s, padding: p }), null);
+      const gemm = run(leaves, ([x, w, b]) => T.withConvKernel('gemm', () => T.conv2d(x, w, b, { stride: s, padding: p })), null);
+      const auto = run(leaves, ([x, w, b]) => T.withConvKernel('libtorch', () => T.conv2d(x, w, b, { stride: s, padding: p })), null);
       assert.ok(rel(gemm.y, auto.y) < 1e-5);
       gemm.grads.forEach((gr, i) => assert.ok(rel(gr, auto.grads[i]) < 1e-5, `s${s} p${p} grad ${i}`));
     }
   });
 });
 
-test("conv2d algorithm 'winograd' gives 'auto''s values and gradients (odd sizes, 1x1 maps, bias); other shapes and no autograd take libtorch's", () => {
+test("conv2d on the 'winograd' kernel gives libtorch's values and gradients (odd sizes, 1x1 maps, bias); other shapes and no autograd take libtorch's", () => {
   T.tidy(() => {
     T.manualSeed(11);
     for (const [n, c, h, w, co] of [[2, 8, 10, 12, 16], [1, 5, 7, 9, 3], [2, 3, 1, 1, 4], [2, 6, 2, 3, 5], [1, 130, 5, 6, 70], [2, 4, 33, 47, 6]]) {
       const leaves = [randq([n, c, h, w]), randq([co, c, 3, 3]), randq([co])];
       const g = randq([n, co, h, w]);
-      const wino = run(leaves, ([x, wt, b]) => T.conv2d(x, wt, b, { padding: 1, algorithm: 'winograd' }), g);
-      const auto = run(leaves, ([x, wt, b]) => T.conv2d(x, wt, b, { padding: 1 }), g);
+      const wino = run(leaves, ([x, wt, b]) => T.withConvKernel('winograd', () => T.conv2d(x, wt, b, { padding: 1 })), g);
+      const auto = run(leaves, ([x, wt, b]) => T.withConvKernel('libtorch', () => T.conv2d(x, wt, b, { padding: 1 })), g);
       const what = `${n}x${c}x${h}x${w} -> ${co}`;
       ['x', 'weight', 'bias'].forEach((name, i) => assert.ok(rel(wino.grads[i], auto.grads[i]) < 1e-5, `${what}: grad of ${name} ${rel(wino.grads[i], auto.grads[i])}`));
       const off = leaves.map((t) => t.add(1 / 3)); // off the grid: libtorch's forward exactly
-      assert.equal(rel(run(off, ([x, wt, b]) => T.conv2d(x, wt, b, { padding: 1, algorithm: 'winograd' }), g).y, run(off, ([x, wt, b]) => T.conv2d(x, wt, b, { padding: 1 }), g).y), 0, `${what}: the forward is libtorch's`);
+      assert.equal(rel(run(off, ([x, wt, b]) => T.withConvKernel('winograd', () => T.conv2d(x, wt, b, { padding: 1 })), g).y, run(off, ([x, wt, b]) => T.withConvKernel('libtorch', () => T.conv2d(x, wt, b, { padding: 1 })), g).y), 0, `${what}: the forward is libtorch's`);
     }
     // stride 2 and 5x5 kernels are not Winograd's: libtorch's values exactly (randn, off the grid)
     for (const [k, s, p] of [[3, 2, 1], [5, 1, 2], [3, 1, 0]]) {
       const leaves = [T.randn([2, 4, 9, 10]), T.randn([6, 4, k, k])];
-      const a = run(leaves, ([x, wt]) => T.conv2d(x, wt, null, { stride: s, padding: p, algorithm: 'winograd' }), null);
+      const a = run(leaves, ([x, wt]) => T.withConvKernel('winograd', () => T.conv2d(x, wt, null, { stride: s, padding: p })), null);
       const b = run(leaves, ([x, wt]) => T.conv2d(x, wt, null, { stride: s, padding: p }), null);
       a.grads.forEach((gr, i) => assert.equal(rel(gr, b.grads[i]), 0, `k${k} s${s} p${p} grad ${i}`));
     }
@@ -165,15 +166,14 @@ test("conv2d algorithm 'winograd' gives 'auto''s values and gradients (odd sizes
     T.setNumThreads(2);
     try {
       const leaves = [T.randn([2, 8, 10, 12]), T.randn([16, 8, 3, 3])];
-      const a = run(leaves, ([x, wt]) => T.conv2d(x, wt, null, { padding: 1, algorithm: 'winograd' }), null);
+      const a = run(leaves, ([x, wt]) => T.withConvKernel('winograd', () => T.conv2d(x, wt, null, { padding: 1 })), null);
       const b = run(leaves, ([x, wt]) => T.conv2d(x, wt, null, { padding: 1 }), null);
       a.grads.forEach((gr, i) => assert.equal(rel(gr, b.grads[i]), 0, `two threads: grad ${i}`));
     } finally {
       T.setNumThreads(threads);
     }
     const [x, wt] = [T.randn([1, 2, 4, 4]), T.randn([3, 2, 3, 3])];
-    T.noGrad(() => assert.equal(rel(T.conv2d(x, wt, null, { padding: 1, algorithm: 'winograd' }), T.conv2d(x, wt, null, { padding: 1 })), 0));
-    assert.throws(() => T.conv2d(x, wt, null, { padding: 1, algorithm: 'fft' as 'auto' }), /'algorithm' passed to 'conv2d'/);
+    T.noGrad(() => assert.equal(rel(T.withConvKernel('winograd', () => T.conv2d(x, wt, null, { padding: 1 })), T.conv2d(x, wt, null, { padding: 1 })), 0));
   });
 });
 
@@ -236,16 +236,16 @@ test('scaledConv2d equals conv2d(x * scale) in values and gradients (per-sample 
   });
 });
 
-test("batchNormActConv2d with 'relu' (and 'gemm', 'winograd') equals conv2d(relu(batchNorm))", () => {
+test("batchNormActConv2d with 'relu' (on each conv kernel) equals conv2d(relu(batchNorm))", () => {
   T.tidy(() => {
-    for (const algorithm of ['auto', 'gemm', 'winograd'] as const) {
+    for (const kernel of ['libtorch', 'gemm', 'winograd'] as const) {
       const leaves = [T.randn([2, 4, 9, 11]), T.randn([4]), T.randn([4]), T.randn([6, 4, 3, 3]), T.randn([6])];
       const [rm1, rv1, rm2, rv2] = [T.zeros([4]), T.ones([4]), T.zeros([4]), T.ones([4])];
       const bn = (xs: T.Tensor[]): T.BatchNormOptions => ({ weight: xs[1], bias: xs[2], training: true, momentum: 0.1, eps: 1e-5 });
-      const ours = run(leaves, (xs) => T.batchNormActConv2d(xs[0], rm1, rv1, bn(xs), xs[3], xs[4], { pads: [1, 1, 1, 1], activation: 'relu', algorithm }), null);
-      const ref = run(leaves, (xs) => T.conv2d(T.relu(T.batchNorm(xs[0], rm2, rv2, bn(xs))), xs[3], xs[4], { padding: 1 }), null);
-      assert.ok(rel(ours.y, ref.y) < 1e-5, `${algorithm} y`);
-      ['x', 'bn weight', 'bn bias', 'conv weight', 'conv bias'].forEach((name, i) => assert.ok(rel(ours.grads[i], ref.grads[i]) < 1e-5, `${algorithm} grad of ${name} ${rel(ours.grads[i], ref.grads[i])}`));
+      const ours = run(leaves, (xs) => T.withConvKernel(kernel, () => T.batchNormActConv2d(xs[0], rm1, rv1, bn(xs), xs[3], xs[4], { pads: [1, 1, 1, 1], activation: 'relu' })), null);
+      const ref = run(leaves, (xs) => T.withConvKernel('libtorch', () => T.conv2d(T.relu(T.batchNorm(xs[0], rm2, rv2, bn(xs))), xs[3], xs[4], { padding: 1 })), null);
+      assert.ok(rel(ours.y, ref.y) < 1e-5, `${kernel} y`);
+      ['x', 'bn weight', 'bn bias', 'conv weight', 'conv bias'].forEach((name, i) => assert.ok(rel(ours.grads[i], ref.grads[i]) < 1e-5, `${kernel} grad of ${name} ${rel(ours.grads[i], ref.grads[i])}`));
       assert.ok(rel(rv1, rv2) < 1e-6);
     }
     assert.throws(() => T.batchNormActConv2d(T.randn([2, 3, 4, 4]), null, null, { training: true }, T.randn([3, 3, 3, 3]), null, { activation: 'tanh' as 'relu' }), /'activation' passed to 'batchNormActConv2d'/);
@@ -256,14 +256,14 @@ test('upCatConv2d equals conv2d(cat([upsample x2, skip])), with and without skip
   T.tidy(() => {
     for (const [n, cx, cs, co, h, w] of [[2, 5, 3, 7, 4, 6], [1, 9, 4, 3, 7, 5], [3, 2, 6, 5, 1, 1]]) {
     for (const withSkip of [true, false]) {
-      for (const algorithm of ['auto', 'gemm', 'winograd'] as const) {
+      for (const kernel of ['libtorch', 'gemm', 'winograd'] as const) {
         const leaves = [randq([n, cx, h, w]), randq([n, cs, 2 * h, 2 * w]), randq([co, withSkip ? cx + cs : cx, 3, 3]), randq([co])];
-        const ours = run(leaves, ([x, s, w, b]) => T.upCatConv2d(x, withSkip ? s : null, w, b, { padding: 1, algorithm }), null);
+        const ours = run(leaves, ([x, s, w, b]) => T.withConvKernel(kernel, () => T.upCatConv2d(x, withSkip ? s : null, w, b, { padding: 1 })), null);
         const ref = run(leaves, ([x, s, w, b]) => {
           const u = T.interpolate(x, { scaleFactor: 2, mode: 'nearest' });
           return T.conv2d(withSkip ? T.cat([u, s], 1) : u, w, b, { padding: 1 });
         }, null);
-        const what = `${n}x${cx}x${h}x${w} ${withSkip ? 'skip' : 'no skip'} ${algorithm}`;
+        const what = `${n}x${cx}x${h}x${w} ${withSkip ? 'skip' : 'no skip'} ${kernel}`;
         assert.ok(rel(ours.y, ref.y) < 1e-5, `${what} y`);
         ['x', 'skip', 'weight', 'bias'].forEach((name, i) => {
           if (!withSkip && i === 1) return; // unused leaf: no gradient on either side
@@ -343,5 +343,23 @@ test('the hand kernels and fused nodes agree on one and two libtorch threads', (
     } finally {
       T.setNumThreads(threads);
     }
+  });
+});
+
+test('convKernel, the one kernel choice: Winograd from 128 input and 64 output channels (3x3, stride 1, padding 1, training), depthwise for depthwise convolutions, libtorch otherwise', () => {
+  T.tidy(() => {
+    const g = (stride = 1, padding = 1, groups = 1) => ({ stride: [stride, stride], padding: [padding, padding], dilation: [1, 1], groups });
+    const leaf = (shape: number[]) => T.randn(shape).requiresGrad_();
+    assert.equal(convKernel(leaf([1, 128, 4, 4]), leaf([64, 128, 3, 3]), g()), 'winograd');
+    assert.equal(convKernel(leaf([1, 127, 4, 4]), leaf([64, 127, 3, 3]), g()), 'libtorch');
+    assert.equal(convKernel(leaf([1, 128, 4, 4]), leaf([63, 128, 3, 3]), g()), 'libtorch');
+    assert.equal(convKernel(leaf([1, 128, 4, 4]), leaf([64, 128, 3, 3]), g(2)), 'libtorch');
+    assert.equal(convKernel(leaf([1, 128, 4, 4]), leaf([64, 128, 3, 3]), g(1, 0)), 'libtorch');
+    assert.equal(convKernel(leaf([1, 8, 4, 4]), leaf([8, 1, 3, 3]), g(1, 1, 8)), 'depthwise');
+    assert.equal(convKernel(leaf([1, 8, 4, 4]), leaf([16, 2, 3, 3]), g(1, 1, 4)), 'libtorch');
+    T.noGrad(() => assert.equal(convKernel(leaf([1, 128, 4, 4]), leaf([64, 128, 3, 3]), g()), 'libtorch'));
+    assert.equal(convKernel(T.randn([1, 128, 4, 4]), T.randn([64, 128, 3, 3]), g()), 'libtorch', 'nothing recorded by autograd');
+    assert.equal(convKernel(leaf([1, 128, 4, 4]).to('float64'), leaf([64, 128, 3, 3]).to('float64'), g()), 'libtorch', 'float64');
+    assert.equal(T.withConvKernel('libtorch', () => convKernel(leaf([1, 128, 4, 4]), leaf([64, 128, 3, 3]), g())), 'libtorch');
   });
 });
