@@ -4,13 +4,19 @@
       "target_name": "cqseg_native",
       "sources": [
         "native/src/addon.cc",
-        "native/src/ops_math.cc",
-        "native/src/ops_nn.cc",
-        "native/src/ops_augment.cc",
-        "native/src/ops_kernels.cc",
-        "native/src/ops_fused.cc",
         "native/src/allocator.cc",
-        "native/src/winograd.cc"
+        "native/src/ops/math.cc",
+        "native/src/ops/nn.cc",
+        "native/src/ops/augment.cc",
+        "native/src/kernels/conv.cc",
+        "native/src/kernels/bn_act.cc",
+        "native/src/kernels/upcat_conv.cc",
+        "native/src/kernels/scaled_conv.cc",
+        "native/src/kernels/winograd.cc",
+        "native/src/kernels/depthwise.cc",
+        "native/src/kernels/histogram.cc",
+        "native/src/kernels/int8_dot.cc",
+        "native/src/kernels/cpu.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

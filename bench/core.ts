@@ -6,6 +6,7 @@
  * (a tiny add from JS minus the same add looped in C++); peak RSS; RSS growth from step 50
  * to step 500. Ends with one JSON line of every figure.
  */
+import { testing } from '../src/tensor/testing';
 import { execFileSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
@@ -83,7 +84,7 @@ function opOverhead(): { jsOpUs: number; cppOpUs: number; overheadUs: number; no
   let t0 = process.hrtime.bigint();
   for (let i = 0; i < n; i++) a.add(a).dispose();
   const jsOpUs = Number(process.hrtime.bigint() - t0) / 1e3 / n;
-  const cppOpUs = (native.call(opId('benchAddLoop'), a.handle, a.handle, n) as number) / 1e3;
+  const cppOpUs = testing.callV('benchAddLoop', a.handle, a.handle, n) / 1e3;
   const numel = opId('numel');
   t0 = process.hrtime.bigint();
   for (let i = 0; i < n; i++) native.call(numel, a.handle);

@@ -14,5 +14,5 @@ if (!name || !names.includes(name)) {
   console.error(`usage: npm run bench -- NAME [args]\nbenchmarks: ${names.join(', ') || '(none built)'}`);
   process.exit(2);
 }
-const r = spawnSync(process.execPath, ['--expose-gc', path.join(dir, `${name}.js`), ...rest], { stdio: 'inherit', cwd: root });
+const r = spawnSync(process.execPath, ['--expose-gc', path.join(dir, `${name}.js`), ...rest], { stdio: 'inherit', cwd: root, env: { ...process.env, CQSEG_TESTING_OPS: '1' } });
 process.exit(r.status === null ? 1 : r.status);

@@ -120,7 +120,8 @@ if (!fs.existsSync(stampNpm) || fs.readFileSync(stampNpm, 'utf8') !== lockHash) 
 }
 
 // 3. the addon
-const nativeFiles = ['binding.gyp', 'scripts/libtorch.js', ...fs.readdirSync(path.join(root, 'native', 'src')).sort().map((f) => `native/src/${f}`)];
+const nativeFiles = ['binding.gyp', 'scripts/libtorch.js', ...fs.readdirSync(path.join(root, 'native', 'src'), { recursive: true }).map(String).sort()
+  .filter((f) => fs.statSync(path.join(root, 'native', 'src', f)).isFile()).map((f) => `native/src/${f}`)];
 const buildHash = hashFiles(nativeFiles, JSON.stringify({ torch, node: process.version, LIBTORCH: process.env.LIBTORCH || '' }));
 const addon = path.join(root, 'build', 'Release', 'cqseg_native.node');
 const stampBuild = path.join(root, 'build', '.cqseg-build-hash');

@@ -56,7 +56,7 @@ test('modules above tensor/ do not call raw native ops', () => {
   for (const f of files) {
     const text = fs.readFileSync(f, 'utf8');
     for (const m of text.matchAll(/from\s+'([^']+)'/g)) {
-      if (/(^|\/)tensor\/(call|native)$/.test(m[1])) offenders.push(`${path.relative(SRC, f)} imports ${m[1]}`);
+      if (/(^|\/)tensor\/(call|native|manifest|testing)$/.test(m[1])) offenders.push(`${path.relative(SRC, f)} imports ${m[1]}`);
     }
     const named = text.match(/\b(callT|callTs|callV)\s*[<(]/);
     if (named) offenders.push(`${path.relative(SRC, f)} calls ${named[1]}`);
@@ -64,8 +64,10 @@ test('modules above tensor/ do not call raw native ops', () => {
   assert.deepEqual(offenders, []);
 });
 
-test('the tensor package exports no raw call helper', () => {
-  for (const name of ['callT', 'callTs', 'callV', 'native']) assert.equal(name in T, false, name);
+test('the tensor package exports no raw call helper, and no production module reaches the tests\' op table', () => {
+  for (const name of ['callT', 'callTs', 'callV', 'native', 'testing', 'OPS']) assert.equal(name in T, false, name);
+  const users = sources(SRC).filter((f) => !f.endsWith(`${path.sep}testing.ts`) && /from\s+'[^']*\/?testing'/.test(fs.readFileSync(f, 'utf8')));
+  assert.deepEqual(users.map((f) => path.relative(SRC, f)), []);
 });
 
 test('no import cycles between source files', () => {

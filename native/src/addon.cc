@@ -1,6 +1,7 @@
 // cqseg native addon: tensor handles, argument conversion, error mapping and the
 // table-driven op dispatcher. Ops themselves live in ops_*.cc, one line each.
 #include "common.h"
+#include "kernels/kernels.h"
 
 #include <malloc.h>
 
@@ -11,15 +12,21 @@
 namespace cqseg {
 
 namespace {
-std::vector<OpDef>& OpTable() {
-  static std::vector<OpDef> ops;
+Ops& OpTable() {
+  static Ops ops;
   static std::once_flag once;
   std::call_once(once, [] {
     RegisterMathOps(ops);
     RegisterNnOps(ops);
     RegisterAugmentOps(ops);
-    RegisterKernelOps(ops);
-    RegisterFusedOps(ops);
+    RegisterBatchNormActOps(ops);
+    RegisterUpCatConvOps(ops);
+    RegisterScaledConvOps(ops);
+    RegisterWinogradOps(ops);
+    RegisterDepthwiseOps(ops);
+    RegisterHistogramOps(ops);
+    RegisterInt8DotOps(ops);
+    RegisterCpuOps(ops);
     RegisterAllocatorOps(ops);
   });
   return ops;
@@ -130,33 +137,75 @@ int64_t DtypeToCode(at::ScalarType t) {
 
 // -------------------------------------------------------------------------- Args
 
+namespace {
+constexpr uint32_t Bit(ArgKind k) { return 1u << static_cast<uint32_t>(k); }
+using K = ArgKind;
+constexpr uint32_t kOptional = Bit(K::kTensorOpt) | Bit(K::kScalarOpt) | Bit(K::kIntOpt) | Bit(K::kFloatOpt) | Bit(K::kBoolOpt) | Bit(K::kStringOpt) |
+                               Bit(K::kIntsOpt) | Bit(K::kDtypeOpt) | Bit(K::kDeviceOpt);
+const char* const kKindNames[] = {"T", "T?", "TS", "S", "S?", "i", "i?", "f", "f?", "b", "b?", "s", "s?", "ints", "ints?", "f64s", "Ts", "dtype", "dtype?", "device?"};
+}  // namespace
+
+ArgKind ArgKindOf(const std::string& s) {
+  for (size_t k = 0; k < sizeof(kKindNames) / sizeof(kKindNames[0]); k++) {
+    if (s == kKindNames[k]) return static_cast<ArgKind>(k);
+  }
+  throw std::invalid_argument("unknown argument kind '" + s + "'");
+}
+
 void Args::fail(size_t i, const std::string& what) const {
   throw std::invalid_argument(std::string("argument ") + std::to_string(i) + " of native op '" + op_ + "': " + what);
 }
 
-bool Args::none(size_t i) const { return i >= size() || at(i).IsUndefined() || at(i).IsNull(); }
+void Args::expect(size_t i, uint32_t allowed, const char* accessor) const {
+  if (i >= kinds_->size()) {
+    throw std::logic_error(std::string("native op '") + op_ + "' reads argument " + std::to_string(i) + " (" + accessor +
+                           "), which src/tensor/manifest.ts does not declare");
+  }
+  const ArgKind k = (*kinds_)[i];
+  if ((allowed & Bit(k)) == 0) {
+    throw std::logic_error(std::string("native op '") + op_ + "' reads argument " + std::to_string(i) + " as " + accessor +
+                           ", but src/tensor/manifest.ts declares it '" + kKindNames[static_cast<size_t>(k)] + "'");
+  }
+}
+
+bool Args::none(size_t i) const {
+  expect(i, kOptional, "none");
+  return i >= size() || at(i).IsUndefined() || at(i).IsNull();
+}
 
 bool Args::isTensor(size_t i) const {
+  expect(i, Bit(K::kTensorOrScalar) | Bit(K::kTensorOpt), "isTensor");
   if (i >= size() || !at(i).IsObject()) return false;
   return at(i).As<Napi::Object>().InstanceOf(Data(env()).handleCtor.Value());
 }
 
-at::Tensor& Args::t(size_t i) const {
-  if (!isTensor(i)) fail(i, "expected a tensor");
+at::Tensor& Args::rawT(size_t i) const {
+  if (i >= size() || !at(i).IsObject() || !at(i).As<Napi::Object>().InstanceOf(Data(env()).handleCtor.Value())) fail(i, "expected a tensor");
   TensorHandle* h = TensorHandle::Unwrap(at(i).As<Napi::Object>());
   if (h == nullptr) fail(i, "not a cqseg tensor handle");
   if (!h->alive()) throw std::invalid_argument("Tensor is disposed");
   return h->tensor();
 }
 
-at::Tensor Args::ot(size_t i) const { return none(i) ? at::Tensor() : t(i); }
+at::Tensor& Args::t(size_t i) const {
+  expect(i, Bit(K::kTensor) | Bit(K::kTensorOpt) | Bit(K::kTensorOrScalar), "a tensor");
+  return rawT(i);
+}
+
+at::Tensor Args::ot(size_t i) const {
+  expect(i, Bit(K::kTensorOpt), "an optional tensor");
+  return i >= size() || at(i).IsUndefined() || at(i).IsNull() ? at::Tensor() : rawT(i);
+}
 
 c10::optional<at::Tensor> Args::optT(size_t i) const {
-  if (none(i)) return c10::nullopt;
-  return t(i);
+  const at::Tensor t = ot(i);
+  if (!t.defined()) return c10::nullopt;
+  return t;
 }
 
 at::Scalar Args::scalar(size_t i) const {
+  expect(i, Bit(K::kScalar) | Bit(K::kScalarOpt) | Bit(K::kTensorOrScalar), "a scalar");
+  if (i >= size()) fail(i, "expected a number");
   Napi::Value v = at(i);
   if (v.IsBoolean()) return at::Scalar(v.As<Napi::Boolean>().Value());
   if (!v.IsNumber()) fail(i, "expected a number");
@@ -167,9 +216,14 @@ at::Scalar Args::scalar(size_t i) const {
   return at::Scalar(d);
 }
 
-int64_t Args::i64(size_t i) const {
+int64_t Args::rawI64(size_t i) const {
   if (i >= size() || !at(i).IsNumber()) fail(i, "expected an integer");
   return at(i).As<Napi::Number>().Int64Value();
+}
+
+int64_t Args::i64(size_t i) const {
+  expect(i, Bit(K::kInt) | Bit(K::kIntOpt), "an integer");
+  return rawI64(i);
 }
 
 c10::optional<int64_t> Args::optI64(size_t i) const {
@@ -178,6 +232,7 @@ c10::optional<int64_t> Args::optI64(size_t i) const {
 }
 
 double Args::f64(size_t i) const {
+  expect(i, Bit(K::kFloat) | Bit(K::kFloatOpt), "a number");
   if (i >= size() || !at(i).IsNumber()) fail(i, "expected a number");
   return at(i).As<Napi::Number>().DoubleValue();
 }
@@ -188,16 +243,23 @@ c10::optional<double> Args::optF64(size_t i) const {
 }
 
 bool Args::b(size_t i) const {
+  expect(i, Bit(K::kBool) | Bit(K::kBoolOpt), "a boolean");
   if (i >= size() || !at(i).IsBoolean()) fail(i, "expected a boolean");
   return at(i).As<Napi::Boolean>().Value();
 }
 
-std::string Args::str(size_t i) const {
+std::string Args::rawStr(size_t i) const {
   if (i >= size() || !at(i).IsString()) fail(i, "expected a string");
   return at(i).As<Napi::String>().Utf8Value();
 }
 
+std::string Args::str(size_t i) const {
+  expect(i, Bit(K::kString) | Bit(K::kStringOpt), "a string");
+  return rawStr(i);
+}
+
 std::vector<int64_t> Args::ints(size_t i) const {
+  expect(i, Bit(K::kInts) | Bit(K::kIntsOpt), "an array of integers");
   if (i >= size() || !at(i).IsArray()) fail(i, "expected an array of integers");
   Napi::Array arr = at(i).As<Napi::Array>();
   std::vector<int64_t> out(arr.Length());
@@ -210,6 +272,7 @@ std::vector<int64_t> Args::ints(size_t i) const {
 }
 
 std::vector<double> Args::f64s(size_t i) const {
+  expect(i, Bit(K::kFloats), "an array of numbers");
   if (i >= size() || !at(i).IsArray()) fail(i, "expected an array of numbers");
   Napi::Array arr = at(i).As<Napi::Array>();
   std::vector<double> out(arr.Length());
@@ -222,6 +285,7 @@ std::vector<double> Args::f64s(size_t i) const {
 }
 
 std::vector<at::Tensor> Args::tensors(size_t i) const {
+  expect(i, Bit(K::kTensors), "an array of tensors");
   if (i >= size() || !at(i).IsArray()) fail(i, "expected an array of tensors");
   Napi::Array arr = at(i).As<Napi::Array>();
   std::vector<at::Tensor> out;
@@ -237,7 +301,10 @@ std::vector<at::Tensor> Args::tensors(size_t i) const {
   return out;
 }
 
-at::ScalarType Args::dtype(size_t i) const { return DtypeFromCode(i64(i)); }
+at::ScalarType Args::dtype(size_t i) const {
+  expect(i, Bit(K::kDtype) | Bit(K::kDtypeOpt), "a dtype");
+  return DtypeFromCode(rawI64(i));
+}
 
 c10::optional<at::ScalarType> Args::optDtype(size_t i) const {
   if (none(i)) return c10::nullopt;
@@ -246,7 +313,8 @@ c10::optional<at::ScalarType> Args::optDtype(size_t i) const {
 
 at::Device Args::device(size_t i) const {
   if (none(i)) return at::Device(at::kCPU);
-  return at::Device(str(i));
+  expect(i, Bit(K::kDeviceOpt), "a device");
+  return at::Device(rawStr(i));
 }
 
 at::TensorOptions Args::options(size_t dtypeIdx, size_t deviceIdx) const {
@@ -314,6 +382,8 @@ Napi::Value Guard(Napi::Env env, F&& fn) {
     ThrowJs(env, msg, oom ? "ERR_OUT_OF_MEMORY" : "ERR_TORCH");
   } catch (const std::invalid_argument& e) {
     ThrowJs(env, e.what(), "ERR_INVALID_ARG");
+  } catch (const std::logic_error& e) {
+    ThrowJs(env, e.what(), "ERR_NATIVE");
   } catch (const std::bad_alloc&) {
     ThrowJs(env, "out of memory", "ERR_OUT_OF_MEMORY");
   } catch (const std::exception& e) {
@@ -321,17 +391,70 @@ Napi::Value Guard(Napi::Env env, F&& fn) {
   }
 }
 
-Napi::Value Call(const Napi::CallbackInfo& info) {
+// call(opId, ...args) on one table: the op's manifest entry bounds its arguments.
+Napi::Value CallOn(std::vector<OpDef>& ops, const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return Guard(env, [&]() -> Napi::Value {
-    auto& ops = OpTable();
     if (info.Length() < 1 || !info[0].IsNumber()) throw std::invalid_argument("call(opId, ...args): opId must be a number");
     int64_t id = info[0].As<Napi::Number>().Int64Value();
     if (id < 0 || id >= static_cast<int64_t>(ops.size())) throw std::invalid_argument("unknown op id " + std::to_string(id));
-    Args args(info, ops[id].name);
-    return ToJs(env, ops[id].fn(args));
+    const OpDef& op = ops[id];
+    if (!op.bound) throw std::logic_error(std::string("native op '") + op.name + "' is called before src/tensor/manifest.ts was bound");
+    if (info.Length() - 1 > op.kinds.size()) {
+      throw std::invalid_argument(std::string("native op '") + op.name + "' takes at most " + std::to_string(op.kinds.size()) +
+                                  " arguments (src/tensor/manifest.ts), got " + std::to_string(info.Length() - 1));
+    }
+    Args args(info, op);
+    return ToJs(env, op.fn(args));
   });
 }
+
+Napi::Value Call(const Napi::CallbackInfo& info) { return CallOn(OpTable().production, info); }
+Napi::Value TestingCall(const Napi::CallbackInfo& info) { return CallOn(OpTable().testing, info); }
+
+// bind([[name, [kind, ...]], ...]) -> ids, in the manifest's order. The manifest and the
+// table must hold the same ops: an op the manifest names and the table lacks is a stale
+// build; one the table has and the manifest lacks is undeclared. Both fail, naming them.
+Napi::Value BindOn(std::vector<OpDef>& ops, const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return Guard(env, [&]() -> Napi::Value {
+    if (info.Length() < 1 || !info[0].IsArray()) throw std::invalid_argument("bind(manifest): expected an array of [name, kinds]");
+    Napi::Array manifest = info[0].As<Napi::Array>();
+    std::vector<int64_t> ids;
+    std::vector<bool> seen(ops.size(), false);
+    std::string missing, undeclared;
+    for (uint32_t k = 0; k < manifest.Length(); k++) {
+      Napi::Array entry = manifest.Get(k).As<Napi::Array>();
+      const std::string name = entry.Get(0u).As<Napi::String>().Utf8Value();
+      Napi::Array kinds = entry.Get(1u).As<Napi::Array>();
+      int64_t id = -1;
+      for (size_t j = 0; j < ops.size(); j++) {
+        if (name == ops[j].name) id = static_cast<int64_t>(j);
+      }
+      ids.push_back(id);
+      if (id < 0) {
+        missing += (missing.empty() ? "" : ", ") + name;
+        continue;
+      }
+      seen[id] = true;
+      OpDef& op = ops[id];
+      op.kinds.clear();
+      for (uint32_t q = 0; q < kinds.Length(); q++) op.kinds.push_back(ArgKindOf(kinds.Get(q).As<Napi::String>().Utf8Value()));
+      op.bound = true;
+    }
+    for (size_t j = 0; j < ops.size(); j++) {
+      if (!seen[j]) undeclared += (undeclared.empty() ? "" : ", ") + std::string(ops[j].name);
+    }
+    if (!missing.empty()) throw std::invalid_argument("the addon lacks ops that src/tensor/manifest.ts declares (a stale build): " + missing);
+    if (!undeclared.empty()) throw std::invalid_argument("the addon has ops that src/tensor/manifest.ts does not declare: " + undeclared);
+    Napi::Array out = Napi::Array::New(env, ids.size());
+    for (size_t k = 0; k < ids.size(); k++) out.Set(static_cast<uint32_t>(k), Napi::Number::New(env, static_cast<double>(ids[k])));
+    return out;
+  });
+}
+
+Napi::Value Bind(const Napi::CallbackInfo& info) { return BindOn(OpTable().production, info); }
+Napi::Value TestingBind(const Napi::CallbackInfo& info) { return BindOn(OpTable().testing, info); }
 
 // fromBuffer(view: ArrayBufferView, shape: number[], dtypeCode, device?) -> handle (a copy)
 Napi::Value FromBuffer(const Napi::CallbackInfo& info) {
@@ -395,13 +518,6 @@ Napi::Value SetErrorClass(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-Napi::Value OpNames(const Napi::CallbackInfo& info) {
-  auto& ops = OpTable();
-  Napi::Array arr = Napi::Array::New(info.Env(), ops.size());
-  for (size_t k = 0; k < ops.size(); k++) arr.Set(static_cast<uint32_t>(k), Napi::String::New(info.Env(), ops[k].name));
-  return arr;
-}
-
 void Cleanup(AddonData* d) {
   // Environment teardown: free every tensor still held (better-sqlite3's pattern).
   while (d->liveHead != nullptr) d->liveHead->Release(Napi::Env(nullptr), false);
@@ -444,7 +560,12 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("toBuffer", Napi::Function::New(env, ToBuffer, "toBuffer"));
   exports.Set("memory", Napi::Function::New(env, Memory, "memory"));
   exports.Set("setErrorClass", Napi::Function::New(env, SetErrorClass, "setErrorClass"));
-  exports.Set("opNames", Napi::Function::New(env, OpNames, "opNames"));
+  exports.Set("bind", Napi::Function::New(env, Bind, "bind"));
+  const char* testing = std::getenv("CQSEG_TESTING_OPS");
+  if (testing != nullptr && std::string(testing) == "1") {
+    exports.Set("testingCall", Napi::Function::New(env, TestingCall, "testingCall"));
+    exports.Set("testingBind", Napi::Function::New(env, TestingBind, "testingBind"));
+  }
   exports.Set("torchVersion", Napi::String::New(env, TORCH_VERSION));
   return exports;
 }

@@ -6,9 +6,9 @@
 //
 // Why: a training step frees and reallocates the same activation sizes every step.
 // glibc maps and unmaps blocks above its mmap threshold each time (a page fault per 4 KiB
-// on every reuse: measured +30-40% step time on Unet(b2) at 512x768), and keeping them in
-// its heap instead (a 1 GiB threshold) mixes them with small blocks (peak RSS +20-40% over
-// the live peak). The first version of this allocator kept freed blocks in size buckets
+// on every reuse), and keeping them in its heap instead (a 1 GiB threshold) mixes them
+// with small blocks (a higher peak RSS than the live peak); bench/core.ts and
+// bench/train.ts measure both. The first version of this allocator kept freed blocks in size buckets
 // (each mapped on its own, reused when a request fit with at most a quarter wasted): no
 // faults on reuse, but a freed block never served a smaller or a larger request, and on a
 // recorded trace of one Unet(b2) 512x768 step it mapped 2,342 MB for 1,491 MB of live
@@ -27,7 +27,7 @@
 // (default 4 GiB; env CQSEG_CACHE_MIB) are given back from the tail when top falls.
 // Requests that do not fit in the reservation are mapped on their own and unmapped on free.
 // Transparent huge pages on request (CQSEG_THP=1): faster training faults, but direct
-// compaction stalled DCIN transfer 4x after a memory-heavy phase, so off by default.
+// compaction can stall later phases (DCIN transfer after a memory-heavy one), so off by default.
 #include "common.h"
 
 #include <c10/core/CPUAllocator.h>
@@ -271,7 +271,7 @@ void InstallCachingAllocator() {
   });
 }
 
-void RegisterAllocatorOps(std::vector<OpDef>& ops) {
+void RegisterAllocatorOps(Ops& ops) {
   // install the caching allocator unless CQSEG_MALLOC chose another policy; true if in use
   OP("useCachingAllocator", {
     const char* env = std::getenv("CQSEG_MALLOC");
@@ -281,14 +281,14 @@ void RegisterAllocatorOps(std::vector<OpDef>& ops) {
   });
   // [idle bytes, mapped bytes, hits, misses, peak mapped, peak in use, free ranges] of the
   // caching allocator: idle = committed and not in use; a hit needs no new memory
-  OP("allocatorStats", {
+  TEST_OP("allocatorStats", {
     ArenaState& s = State();
     std::lock_guard<std::mutex> lock(s.mutex);
     return std::vector<int64_t>{static_cast<int64_t>(s.Idle()), static_cast<int64_t>(s.Mapped()), s.hits, s.misses,
                                 static_cast<int64_t>(s.peakMapped), static_cast<int64_t>(s.peakInUse), static_cast<int64_t>(s.freeByAddr.size())};
   });
   // gives back the idle tail and the pages of every free range
-  OP("allocatorEmptyCache", {
+  TEST_OP("allocatorEmptyCache", {
     ArenaState& s = State();
     std::lock_guard<std::mutex> lock(s.mutex);
     if (s.base == nullptr) return None{};

@@ -60,10 +60,34 @@ struct AddonData {
 AddonData& Data(Napi::Env env);
 Napi::Object Wrap(Napi::Env env, at::Tensor t);
 
-// Typed access to an op's arguments (info[0] is the op id).
+// What one argument of an op is, as the manifest declares it ('T', 'T?', 'TS', 'ints', ...).
+enum class ArgKind : uint8_t {
+  kTensor, kTensorOpt, kTensorOrScalar, kScalar, kScalarOpt, kInt, kIntOpt, kFloat, kFloatOpt, kBool, kBoolOpt,
+  kString, kStringOpt, kInts, kIntsOpt, kFloats, kTensors, kDtype, kDtypeOpt, kDeviceOpt,
+};
+// The kind named by a manifest string; throws for an unknown one.
+ArgKind ArgKindOf(const std::string& s);
+
+class Args;
+struct None {};
+using Result = std::variant<None, at::Tensor, std::vector<at::Tensor>, double, int64_t, bool,
+                            std::vector<int64_t>, std::string>;
+
+using OpFn = Result (*)(Args&);
+struct OpDef {
+  const char* name;
+  OpFn fn;
+  // argument kinds, from the manifest the TS side binds at load (src/tensor/manifest.ts)
+  std::vector<ArgKind> kinds;
+  bool bound = false;
+};
+
+// Typed access to an op's arguments (info[0] is the op id). Each accessor checks that the
+// manifest declares the argument as a kind it may read (a.t(i) of a 'T', 'T?' or 'TS'),
+// so the C++ body and the manifest cannot disagree unnoticed.
 class Args {
  public:
-  Args(const Napi::CallbackInfo& info, const char* op) : info_(info), op_(op) {}
+  Args(const Napi::CallbackInfo& info, const OpDef& op) : info_(info), op_(op.name), kinds_(&op.kinds) {}
   Napi::Env env() const { return info_.Env(); }
   size_t size() const { return info_.Length() - 1; }
   bool none(size_t i) const;
@@ -89,26 +113,28 @@ class Args {
 
  private:
   Napi::Value at(size_t i) const { return info_[i + 1]; }
+  // fails unless the manifest declares argument i as one of `allowed` (a bit per ArgKind)
+  void expect(size_t i, uint32_t allowed, const char* accessor) const;
+  at::Tensor& rawT(size_t i) const;
+  int64_t rawI64(size_t i) const;
+  std::string rawStr(size_t i) const;
   const Napi::CallbackInfo& info_;
   const char* op_;
+  const std::vector<ArgKind>* kinds_;
 };
 
-struct None {};
-using Result = std::variant<None, at::Tensor, std::vector<at::Tensor>, double, int64_t, bool,
-                            std::vector<int64_t>, std::string>;
-
-using OpFn = Result (*)(Args&);
-struct OpDef {
-  const char* name;
-  OpFn fn;
+// The two op tables: `production` (what src/tensor calls) and `testing` (raw kernels and
+// counters for tests and benchmarks, reachable only when the addon loads with
+// CQSEG_TESTING_OPS=1).
+struct Ops {
+  std::vector<OpDef> production;
+  std::vector<OpDef> testing;
 };
 
-void RegisterMathOps(std::vector<OpDef>& ops);
-void RegisterNnOps(std::vector<OpDef>& ops);
-void RegisterAugmentOps(std::vector<OpDef>& ops);
-void RegisterKernelOps(std::vector<OpDef>& ops);
-void RegisterFusedOps(std::vector<OpDef>& ops);
-void RegisterAllocatorOps(std::vector<OpDef>& ops);
+void RegisterMathOps(Ops& ops);
+void RegisterNnOps(Ops& ops);
+void RegisterAugmentOps(Ops& ops);
+void RegisterAllocatorOps(Ops& ops);
 void InstallCachingAllocator();
 
 // dtype codes shared with src/tensor/dtype.ts
@@ -117,4 +143,5 @@ int64_t DtypeToCode(at::ScalarType t);
 
 }  // namespace cqseg
 
-#define OP(NAME, ...) ops.push_back({NAME, [](Args& a) -> Result { __VA_ARGS__ }})
+#define OP(NAME, ...) ops.production.push_back({NAME, [](Args& a) -> Result { __VA_ARGS__ }, {}})
+#define TEST_OP(NAME, ...) ops.testing.push_back({NAME, [](Args& a) -> Result { __VA_ARGS__ }, {}})

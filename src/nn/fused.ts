@@ -9,14 +9,21 @@
  * Each description computes what it stands for with `materialize()` (the layer's
  * fallback where no fused op applies: other paddings, dilations).
  */
-import { Tensor, cat, interpolate, relu } from '../tensor';
-import type { BatchNorm2d } from './layers';
+import { Tensor, batchNorm, cat, interpolate, relu } from '../tensor';
+
+/** What Activated needs of a batch-norm layer (BatchNorm2d in layers.ts). */
+export interface BatchNormLayer {
+  forward(x: Tensor): Tensor;
+  forwardSilu(x: Tensor): Tensor;
+  /** the layer's batch norm (statistics, momentum, counter) through fn, a function of batchNorm's signature */
+  apply(x: Tensor, fn: typeof batchNorm): Tensor;
+}
 
 export type Activation = 'relu' | 'silu';
 
 /** act(bn(x)), with bn's statistics and momentum (training or eval as bn is). */
 export class Activated {
-  constructor(readonly x: Tensor, readonly bn: BatchNorm2d, readonly act: Activation) {}
+  constructor(readonly x: Tensor, readonly bn: BatchNormLayer, readonly act: Activation) {}
 
   materialize(): Tensor {
     if (this.act === 'silu') return this.bn.forwardSilu(this.x);

@@ -4,7 +4,7 @@ import { callV } from './call';
 import { Tensor } from './tensor';
 
 export function isGradEnabled(): boolean {
-  return callV<boolean>('isGradEnabled');
+  return callV('isGradEnabled');
 }
 
 function withGradMode<T>(enabled: boolean, fn: () => T): T {

@@ -53,7 +53,7 @@ export function float32OnCpu(...ts: Tensor[]): boolean {
  * native training kernels and fused nodes; other cases take libtorch's plain ops.
  */
 export function trainsOnCpu(...ts: Tensor[]): boolean {
-  return ts.some((t) => t.requiresGrad) && float32OnCpu(...ts) && callV<boolean>('isGradEnabled');
+  return ts.some((t) => t.requiresGrad) && float32OnCpu(...ts) && callV('isGradEnabled');
 }
 
 /** The kernel for conv2d(x, weight) with geometry g (x (N, Cin, H, W), weight (Cout, Cin/groups, kH, kW)). */

@@ -6,15 +6,16 @@
  */
 import { callT, callV } from './call';
 import { checkInt, checkShape, checkTensor, checkTensors } from './check';
+import { NativeHandle } from './native';
 import { Tensor } from './tensor';
 
 /** handles of a list of tensors, which may be empty (no amsgrad slots, no momentum buffers) */
-const handles = (xs: Tensor[], arg: string, op: string): unknown[] =>
+const handles = (xs: Tensor[], arg: string, op: string): NativeHandle[] =>
   (Array.isArray(xs) && xs.length === 0 ? [] : checkTensors(xs, arg, op).map((t) => t.handle));
 
 /** 1 where the parameter has a gradient, else 0, in order. */
 export function hasGrads(params: Tensor[]): number[] {
-  return callV<number[]>('hasGrads', handles(params, 'params', 'hasGrads'));
+  return callV('hasGrads', handles(params, 'params', 'hasGrads'));
 }
 
 export interface AdamSettings {

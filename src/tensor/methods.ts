@@ -119,7 +119,7 @@ for (const [name, fn] of Object.entries(methods)) {
   });
 }
 
-const h = (x: Operand): unknown => (x instanceof Tensor ? x.handle : x);
+const h = (x: Operand): NativeHandle | number | boolean => (x instanceof Tensor ? x.handle : x);
 function inplace(name: string, impl: (self: Tensor, ...args: never[]) => void): void {
   Object.defineProperty(P, name, {
     value: function (this: Tensor, ...args: never[]) {
@@ -150,7 +150,7 @@ inplace('retainGrad', (x) => callV('retainGrad', x.handle));
 
 Object.defineProperty(P, 'grad', {
   get(this: Tensor) {
-    const g = callV<NativeHandle | undefined>('grad', this.handle);
+    const g = callV('grad', this.handle);
     return g === undefined ? undefined : wrap(g);
   },
   set(this: Tensor, g: Tensor | undefined) {
@@ -160,13 +160,13 @@ Object.defineProperty(P, 'grad', {
 });
 Object.defineProperty(P, 'requiresGrad', {
   get(this: Tensor) {
-    return callV<boolean>('requiresGrad', this.handle);
+    return callV('requiresGrad', this.handle);
   },
   configurable: true,
 });
 Object.defineProperty(P, 'isLeaf', {
   get(this: Tensor) {
-    return callV<boolean>('isLeaf', this.handle);
+    return callV('isLeaf', this.handle);
   },
   configurable: true,
 });

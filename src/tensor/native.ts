@@ -7,6 +7,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { CqsegError } from '../util/errors';
+import { ArgKind, OPS } from './manifest';
 
 /** Error raised by libtorch or the addon; `code` is ERR_TORCH, ERR_INVALID_ARG, ERR_OUT_OF_MEMORY or ERR_NATIVE. */
 export class TorchError extends CqsegError {
@@ -27,7 +28,11 @@ export interface NativeBinding {
   toBuffer(h: NativeHandle): ArrayBuffer;
   memory(): { liveTensors: number; liveBytes: number; created: number };
   setErrorClass(cls: new (msg: string) => Error): void;
-  opNames(): string[];
+  /** binds a manifest (manifest.ts) to the op table: the ops' ids, in its order */
+  bind(entries: [string, readonly ArgKind[]][]): number[];
+  /** the tests' table (testing.ts), present when the addon loaded with CQSEG_TESTING_OPS=1 */
+  testingCall?(op: number, ...args: unknown[]): unknown;
+  testingBind?(entries: [string, readonly ArgKind[]][]): number[];
   torchVersion: string;
   NativeTensor: new () => NativeHandle;
 }
@@ -75,11 +80,24 @@ function load(): NativeBinding {
 
 export const native: NativeBinding = load();
 
-const opIds = new Map<string, number>(native.opNames().map((name, i) => [name, i]));
+/**
+ * Binds a manifest to an op table; a table that differs from it (a stale build) is an
+ * ERR_ADDON error naming the ops and the fix.
+ */
+export function bindManifest(bind: (entries: [string, readonly ArgKind[]][]) => number[], manifest: Record<string, { args: readonly ArgKind[] }>): Map<string, number> {
+  const names = Object.keys(manifest);
+  let ids: number[];
+  try {
+    ids = bind(names.map((n) => [n, manifest[n].args]));
+  } catch (err) {
+    throw new CqsegError(`cqseg's addon does not match its TypeScript: ${(err as Error).message}; rebuild it with \`npm run setup\``, 'ERR_ADDON');
+  }
+  return new Map(names.map((n, i) => [n, ids[i]]));
+}
 
-/** The numeric id of a native op; throws if the addon lacks it (a stale build). */
-export function opId(name: string): number {
-  const id = opIds.get(name);
-  if (id === undefined) throw new CqsegError(`native op '${name}' is missing from the addon: rebuild it with \`npm run setup\``, 'ERR_ADDON');
-  return id;
+const opIds = bindManifest((e) => native.bind(e), OPS);
+
+/** The numeric id of a production op (manifest.ts). */
+export function opId(name: keyof typeof OPS): number {
+  return opIds.get(name)!;
 }

@@ -5,8 +5,8 @@
  */
 import { ArgumentError, checkInt, checkOperand, checkShape, checkTensor, checkTensors, normDim, oneOf } from './check';
 import { DType, DTYPE_CODES, dtypeOfArray, isFloating } from './dtype';
-import { callT, callTs, callV } from './call';
-import { native } from './native';
+import { OpWithArgs, callT, callTs, callV } from './call';
+import { NativeHandle, native } from './native';
 import { Device, Tensor, wrap } from './tensor';
 
 export interface CreateOptions {
@@ -17,7 +17,7 @@ export interface CreateOptions {
 
 type Operand = Tensor | number | boolean;
 
-const h = (x: Operand): unknown => (x instanceof Tensor ? x.handle : x);
+const h = (x: Operand): NativeHandle | number | boolean => (x instanceof Tensor ? x.handle : x);
 const dt = (d: DType | undefined, op: string): number | undefined => {
   if (d === undefined) return undefined;
   const c = DTYPE_CODES[d];
@@ -146,7 +146,7 @@ function withLhs(a: Operand, b: Operand, op: string, fn: (x: Tensor) => Tensor):
   }
 }
 
-function binary(op: string, a: Operand, b: Operand): Tensor {
+function binary(op: OpWithArgs<readonly ['T', 'TS']>, a: Operand, b: Operand): Tensor {
   return withLhs(a, b, op, (x) => callT(op, x.handle, h(checkOperand(b, 'b', op))));
 }
 
@@ -176,7 +176,7 @@ export const le = (a: Operand, b: Operand): Tensor => binary('le', a, b);
 export const gt = (a: Operand, b: Operand): Tensor => binary('gt', a, b);
 export const ge = (a: Operand, b: Operand): Tensor => binary('ge', a, b);
 
-function binaryT(op: string): (a: Tensor, b: Tensor) => Tensor {
+function binaryT(op: OpWithArgs<readonly ['T', 'T']>): (a: Tensor, b: Tensor) => Tensor {
   return (a, b) => callT(op, checkTensor(a, 'a', op).handle, checkTensor(b, 'b', op).handle);
 }
 export const maximum = binaryT('maximum');
@@ -186,7 +186,7 @@ export const logicalAnd = binaryT('logicalAnd');
 export const logicalOr = binaryT('logicalOr');
 export const logicalXor = binaryT('logicalXor');
 
-function unary(op: string): (x: Tensor) => Tensor {
+function unary(op: OpWithArgs<readonly ['T']>): (x: Tensor) => Tensor {
   return (x) => callT(op, checkTensor(x, 'x', op).handle);
 }
 export const neg = unary('neg');
@@ -224,7 +224,7 @@ export function clamp(x: Tensor, min?: number | Tensor | null, max?: number | Te
   if (min instanceof Tensor || max instanceof Tensor) {
     // a number bound next to a tensor bound becomes a temporary 0-d tensor, freed after the call
     const temps: Tensor[] = [];
-    const bound = (v: number | Tensor | null | undefined): unknown => {
+    const bound = (v: number | Tensor | null | undefined): NativeHandle | undefined => {
       if (v instanceof Tensor) return v.handle;
       if (v == null) return undefined;
       const t = scalarLike(v, x);
@@ -344,7 +344,7 @@ export function any(x: Tensor, dim?: number, keepdim = false): Tensor {
 export const cumsum = (x: Tensor, dim: number): Tensor =>
   callT('cumsum', checkTensor(x, 'x', 'cumsum').handle, normDim(dim, x.ndim, 'dim', 'cumsum'));
 export const logsumexp = (x: Tensor, dim: number | number[], keepdim = false): Tensor =>
-  callT('logsumexp', checkTensor(x, 'x', 'logsumexp').handle, dimsOf(x, dim, 'logsumexp'), keepdim);
+  callT('logsumexp', checkTensor(x, 'x', 'logsumexp').handle, dimsOf(x, dim, 'logsumexp')!, keepdim);
 /** p-norm over dims. */
 export const norm = (x: Tensor, p = 2, dim: number | number[] = [], keepdim = false): Tensor =>
   callT('norm', checkTensor(x, 'x', 'norm').handle, p, dimsOf(x, dim, 'norm') ?? [], keepdim);
@@ -410,9 +410,9 @@ export const maskedSelect = (x: Tensor, mask: Tensor): Tensor =>
   callT('maskedSelect', checkTensor(x, 'x', 'maskedSelect').handle, checkTensor(mask, 'mask', 'maskedSelect').handle);
 export const nonzero = (x: Tensor): Tensor => callT('nonzero', checkTensor(x, 'x', 'nonzero').handle);
 export const flip = (x: Tensor, dims: number | number[]): Tensor =>
-  callT('flip', checkTensor(x, 'x', 'flip').handle, dimsOf(x, dims, 'flip'));
+  callT('flip', checkTensor(x, 'x', 'flip').handle, dimsOf(x, dims, 'flip')!);
 export const roll = (x: Tensor, shifts: number | number[], dims: number | number[]): Tensor =>
-  callT('roll', checkTensor(x, 'x', 'roll').handle, typeof shifts === 'number' ? [shifts] : shifts, dimsOf(x, dims, 'roll'));
+  callT('roll', checkTensor(x, 'x', 'roll').handle, typeof shifts === 'number' ? [shifts] : shifts, dimsOf(x, dims, 'roll')!);
 export const expand = (x: Tensor, shape: number[]): Tensor =>
   callT('expand', checkTensor(x, 'x', 'expand').handle, checkShape(shape, 'shape', 'expand'));
 export const repeat = (x: Tensor, repeats: number[]): Tensor =>

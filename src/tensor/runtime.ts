@@ -7,11 +7,11 @@ import { callV } from './call';
 export function setNumThreads(n: number): void {
   callV('setNumThreads', checkInt(n, 'n', 'setNumThreads', 1));
 }
-export const getNumThreads = (): number => callV<number>('getNumThreads');
+export const getNumThreads = (): number => callV('getNumThreads');
 /** Whether cqseg's hand-vectorized AVX2 kernels run (false without AVX2+FMA, or with env CQSEG_CPU=plain). */
-export const cpuHasAvx2 = (): boolean => callV<boolean>('cpuHasAvx2');
-export const cudaIsAvailable = (): boolean => callV<boolean>('cudaIsAvailable');
-export const cudaDeviceCount = (): number => callV<number>('cudaDeviceCount');
+export const cpuHasAvx2 = (): boolean => callV('cpuHasAvx2');
+export const cudaIsAvailable = (): boolean => callV('cudaIsAvailable');
+export const cudaDeviceCount = (): number => callV('cudaDeviceCount');
 /**
  * The BLAS library mapped into this process (Linux: from /proc/self/maps), e.g.
  * '/usr/lib/x86_64-linux-gnu/openblas-openmp/libblas.so.3'; 'unknown' elsewhere. libtorch
@@ -30,11 +30,11 @@ export function blasLibrary(): string {
 /** libtorch's version string, e.g. '1.13.0' or '2.11.0'. */
 export const torchVersion = (): string => native.torchVersion;
 /** libtorch's report of its thread pools and kernels (torch.__config__.parallel_info). */
-export const parallelInfo = (): string => callV<string>('parallelInfo');
+export const parallelInfo = (): string => callV('parallelInfo');
 /**
  * Switches CPU blocks of 1 MiB and more to cqseg's caching allocator (native/src/allocator.cc:
  * mapped once, reused by best fit), as training does: a step frees and reallocates the same
  * activation sizes, and the cache keeps peak memory lower than glibc's heap at the same speed.
  * Does nothing when env CQSEG_MALLOC names another policy. Returns whether the cache is in use.
  */
-export const useCachingAllocator = (): boolean => callV<boolean>('useCachingAllocator');
+export const useCachingAllocator = (): boolean => callV('useCachingAllocator');

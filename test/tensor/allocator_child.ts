@@ -3,12 +3,12 @@
  * arena holds only the blocks made here. Prints one JSON line: named allocator stats
  * snapshots and values read back.
  */
+import { testing } from '../../src/tensor/testing';
 import * as T from '../../src/tensor';
-import { callV } from '../../src/tensor/call';
 
 const MiB = 1 << 20;
 const stats = (): { idle: number; mapped: number; hits: number; misses: number; peakMapped: number; peakInUse: number; freeRanges: number } => {
-  const [idle, mapped, hits, misses, peakMapped, peakInUse, freeRanges] = callV<number[]>('allocatorStats');
+  const [idle, mapped, hits, misses, peakMapped, peakInUse, freeRanges] = testing.callV('allocatorStats');
   return { idle, mapped, hits, misses, peakMapped, peakInUse, freeRanges };
 };
 const floats = (mib: number, v: number): T.Tensor => T.full([(mib * MiB) / 4], v);
@@ -32,7 +32,7 @@ out.guardValue = T.tidy(() => guard.narrow(0, MiB / 2 - 1, 1).item());
 e.dispose();
 guard.dispose();
 out.afterAllFree = stats();
-callV('allocatorEmptyCache');
+testing.callV('allocatorEmptyCache');
 out.afterEmpty = stats();
 const small = T.ones([100]);
 small.dispose();

@@ -13,10 +13,11 @@
  * run of the same case (23% for batchNormActConv2d's plain 3x3 output, from the libtorch
  * convolution both sides share) (measured on these inputs, each twin run in float64).
  */
+import { testing } from '../../src/tensor/testing';
 import * as assert from 'node:assert/strict';
 import { test } from 'node:test';
 import * as T from '../../src/tensor';
-import { callT, callTs } from '../../src/tensor/call';
+import { callT } from '../../src/tensor/call';
 import { convKernel } from '../../src/tensor/conv_kernel';
 import { assertClose, assertNoLeak } from '../helpers/assert';
 
@@ -65,15 +66,15 @@ test('depthwise conv2d without bias, and the raw kernels against libtorch on a l
     const ref = run([x, wt], ([a, b]) => callT('conv2d', a.handle, b.handle, null, [1, 1], [2, 2], [1, 1], 4), null);
     assert.ok(rel(ours.grads[1], ref.grads[1]) < 2e-6);
     const g = randq([2, 4, 20, 26]);
-    const gw = callT('depthwiseWeightGrad', g.handle, x.handle, 3, 3, [2, 2], [1, 1]);
-    const gx = callT('depthwiseInputGrad', g.handle, randq([4, 1, 3, 3]).handle, 40, 52, [2, 2], [1, 1]);
+    const gw = testing.callT('depthwiseWeightGrad', g.handle, x.handle, 3, 3, [2, 2], [1, 1]);
+    const gx = testing.callT('depthwiseInputGrad', g.handle, randq([4, 1, 3, 3]).handle, 40, 52, [2, 2], [1, 1]);
     assert.deepEqual(gw.shape, [4, 1, 3, 3]);
     assert.deepEqual(gx.shape, [2, 4, 40, 52]);
     const xr = x.detach().clone().requiresGrad_();
     const wr = randq([4, 1, 3, 3]).requiresGrad_();
     callT('conv2d', xr.handle, wr.handle, null, [2, 2], [1, 1], [1, 1], 4).backward(g);
     assert.ok(rel(gw, wr.grad!) < 2e-6, 'weight kernel');
-    const gx2 = callT('depthwiseInputGrad', g.handle, wr.handle, 40, 52, [2, 2], [1, 1]);
+    const gx2 = testing.callT('depthwiseInputGrad', g.handle, wr.handle, 40, 52, [2, 2], [1, 1]);
     assert.ok(rel(gx2, xr.grad!) < 2e-6, 'input kernel');
     // a map whose weight-gradient sums span several float blocks of rows (22,500 terms
     // each, exact on the grid), against float64 libtorch: a lost or doubled block shows
@@ -81,7 +82,7 @@ test('depthwise conv2d without bias, and the raw kernels against libtorch on a l
     const wb = randq([2, 1, 3, 3]).to('float64').requiresGrad_();
     const gb = randq([1, 2, 90, 250]);
     callT('conv2d', xb.to('float64').handle, wb.handle, null, [1, 1], [1, 1], [1, 1], 2).backward(gb.to('float64'));
-    assert.ok(rel(callT('depthwiseWeightGrad', gb.handle, xb.handle, 3, 3, [1, 1], [1, 1]).to('float64'), wb.grad!) < 1e-6, 'weight kernel, several blocks');
+    assert.ok(rel(testing.callT('depthwiseWeightGrad', gb.handle, xb.handle, 3, 3, [1, 1], [1, 1]).to('float64'), wb.grad!) < 1e-6, 'weight kernel, several blocks');
   });
 });
 
@@ -184,9 +185,9 @@ test('the raw Winograd kernels equal libtorch on a larger map (values and both g
     const g = randq([2, 24, 33, 47]);
     const ref = T.conv2d(x, wt, null, { padding: 1 });
     ref.backward(g);
-    const y = T.noGrad(() => callT('winogradConv2d', x.handle, wt.handle));
+    const y = T.noGrad(() => testing.callT('winogradConv2d', x.handle, wt.handle));
     assert.ok(rel(y, ref.detach()) < 1e-5, `y ${rel(y, ref.detach())}`);
-    const [gx, gw] = callTs('winogradConv2dGrads', g.handle, x.handle, wt.handle);
+    const [gx, gw] = testing.callTs('winogradConv2dGrads', g.handle, x.handle, wt.handle);
     assert.ok(rel(gx, x.grad!) < 1e-5, `dx ${rel(gx, x.grad!)}`);
     assert.ok(rel(gw, wt.grad!) < 1e-5, `dw ${rel(gw, wt.grad!)}`);
   });
@@ -296,9 +297,9 @@ test('the native kernels and fused nodes refuse bad arguments by name (a TorchEr
       [() => callT('int8Dot', T.zeros([4, 8], { dtype: 'int8' }).handle, T.zeros([1, 8], { dtype: 'int16' }).handle, T.zeros([1], { dtype: 'int32' }).handle), /rows must be int64/],
       [() => callT('depthwiseConv2d', f().to('float64').handle, T.randn([3, 1, 3, 3]).to('float64').handle, null, [1, 1], [1, 1]), /float32 CPU tensors only/],
       [() => callT('depthwiseConv2d', f().handle, T.randn([3, 1, 3, 3]).handle, null, [1], [1, 1]), /stride and padding take 2 values/],
-      [() => callT('depthwiseWeightGrad', T.randn([1, 3, 4, 4]).handle, f().handle, 3, 3, [1, 1], [1, 1]), /gradOutput and x must be float32 \(N,C,H,W\) of one N and C/],
-      [() => callT('depthwiseWeightGrad', f().handle, f().handle, 3, 3, [1], [1, 1]), /stride takes 2 values >= 1 and padding 2 values >= 0/],
-      [() => callT('depthwiseInputGrad', f().handle, T.randn([2, 1, 3, 3]).handle, 4, 4, [1, 1], [1, 1]), /w must be \(C,1,kH,kW\) for gradOutput's C/],
+      [() => testing.callT('depthwiseWeightGrad', T.randn([1, 3, 4, 4]).handle, f().handle, 3, 3, [1, 1], [1, 1]), /gradOutput and x must be float32 \(N,C,H,W\) of one N and C/],
+      [() => testing.callT('depthwiseWeightGrad', f().handle, f().handle, 3, 3, [1], [1, 1]), /stride takes 2 values >= 1 and padding 2 values >= 0/],
+      [() => testing.callT('depthwiseInputGrad', f().handle, T.randn([2, 1, 3, 3]).handle, 4, 4, [1, 1], [1, 1]), /w must be \(C,1,kH,kW\) for gradOutput's C/],
       [() => callT('batchNormSilu', f().handle, T.ones([2]).handle, T.zeros([3]).handle, null, null, 0.1, 1e-5), /weight and bias must be float32 \(C\)/],
       [() => callT('batchNormSilu', f().to('float64').handle, T.ones([3]).handle, T.zeros([3]).handle, null, null, 0.1, 1e-5), /x must be a float32 CPU tensor/],
       [() => callT('batchNormActConv2d', f().handle, T.ones([3]).handle, T.zeros([3]).handle, null, null, 0.1, 1e-5, T.randn([3, 1, 3, 3]).handle, null, [1, 1], [1, 1, 1, 1], 3, 'tanh', 'auto'), /activation must be 'silu' or 'relu', got 'tanh'/],
@@ -313,9 +314,9 @@ test('the native kernels and fused nodes refuse bad arguments by name (a TorchEr
       [() => callT('upCatConv2d', f().handle, null, T.randn([4, 3, 3, 3]).handle, null, [1, 1], 'fft'), /upCatConv2d: algorithm must be 'auto', 'gemm' or 'winograd', got 'fft'/],
       [() => callT('conv2dWinograd', f().handle, T.randn([4, 3, 5, 5]).handle, null), /conv2dWinograd: x must be float32 \(N,C,H,W\) on the CPU and w \(Co,C,3,3\)/],
       [() => callT('conv2dWinograd', f().handle, T.randn([4, 2, 3, 3]).handle, null), /conv2dWinograd: x must be float32/],
-      [() => callT('winogradConv2d', f().handle, T.randn([4, 2, 3, 3]).handle), /winograd: input \[2, 3, 4, 4\] does not match transformed kernels \[16, 4, 2\]/],
-      [() => callT('winogradConv2d', f().handle, T.randn([4, 3, 2, 2]).handle), /winograd: expected float32 3x3 kernels/],
-      [() => callT('winogradConv2dGrads', T.randn([2, 4, 5, 4]).handle, f().handle, T.randn([4, 3, 3, 3]).handle), /winograd: output gradient \[2, 4, 5, 4\] does not match input \[2, 3, 4, 4\]/],
+      [() => testing.callT('winogradConv2d', f().handle, T.randn([4, 2, 3, 3]).handle), /winograd: input \[2, 3, 4, 4\] does not match transformed kernels \[16, 4, 2\]/],
+      [() => testing.callT('winogradConv2d', f().handle, T.randn([4, 3, 2, 2]).handle), /winograd: expected float32 3x3 kernels/],
+      [() => testing.callTs('winogradConv2dGrads', T.randn([2, 4, 5, 4]).handle, f().handle, T.randn([4, 3, 3, 3]).handle), /winograd: output gradient \[2, 4, 5, 4\] does not match input \[2, 3, 4, 4\]/],
       [() => callT('scaledConv2d', f().handle, T.rand([2, 3, 2, 2]).handle, T.randn([4, 3, 1, 1]).handle, null, [1, 1], [0, 0]), /x must be \(N,C,H,W\) and scale \(N,C,1,1\)/],
     ];
     for (const [fn, re] of cases) assert.throws(fn, (e: Error) => e instanceof T.TorchError && re.test(e.message), String(re));

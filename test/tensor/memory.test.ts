@@ -1,10 +1,11 @@
 import * as assert from 'node:assert/strict';
+import { testing } from '../../src/tensor/testing';
 import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { dispose, keep, memory, native } from '../helpers/core';
+import { opId } from '../../src/tensor/native';
 import * as T from '../../src/tensor';
-import { callV } from '../../src/tensor/call';
 
 test('tidy frees intermediates and keeps what it returns', () => {
   const before = memory().liveTensors;
@@ -59,7 +60,7 @@ test('dispose twice is fine; use after dispose throws "Tensor is disposed"', () 
 });
 
 test('a foreign or disposed handle reaching the addon is an error, not a crash', () => {
-  const id = native.opNames().indexOf('neg');
+  const id = opId('neg');
   assert.throws(() => native.call(id, {}), /expected a tensor/);
   assert.throws(() => native.call(id, Object.create(native.NativeTensor.prototype)), /Error|handle/);
   const h = native.fromBuffer(new Float32Array([1]), [1], 0);
@@ -109,7 +110,7 @@ const cacheOn = !process.env.CQSEG_MALLOC || process.env.CQSEG_MALLOC === 'cache
 test('the caching allocator is off until asked for (unless CQSEG_MALLOC=cache); useCachingAllocator switches it on', () => {
   if (process.env.CQSEG_MALLOC === 'cache') return assert.equal(T.useCachingAllocator(), true);
   T.zeros([1 << 20]).dispose(); // 4 MiB: not through the cache yet
-  if (!process.env.CQSEG_MALLOC) assert.deepEqual(callV<number[]>('allocatorStats'), [0, 0, 0, 0, 0, 0, 0]);
+  if (!process.env.CQSEG_MALLOC) assert.deepEqual(testing.callV('allocatorStats'), [0, 0, 0, 0, 0, 0, 0]);
   assert.equal(T.useCachingAllocator(), cacheOn);
   assert.equal(T.useCachingAllocator(), cacheOn, 'a second call is harmless');
 });

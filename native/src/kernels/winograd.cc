@@ -8,9 +8,8 @@
 // kernels, dU = (A dY A^T) . V summed over tiles (16 products again), then dW = G^T dU G.
 //
 // Why: the Unet decoder's 3x3 convolutions of 64 to 472 channels are most of a training
-// step's arithmetic, and oneDNN and im2col + GEMM both run them near the core's peak
-// (single thread: about 75 GFLOP/s on the benchmark machine); only fewer multiplications
-// make them faster. Transforms are elementwise passes over rows (B, A, G hold 0, +-1,
+// step's arithmetic, and oneDNN and im2col + GEMM both run them near the core's peak;
+// only fewer multiplications make them faster. Transforms are elementwise passes over rows (B, A, G hold 0, +-1,
 // +-1/2), cheap against the products from about 64 channels on; below that the direct
 // algorithms stay faster, so the caller chooses.
 //
@@ -18,10 +17,11 @@
 // tile rows. V[p][ci][t] and M[p][co][t] hold position p = 4k + l of the transformed
 // tiles of one block, so each product is U[p] (Co x Ci) times V[p] (Ci x T), by BLAS
 // through at::mm (one call per position: faster than at::bmm at these sizes).
-#include "common.h"
+#include "../common.h"
 #include "kernels.h"
 
 #include <ATen/Parallel.h>
+#include <torch/csrc/autograd/custom_function.h>
 
 namespace cqseg {
 
@@ -310,6 +310,44 @@ at::Tensor WinogradWeightGrad(const at::Tensor& gIn, const at::Tensor& xIn) {
     }
   });
   return dw;
+}
+
+namespace {
+
+// conv2d(x, w, b, padding 1) (3x3, stride 1): libtorch's forward, Winograd gradients
+// where they apply (ConvGrads; libtorch's otherwise)
+struct WinogradConvFn : public torch::autograd::Function<WinogradConvFn> {
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x, const at::Tensor& w, const c10::optional<at::Tensor>& b) {
+    ctx->save_for_backward({x, w});
+    ctx->saved_data["bias"] = b.has_value() && b->defined();
+    return at::conv2d(x, w, b, {1, 1}, {1, 1});
+  }
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx, torch::autograd::variable_list grads) {
+    auto sv = ctx->get_saved_variables();
+    const at::Tensor g = grads[0].contiguous();
+    auto [gx, gw] = ConvGrads(g, sv[0], sv[1], {1, 1}, {1, 1, 1, 1}, 1, kWinograd, ctx->needs_input_grad(0), ctx->needs_input_grad(1));
+    at::Tensor gb;
+    if (ctx->saved_data["bias"].toBool() && ctx->needs_input_grad(2)) gb = g.sum({0, 2, 3});
+    return {gx, gw, gb};
+  }
+};
+
+}  // namespace
+
+void RegisterWinogradOps(Ops& ops) {
+    // (x (N,C,H,W), w (Co,C,3,3), bias?): conv2d with padding 1 whose gradients are Winograd's
+  OP("conv2dWinograd", {
+    const at::Tensor& x = a.t(0);
+    const at::Tensor& w = a.t(1);
+    TORCH_CHECK(x.dim() == 4 && x.device().is_cpu() && x.scalar_type() == at::kFloat && w.dim() == 4 && w.size(1) == x.size(1) && w.size(2) == 3 && w.size(3) == 3 &&
+                    w.scalar_type() == at::kFloat,
+                "conv2dWinograd: x must be float32 (N,C,H,W) on the CPU and w (Co,C,3,3)");
+    return WinogradConvFn::apply(x, w, Opt(a.ot(2)));
+  });
+    // (x, w) -> conv2d(x, w, padding 1) and (gradOutput, x, w) -> [dx, dw]: the raw Winograd
+  // kernels (winograd.cc), for tests
+  TEST_OP("winogradConv2d", return WinogradConv(a.t(0), WinogradWeight(a.t(1))););
+    TEST_OP("winogradConv2dGrads", return std::vector<at::Tensor>{WinogradInputGrad(a.t(0), a.t(2)), WinogradWeightGrad(a.t(0), a.t(1))};);
 }
 
 }  // namespace cqseg

@@ -1,7 +1,7 @@
 // Op table, part 2: nn functional ops, losses, linear algebra, autograd,
 // optimizer steps (PyTorch's formulas, looped over parameter lists in C++),
 // threads and devices.
-#include "common.h"
+#include "../common.h"
 
 #include <ATen/Parallel.h>
 
@@ -91,7 +91,7 @@ int64_t Reduction(Args& a, size_t i) {
 
 }  // namespace
 
-void RegisterNnOps(std::vector<OpDef>& ops) {
+void RegisterNnOps(Ops& ops) {
   // ---------------------------------------------------------- convolutions
   // (x, w, b?, stride[2], padding[2], dilation[2], groups)
   OP("conv2d", return at::conv2d(a.t(0), a.t(1), a.optT(2), a.ints(3), a.ints(4), a.ints(5), a.i64(6)););
@@ -169,8 +169,8 @@ void RegisterNnOps(std::vector<OpDef>& ops) {
   OP("setGradEnabled", at::GradMode::set_enabled(a.b(0)); return None{};);
 
   // ------------------------------------------------------------ optimizers
-  ops.push_back({"adamStep", AdamStep});
-  ops.push_back({"sgdStep", SgdStep});
+  ops.production.push_back({"adamStep", AdamStep, {}});
+  ops.production.push_back({"sgdStep", SgdStep, {}});
 
   // --------------------------------------------------------- runtime, devices
   OP("setNumThreads", at::set_num_threads(static_cast<int>(a.i64(0))); return None{};);
@@ -178,7 +178,7 @@ void RegisterNnOps(std::vector<OpDef>& ops) {
   OP("cudaIsAvailable", return at::hasCUDA(););
   OP("cudaDeviceCount", return static_cast<int64_t>(at::hasCUDA() ? at::getNumGPUs() : 0););
   // Benchmark floor: ns per at::add of (a, b) looped n times in C++ (no JS involved).
-  OP("benchAddLoop", {
+  TEST_OP("benchAddLoop", {
     at::Tensor& x = a.t(0);
     at::Tensor& y = a.t(1);
     int64_t n = a.i64(2);

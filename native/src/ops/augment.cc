@@ -5,7 +5,7 @@
 // (at::make_generator<CPUGeneratorImpl>(seed)), stacks them and moves the result to
 // the requested device. The global generators are never touched, and a seed gives the
 // same numbers on every device (the draw happens on the CPU).
-#include "common.h"
+#include "../common.h"
 
 #include <ATen/CPUGeneratorImpl.h>
 
@@ -30,7 +30,7 @@ at::Tensor SeededFields(Args& a, Fill fill) {
 }
 }  // namespace
 
-void RegisterAugmentOps(std::vector<OpDef>& ops) {
+void RegisterAugmentOps(Ops& ops) {
   // uniform [lo, hi) per seed
   OP("augSeededUniform", return SeededFields(a, [](at::Tensor& t, double lo, double hi, at::Generator& g) {
        t.uniform_(lo, hi, g);

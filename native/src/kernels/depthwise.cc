@@ -1,14 +1,8 @@
-// Op table, part for hand-written CPU kernels: where libtorch has no fused op and its
-// composition measured 2-7x slower than the reference tools (bench/dcin.ts), or its
-// kernel is slow (bench/train.ts). Each is a plain loop over contiguous memory, parallel
-// over at::parallel_for, with no state.
-//   rgbHistogramCounts: joint RGB histogram in one pass (libtorch's shift + index +
-//     bincount took 2.5-3.1 ms per 512x768 image against cv2.calcHist's 1.5 ms).
-//   depthwiseConv2d: at::conv2d forward; backward with hand kernels where libtorch 1.13's
-//     were measured slow (weight gradient 1.6-20x, k3 stride-2 input gradient 2.3x).
-//   int8Dot: integer dot products of int16 queries with int8 rows, the coarse pass of
-//     the exact LRIS search (reads a quarter of the float32 bank's bytes).
-#include "common.h"
+// Depthwise convolutions (groups = channels): libtorch's forward, and backward kernels
+// for the cases where libtorch 1.13's CPU backward is slow (the weight gradient, and the
+// input gradient of stride-2 3x3 convolutions). ConvBackward is the gradient every fused
+// node's convolution uses.
+#include "../common.h"
 #include "kernels.h"
 
 #include <ATen/Parallel.h>
@@ -17,182 +11,6 @@
 namespace cqseg {
 
 namespace {
-
-// Adds the bins of `n` pixels into `hist` (bins >> shift per channel, flat (r*b+g)*b+b).
-// Four interleaved partial histograms break the store-to-load chains of repeated bins.
-template <int64_t step>
-void HistPixels(const uint8_t* r, const uint8_t* g, const uint8_t* b, int64_t n,
-                int shift, int bits, uint32_t* part /* ways * nb */, int64_t nb, int ways) {
-  const int64_t o1 = ways == 4 ? nb : 0, o2 = 2 * o1, o3 = 3 * o1;
-  int64_t i = 0;
-  auto bin = [&](int64_t k) {
-    return ((static_cast<uint32_t>(r[k * step]) >> shift) << (2 * bits)) |
-           ((static_cast<uint32_t>(g[k * step]) >> shift) << bits) |
-           (static_cast<uint32_t>(b[k * step]) >> shift);
-  };
-  for (; i + 4 <= n; i += 4) {
-    part[bin(i)]++;
-    part[o1 + bin(i + 1)]++;
-    part[o2 + bin(i + 2)]++;
-    part[o3 + bin(i + 3)]++;
-  }
-  for (; i < n; i++) part[bin(i)]++;
-}
-
-#ifdef CQSEG_X86
-// HistPixels<1> with four partial histograms for planar channels and bins <= 4 bits per
-// channel: bin indices of 32 pixels at a time in AVX2 registers (per byte r >> shift and
-// (r' << bits) | g', then 16 bits wide << bits | b'), read back four at a time as one
-// 64-bit word; the same counts as the plain loop.
-__attribute__((target("avx2"), optimize("O3"))) void HistPlanarAvx2(const uint8_t* r, const uint8_t* g, const uint8_t* b, int64_t n, int shift,
-                                                                  int bits, uint32_t* part, int64_t nb) {
-  const __m128i sr = _mm_cvtsi32_si128(shift), sl = _mm_cvtsi32_si128(bits);
-  const __m256i keep = _mm256_set1_epi8(static_cast<char>(0xFF >> shift)), zero = _mm256_setzero_si256();
-  alignas(32) uint16_t idx[32];
-  const uint64_t* words = reinterpret_cast<const uint64_t*>(idx);
-  int64_t i = 0;
-  for (; i + 32 <= n; i += 32) {
-    const __m256i rv = _mm256_and_si256(_mm256_srl_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(r + i)), sr), keep);
-    const __m256i gv = _mm256_and_si256(_mm256_srl_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(g + i)), sr), keep);
-    const __m256i bv = _mm256_and_si256(_mm256_srl_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + i)), sr), keep);
-    const __m256i rg = _mm256_or_si256(_mm256_sll_epi16(rv, sl), gv);  // < 2^(2 bits) <= 256: stays in its byte
-    const __m256i lo = _mm256_or_si256(_mm256_sll_epi16(_mm256_unpacklo_epi8(rg, zero), sl), _mm256_unpacklo_epi8(bv, zero));
-    const __m256i hi = _mm256_or_si256(_mm256_sll_epi16(_mm256_unpackhi_epi8(rg, zero), sl), _mm256_unpackhi_epi8(bv, zero));
-    _mm256_store_si256(reinterpret_cast<__m256i*>(idx), lo);
-    _mm256_store_si256(reinterpret_cast<__m256i*>(idx + 16), hi);
-    for (int k = 0; k < 8; k++) {
-      const uint64_t w = words[k];
-      part[w & 0xFFFF]++;
-      part[nb + ((w >> 16) & 0xFFFF)]++;
-      part[2 * nb + ((w >> 32) & 0xFFFF)]++;
-      part[3 * nb + (w >> 48)]++;
-    }
-  }
-  if (i < n) HistPixels<1>(r + i, g + i, b + i, n - i, shift, bits, part, nb, 4);
-}
-#endif
-
-// images uint8 contiguous (N,3,H,W) (nhwc false) or (N,H,W,3) (nhwc true) -> int64 (N, nb)
-at::Tensor RgbHistogramCounts(const at::Tensor& x, bool nhwc, int64_t shift) {
-  TORCH_CHECK(x.device().is_cpu(), "rgbHistogramCounts: CPU tensors only");
-  TORCH_CHECK(x.scalar_type() == at::kByte, "rgbHistogramCounts: uint8 images only");
-  TORCH_CHECK(x.dim() == 4 && x.size(nhwc ? 3 : 1) == 3, "rgbHistogramCounts: images must be (N,3,H,W) or (N,H,W,3)");
-  TORCH_CHECK(shift >= 0 && shift <= 8, "rgbHistogramCounts: shift must be 0..8");
-  at::Tensor c = x.contiguous();
-  const int bits = 8 - static_cast<int>(shift);
-  const int64_t nb = int64_t{1} << (3 * bits);
-  // Up to 16 bins per channel the partial histograms stay cache-sized: four interleaved
-  // ones per job, and jobs of (image, pixel chunk) so that one image still uses every
-  // thread, added into the output once all are done. Larger bin counts take one partial
-  // and one job per image, added at once.
-  const bool small = nb <= 4096;
-  const int ways = small ? 4 : 1;
-  const bool avx2 = HasAvx2();
-  const int64_t n = c.size(0);
-  const int64_t px = nhwc ? c.size(1) * c.size(2) : c.size(2) * c.size(3);
-  at::Tensor out = at::zeros({n, nb}, at::kLong);
-  const uint8_t* src = c.data_ptr<uint8_t>();
-  int64_t* dst = out.data_ptr<int64_t>();
-  const int64_t chunk = small ? int64_t{1} << 18 : std::max<int64_t>(px, 1);
-  const int64_t per = (px + chunk - 1) / chunk;
-  std::vector<std::vector<uint32_t>> parts(static_cast<size_t>(small ? n * per : 0));
-  auto merge = [nb, ways](int64_t* h, const std::vector<uint32_t>& part) {
-    for (int w = 0; w < ways; w++) {
-      for (int64_t k = 0; k < nb; k++) h[k] += part[static_cast<size_t>(w * nb + k)];
-    }
-  };
-  at::parallel_for(0, n * per, 1, [&](int64_t lo, int64_t hi) {
-    for (int64_t job = lo; job < hi; job++) {
-      const int64_t img = job / per, p0 = (job % per) * chunk, cnt = std::min(chunk, px - p0);
-      const uint8_t* base = src + img * px * 3;
-      std::vector<uint32_t> part(static_cast<size_t>(ways * nb), 0);
-      if (nhwc) HistPixels<3>(base + 3 * p0, base + 3 * p0 + 1, base + 3 * p0 + 2, cnt, static_cast<int>(shift), bits, part.data(), nb, ways);
-#ifdef CQSEG_X86
-      else if (avx2 && small) HistPlanarAvx2(base + p0, base + px + p0, base + 2 * px + p0, cnt, static_cast<int>(shift), bits, part.data(), nb);
-#endif
-      else HistPixels<1>(base + p0, base + px + p0, base + 2 * px + p0, cnt, static_cast<int>(shift), bits, part.data(), nb, ways);
-      if (small) parts[static_cast<size_t>(job)] = std::move(part);
-      else merge(dst + img * nb, part);
-    }
-  });
-  for (size_t job = 0; job < parts.size(); job++) merge(dst + static_cast<int64_t>(job) / per * nb, parts[job]);
-  return out;
-}
-
-// sum_k q[k] * c[k] of int16 q and int8 c, exact in int64.
-int64_t DotScalar(const int16_t* q, const int8_t* c, int64_t d) {
-  int64_t s = 0;
-  for (int64_t k = 0; k < d; k++) s += int32_t{q[k]} * int32_t{c[k]};
-  return s;
-}
-
-#ifdef CQSEG_X86
-// AVX2: 16 products per madd into 8 int32 lanes; each lane takes at most 2 products of
-// |q| <= 32767, |c| <= 127 per step (8.3e6), and a block of 128 steps over two
-// accumulators (at most 64 each, 5.3e8, summed 1.07e9) never overflows int32 before it
-// is added into the int64 total. One row at a time: the scan is bound by memory
-// (measured: 4-row blocking, which shares the loads of q, ran 1.4x slower).
-__attribute__((target("avx2"))) int64_t DotAvx2(const int16_t* q, const int8_t* c, int64_t d) {
-  int64_t total = 0;
-  const int64_t body = d - d % 16;
-  for (int64_t k0 = 0; k0 < body; k0 += 128 * 16) {
-    const int64_t end = std::min(body, k0 + 128 * 16);
-    __m256i acc0 = _mm256_setzero_si256(), acc1 = _mm256_setzero_si256();
-    int64_t k = k0;
-    for (; k + 32 <= end; k += 32) {
-      // two rows ahead (a prefetch never faults past the end): measured 10-15% faster
-      _mm_prefetch(reinterpret_cast<const char*>(c + k + 3072), _MM_HINT_T0);
-      const __m256i c0 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(c + k)));
-      const __m256i c1 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(c + k + 16)));
-      acc0 = _mm256_add_epi32(acc0, _mm256_madd_epi16(c0, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + k))));
-      acc1 = _mm256_add_epi32(acc1, _mm256_madd_epi16(c1, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + k + 16))));
-    }
-    if (k < end) {
-      const __m256i c0 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(c + k)));
-      acc0 = _mm256_add_epi32(acc0, _mm256_madd_epi16(c0, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + k))));
-    }
-    alignas(32) int32_t lanes[16];
-    _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), acc0);
-    _mm256_store_si256(reinterpret_cast<__m256i*>(lanes + 8), acc1);
-    for (int32_t v : lanes) total += v;
-  }
-  return total + DotScalar(q + body, c + body, d - body);
-}
-#endif
-
-// codes int8 (M, D), queries int16 (Q, D) -> float64 (Q, M) of exact integer dot products;
-// with rows (int64 (K)), only those rows of codes -> (Q, K).
-at::Tensor Int8Dot(const at::Tensor& codes, const at::Tensor& queries, const at::Tensor& rows) {
-  TORCH_CHECK(codes.device().is_cpu() && queries.device().is_cpu(), "int8Dot: CPU tensors only");
-  TORCH_CHECK(codes.scalar_type() == at::kChar && codes.dim() == 2, "int8Dot: codes must be int8 (M, D)");
-  TORCH_CHECK(queries.scalar_type() == at::kShort && queries.dim() == 2, "int8Dot: queries must be int16 (Q, D)");
-  TORCH_CHECK(codes.size(1) == queries.size(1), "int8Dot: codes and queries differ in D");
-  at::Tensor c = codes.contiguous(), q = queries.contiguous();
-  const int64_t m = c.size(0), d = c.size(1), nq = q.size(0);
-  at::Tensor idx;
-  if (rows.defined()) {
-    TORCH_CHECK(rows.device().is_cpu() && rows.scalar_type() == at::kLong && rows.dim() == 1, "int8Dot: rows must be int64 (K)");
-    idx = rows.contiguous();
-    TORCH_CHECK(idx.numel() == 0 || (idx.min().item<int64_t>() >= 0 && idx.max().item<int64_t>() < m), "int8Dot: a row index is out of range");
-  }
-  const int64_t k = idx.defined() ? idx.numel() : m;
-  const int64_t* ip = idx.defined() ? idx.data_ptr<int64_t>() : nullptr;
-  at::Tensor out = at::empty({nq, k}, at::kDouble);
-  const int8_t* cp = c.data_ptr<int8_t>();
-  const int16_t* qp = q.data_ptr<int16_t>();
-  double* op = out.data_ptr<double>();
-  auto dot = DotScalar;
-#ifdef CQSEG_X86
-  if (HasAvx2()) dot = DotAvx2;
-#endif
-  at::parallel_for(0, k, 256, [&](int64_t lo, int64_t hi) {
-    for (int64_t r = lo; r < hi; r++) {
-      const int8_t* row = cp + (ip ? ip[r] : r) * d;
-      for (int64_t j = 0; j < nq; j++) op[j * k + r] = static_cast<double>(dot(qp + j * d, row, d));
-    }
-  });
-  return out;
-}
 
 // ------------------------------------------------------------ depthwise convolution
 // NCHW float32, multiplier 1, dilation 1, padding (top pt, left pl; bottom and right follow
@@ -378,27 +196,11 @@ at::Tensor DepthwiseInputGrad(const at::Tensor& gIn, const at::Tensor& wIn, int6
 
 }  // namespace
 
-bool HasAvx2() {
-#ifdef CQSEG_X86
-  // CQSEG_CPU=plain takes the plain C++ paths on any CPU (tests of a machine without AVX2)
-  static const bool yes = [] {
-    const char* v = std::getenv("CQSEG_CPU");
-    if (v != nullptr && std::string(v) == "plain") return false;
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  }();
-  return yes;
-#else
-  return false;
-#endif
-}
-
 // Gradients of conv2d(pad(x, pads), w, stride, groups) for x and w (each when asked),
 // pads = [left, right, top, bottom]. Depthwise float32 convolutions take, per gradient,
-// the kernel measured faster here (1 thread, the Unet(efficientnet-b2) shapes at 256x384,
-// batch 2, A/B in one process): ours for every weight gradient (5x5: 7-14x,
-// 3x3: 1.6-1.8x faster; 1.25x slower on 8x12 maps, about 0.3 ms) and for the input of
-// stride-2 3x3 ones (2.3x), libtorch's otherwise (its stride-1 input gradients run near
-// its forward's speed).
+// the faster kernel on the Unet(efficientnet-b2) shapes: ours for every weight gradient
+// and for the input of stride-2 3x3 ones, libtorch's otherwise (its stride-1 input
+// gradients run near its forward's speed). Timings: README, Training, "Speed and memory".
 std::pair<at::Tensor, at::Tensor> ConvBackward(const at::Tensor& g, const at::Tensor& x, const at::Tensor& w, const std::vector<int64_t>& stride,
                                                const std::vector<int64_t>& pads, int64_t groups, bool needX, bool needW) {
   const int64_t kh = w.size(2), kw = w.size(3), l = pads[0], r = pads[1], t = pads[2], bt = pads[3];
@@ -466,26 +268,18 @@ std::pair<std::vector<int64_t>, std::vector<int64_t>> RawKernelArgs(Args& a, con
 
 }  // namespace
 
-void RegisterKernelOps(std::vector<OpDef>& ops) {
-  OP("rgbHistogramCounts", return RgbHistogramCounts(a.t(0), a.b(1), a.i64(2)););
-  OP("int8Dot", return Int8Dot(a.t(0), a.t(1), a.ot(2)););
-  // whether the hand-vectorized AVX2 paths run (false without AVX2+FMA or with CQSEG_CPU=plain)
-  OP("cpuHasAvx2", return HasAvx2(););
-  OP("depthwiseConv2d", return DepthwiseConv2d(a.t(0), a.t(1), a.ot(2), a.ints(3), a.ints(4)););
-  // (gradOutput, x, kh, kw, stride[2], padding[2]) and (gradOutput, w, h, w, stride[2], padding[2]): the raw kernels, for tests
-  OP("depthwiseWeightGrad", {
+void RegisterDepthwiseOps(Ops& ops) {
+    OP("depthwiseConv2d", return DepthwiseConv2d(a.t(0), a.t(1), a.ot(2), a.ints(3), a.ints(4)););
+    // (gradOutput, x, kh, kw, stride[2], padding[2]) and (gradOutput, w, h, w, stride[2], padding[2]): the raw kernels, for tests
+  TEST_OP("depthwiseWeightGrad", {
     auto [s, p] = RawKernelArgs(a, a.t(1), "depthwiseWeightGrad");
     return DepthwiseWeightGrad(a.t(0), a.t(1), a.i64(2), a.i64(3), s[0], s[1], p[0], p[1]);
   });
-  OP("depthwiseInputGrad", {
+    TEST_OP("depthwiseInputGrad", {
     TORCH_CHECK(a.t(1).dim() == 4 && a.t(1).size(0) == a.t(0).size(1) && a.t(1).size(1) == 1, "depthwiseInputGrad: w must be (C,1,kH,kW) for gradOutput's C");
     auto [s, p] = RawKernelArgs(a, a.t(0), "depthwiseInputGrad");
     return DepthwiseInputGrad(a.t(0), a.t(1), a.i64(2), a.i64(3), s[0], s[1], p[0], p[1]);
   });
-  // (x, w) -> conv2d(x, w, padding 1) and (gradOutput, x, w) -> [dx, dw]: the raw Winograd
-  // kernels (winograd.cc), for tests
-  OP("winogradConv2d", return WinogradConv(a.t(0), WinogradWeight(a.t(1))););
-  OP("winogradConv2dGrads", return std::vector<at::Tensor>{WinogradInputGrad(a.t(0), a.t(2)), WinogradWeightGrad(a.t(0), a.t(1))};);
 }
 
 }  // namespace cqseg

@@ -1,7 +1,7 @@
 // Op table, part 1: creation, tensor info, elementwise math, comparisons,
 // reductions, shape ops, in-place updates, random numbers and conversion.
 // Each entry is one libtorch call; argument order follows torch.
-#include "common.h"
+#include "../common.h"
 
 namespace cqseg {
 
@@ -25,7 +25,7 @@ at::OptionalIntArrayRef Dims(const std::vector<int64_t>& v, bool all) {
 #define UNARY(NAME, FN) OP(NAME, return FN(a.t(0));)
 #define INPLACE(NAME, CALL) OP(NAME, CALL; return None{};)
 
-void RegisterMathOps(std::vector<OpDef>& ops) {
+void RegisterMathOps(Ops& ops) {
   // ------------------------------------------------------------- creation
   // (shape, dtype?, device?)
   OP("empty", return at::empty(a.ints(0), a.options(1, 2)););
@@ -51,9 +51,7 @@ void RegisterMathOps(std::vector<OpDef>& ops) {
   OP("numel", return static_cast<int64_t>(a.t(0).numel()););
   OP("isContiguous", return a.t(0).is_contiguous(););
   OP("item", return a.t(0).item<double>(););
-  OP("samePointer", return a.t(0).data_ptr() == a.t(1).data_ptr(););
   OP("clone", return a.t(0).clone(););
-  OP("alias", return a.t(0););  // a second handle on the same tensor
 
   // ------------------------------------------------------------ elementwise
   OP("add", if (a.isTensor(1)) return at::add(a.t(0), a.t(1), a.none(2) ? at::Scalar(1) : a.scalar(2));
