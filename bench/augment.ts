@@ -13,9 +13,9 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import {
-  AugmentInputs, Blur, CqgPair, ElasticTransform, GaussNoise, Geometric, HorizontalFlip, RandomBrightnessContrast, RgbShift, Rng,
-  Sharpen, Shear, ShiftScaleRotate, Transform, degrade, disposeOutputs,
+  AugmentInputs, Blur, CqgPair, ElasticTransform, GaussNoise, Geometric, HorizontalFlip, RandomBrightnessContrast, RgbShift, Sharpen, Shear, ShiftScaleRotate, Transform, degrade, disposeOutputs,
 } from '../src/augment';
+import { Rng } from '../src/util/random';
 import { Adam, Module } from '../src/nn';
 import * as T from '../src/tensor';
 

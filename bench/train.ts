@@ -14,7 +14,8 @@
  */
 import { execFileSync } from 'child_process';
 import * as path from 'path';
-import { CqgPair, toRng } from '../src/augment';
+import { CqgPair } from '../src/augment';
+import { toRng } from '../src/util/random';
 import { normalize } from '../src/models/preprocess';
 import { Unet } from '../src/models/unet/model';
 import { Adam } from '../src/nn';

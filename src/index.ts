@@ -1,6 +1,7 @@
 /**
  * cqseg's public entry point (package.json "main"): each layer as a namespace, in the
  * order they build on each other (ARCHITECTURE.md):
+ *   random   the one seeded generator and its named streams (util/random.ts)
  *   tensor   libtorch tensors, autograd, memory scopes (the native addon's only caller)
  *   nn       modules, layers, optimisers, safetensors
  *   augment  the paper's geometric and color-quality augmentations, CQG's view pairs
@@ -14,6 +15,7 @@
  *
  *   import { tensor as T, models, dcin } from 'cqseg';
  */
+export * as random from './util/random';
 export * as tensor from './tensor';
 export * as nn from './nn';
 export * as augment from './augment';

@@ -10,8 +10,8 @@ test('package.json main resolves to the built entry point, with each layer as a 
   for (const f of [pkg.main, pkg.types]) assert.ok(fs.existsSync(path.join(root, f)), `${f} exists`);
   // eslint-disable-next-line @typescript-eslint/no-var-requires
   const cqseg = require(path.join(root, pkg.main)) as Record<string, Record<string, unknown>>;
-  assert.deepEqual(Object.keys(cqseg).sort(), ['augment', 'color', 'data', 'dcin', 'evaluation', 'experiment', 'experimentConfig', 'losses', 'metrics', 'models', 'nn', 'runs', 'tensor', 'train', 'trainConfig']);
-  for (const [ns, name] of [['tensor', 'tidy'], ['dcin', 'predictColumns'], ['dcin', 'grisSelect'], ['models', 'Unet'], ['train', 'train'], ['losses', 'cqgLoss'], ['evaluation', 'evaluateDataset'], ['experiment', 'runExperiment']]) {
+  assert.deepEqual(Object.keys(cqseg).sort(), ['augment', 'color', 'data', 'dcin', 'evaluation', 'experiment', 'experimentConfig', 'losses', 'metrics', 'models', 'nn', 'random', 'runs', 'tensor', 'train', 'trainConfig']);
+  for (const [ns, name] of [['tensor', 'tidy'], ['dcin', 'predictColumns'], ['dcin', 'grisSelect'], ['models', 'Unet'], ['train', 'train'], ['losses', 'cqgLoss'], ['evaluation', 'evaluateDataset'], ['experiment', 'runExperiment'], ['random', 'stream']]) {
     assert.equal(typeof cqseg[ns][name], 'function', `${ns}.${name}`);
   }
 });

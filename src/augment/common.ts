@@ -17,7 +17,7 @@
  */
 import * as T from '../tensor';
 import { ArgumentError, Tensor } from '../tensor';
-import { Rng } from './rng';
+import { Rng } from '../util/random';
 
 /** Named inputs of a transform; `mask` is optional. */
 export interface AugmentInputs {

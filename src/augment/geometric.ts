@@ -20,7 +20,7 @@ import {
   AugmentInputs, AugmentOutputs, checkInputs, checkP, checkParamCount, checkRange, drawPerSample, Effect, ImageSize,
   padReflect101, perSample, Transform,
 } from './common';
-import { Rng } from './rng';
+import { Rng } from '../util/random';
 
 /** Row-major 2x3 affine [a, b, c, d, e, f]: x' = a x + b y + c, y' = d x + e y + f. */
 export type Affine = [number, number, number, number, number, number];

@@ -1,5 +1,4 @@
 /** cqseg augmentations: batched geometric, photometric and degradation transforms with replayable draws. */
-export { Rng, toRng } from './rng';
 export type { AugmentInputs, AugmentOutputs, Effect, ImageSize, Transform } from './common';
 export { reflect101Indices } from './common';
 export {

@@ -14,7 +14,7 @@ import {
   fromWorking, ImageSize, padReflect101, perSample, toWorking, Transform,
 } from './common';
 import { PerSample } from './geometric';
-import { Rng } from './rng';
+import { Rng } from '../util/random';
 
 /** An image-only transform: per-sample params; `applyWorking` maps float32 0..255 -> 0..255. */
 export abstract class PhotometricTransform<P> implements Transform<PerSample<P>> {

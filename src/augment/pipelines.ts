@@ -16,7 +16,7 @@ import { Tensor } from '../tensor';
 import { AugmentInputs, AugmentOutputs, checkInputs, fromWorking, ImageSize, toWorking, Transform } from './common';
 import { Geometric, GeometricOptions, GeometricParams } from './geometric';
 import { ColorQuality, ColorQualityOptions, ColorQualityParams } from './photometric';
-import { Rng, toRng } from './rng';
+import { Rng, toRng } from '../util/random';
 
 export interface PipelineOptions {
   geometric?: GeometricOptions;

@@ -10,5 +10,4 @@ export * from './open';
 export * from './split';
 export * from './check';
 export * from './loader';
-export { Rng, hashSeed } from './rng';
 export * from './synth';

@@ -15,7 +15,7 @@ import { dispose, stack, Tensor, tensor, tidy } from '../tensor';
 import { SegDataset } from './dataset';
 import { DataError, decodeImage, RawImage, resizeMask, Size } from './image_io';
 import { readRoi } from './pairing';
-import { Rng } from './rng';
+import { stream } from '../util/random';
 
 /** The paper's input size [H, W], every command's default (written here only). */
 export const PAPER_SIZE: Size = [512, 768];
@@ -119,7 +119,7 @@ export class Loader {
   /** The sample order of an epoch: a seeded permutation (seed, epoch), or 0..n-1 without shuffle. */
   order(epoch: number): number[] {
     const idx = Array.from({ length: this.dataset.items.length }, (_, i) => i);
-    return this.opts.shuffle ? new Rng(this.opts.seed * 1000003 + epoch).shuffle(idx) : idx;
+    return this.opts.shuffle ? stream(this.opts.seed, 'loader', epoch).shuffle(idx) : idx;
   }
 
   /** The batches of one epoch, decoded `prefetch` batches ahead. */

@@ -7,7 +7,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { SegDataset, subset } from './dataset';
 import { DataError } from './image_io';
-import { Rng } from './rng';
+import { stream } from '../util/random';
 
 export interface Split {
   train: SegDataset;
@@ -17,7 +17,7 @@ export interface Split {
 /** Indices for a seeded split: sorted within each part; the same seed gives the same split. */
 export function splitIndices(n: number, valFraction: number, seed: number): { train: number[]; val: number[] } {
   if (!(valFraction >= 0 && valFraction < 1)) throw new DataError(`valFraction must be in [0, 1), got ${valFraction}`, 'argument');
-  const order = new Rng(seed).shuffle(Array.from({ length: n }, (_, i) => i));
+  const order = stream(seed, 'split').shuffle(Array.from({ length: n }, (_, i) => i));
   const nVal = Math.round(n * valFraction);
   const val = order.slice(0, nVal).sort((a, b) => a - b);
   const train = order.slice(nVal).sort((a, b) => a - b);

@@ -21,28 +21,26 @@ import * as T from '../tensor';
 import { ArgumentError } from '../tensor';
 import { Module } from '../nn';
 import { closestKey } from '../util/suggest';
-import { DcinColumnSpec, DcinOptions, dcinPredictMany, DcinResult } from './predict';
+import { DCIN_MODES, DcinMode, DcinOptions, dcinPredictMany, DcinResult } from './predict';
 import { AdaBnBatch, adaBnDomainStats, ADABN_IMAGE_ALPHA, BnStats, Forward, withAdaBnImage, withBnStats, withFlipTta } from './tta';
 
-/** The DCIN parts of a column name. */
-export const DCIN_COLUMN_MODES: readonly DcinColumnSpec[] = ['none', 'exri', 'gris', 'lris', 'full', 'full-robust', 'auto', 'auto-entropy'];
 /** The test-time adaptation parts. */
 export const TTA_PARTS = ['adabn', 'adabn-image', 'flip'] as const;
 /** DCIN modes that need a reference bank. */
-export const BANK_MODES: readonly DcinColumnSpec[] = ['gris', 'lris', 'full', 'full-robust', 'auto', 'auto-entropy'];
+export const BANK_MODES: readonly DcinMode[] = ['gris', 'lris', 'full', 'full-robust', 'auto', 'auto-entropy'];
 /** The test-time adaptation columns an experiment adds by default: each alone, and with auto (the safe DCIN rule). */
 export const TTA_COLUMNS = ['adabn', 'adabn-image', 'flip', 'auto+adabn', 'auto+flip'] as const;
 
 export interface Column {
   /** as given, e.g. 'auto+flip' */
   name: string;
-  dcin: DcinColumnSpec;
+  dcin: DcinMode;
   adapt: 'adabn' | 'adabn-image' | null;
   flip: boolean;
 }
 
 /** What a column name may be, for messages. */
-export const COLUMN_GRAMMAR = `DCIN[+adabn|+adabn-image][+flip], DCIN one of ${DCIN_COLUMN_MODES.join(', ')} (none may be left out: 'flip', 'adabn')`;
+export const COLUMN_GRAMMAR = `DCIN[+adabn|+adabn-image][+flip], DCIN one of ${DCIN_MODES.join(', ')} (none may be left out: 'flip', 'adabn')`;
 
 /** Parses a column name (see the file comment); an ArgumentError says what is wrong. */
 export function parseColumn(name: string): Column {
@@ -51,13 +49,13 @@ export function parseColumn(name: string): Column {
   };
   if (typeof name !== 'string' || name.trim() === '') return bad('empty');
   const parts = name.split('+').map((p) => p.trim());
-  let dcin: DcinColumnSpec | null = null;
+  let dcin: DcinMode | null = null;
   let adapt: Column['adapt'] = null;
   let flip = false;
   parts.forEach((p, i) => {
-    if ((DCIN_COLUMN_MODES as readonly string[]).includes(p)) {
+    if ((DCIN_MODES as readonly string[]).includes(p)) {
       if (i !== 0) bad(`the DCIN mode '${p}' must come first`);
-      dcin = p as DcinColumnSpec;
+      dcin = p as DcinMode;
     } else if (p === 'adabn' || p === 'adabn-image') {
       if (adapt) bad(`'${adapt}' and '${p}' together`);
       if (flip) bad("'flip' must come last");
@@ -66,7 +64,7 @@ export function parseColumn(name: string): Column {
       if (flip) bad("'flip' twice");
       flip = true;
     } else {
-      const near = closestKey(p, [...DCIN_COLUMN_MODES, ...TTA_PARTS]);
+      const near = closestKey(p, [...DCIN_MODES, ...TTA_PARTS]);
       bad(`unknown ${i === 0 ? 'DCIN mode' : 'part'} '${p}'${near ? ` (did you mean '${near}'?)` : ''}`);
     }
   });

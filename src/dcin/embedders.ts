@@ -17,6 +17,8 @@ import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as T from '../tensor';
 import { ArgumentError } from '../tensor';
+import { integer, must, readJsonFile } from '../util/schema';
+import { z } from 'zod';
 import { normalizeEmbeddings } from './lris';
 
 export interface Embedder {
@@ -94,12 +96,16 @@ export class EncoderEmbedder implements Embedder {
   }
 }
 
-export interface OnnxConfig extends Preprocess {
-  input: [number, number];
-  inputName?: string;
-  outputName?: string;
-}
-
+const number3 = (phrase: string, x: () => z.ZodNumber) => z.tuple([x(), x(), x()], must(phrase));
+/** The JSON beside an ONNX embedder: its input size and preprocessing (model.json for model.onnx). */
+export const ONNX_CONFIG = z.object({
+  input: z.tuple([integer(1), integer(1)], must('[H, W], two positive integers')),
+  mean: number3('[r, g, b], three numbers', () => z.number(must('a number'))),
+  std: number3('[r, g, b], three positive numbers', () => z.number(must('a positive number')).positive()),
+  inputName: z.string(must('a string')).optional(),
+  outputName: z.string(must('a string')).optional(),
+}).strict();
+export type OnnxConfig = z.infer<typeof ONNX_CONFIG>;
 /** sha256 of a file, hex. */
 export function fileSha256(file: string): string {
   return crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex');
@@ -109,20 +115,7 @@ function readConfig(model: string): { file: string; config: OnnxConfig } {
   const candidates = [model.replace(/\.onnx$/i, '') + '.json', model + '.json'];
   const file = candidates.find((f) => fs.existsSync(f));
   if (!file) throw new ArgumentError(`${model}: no preprocessing JSON beside the model (looked for ${candidates.join(', ')}); it must hold { "input": [H, W], "mean": [r, g, b], "std": [r, g, b] }`);
-  let c: OnnxConfig;
-  try {
-    c = JSON.parse(fs.readFileSync(file, 'utf8')) as OnnxConfig;
-  } catch (e) {
-    throw new ArgumentError(`${file}: not valid JSON (${(e as Error).message})`);
-  }
-  const triple = (v: unknown): boolean => Array.isArray(v) && v.length === 3 && v.every((n) => typeof n === 'number' && Number.isFinite(n));
-  if (!Array.isArray(c.input) || c.input.length !== 2 || !c.input.every((n) => Number.isInteger(n) && n > 0)) {
-    throw new ArgumentError(`${file}: "input" must be [H, W] positive integers, got ${JSON.stringify(c.input)}`);
-  }
-  if (!triple(c.mean) || !triple(c.std) || c.std.some((s) => s <= 0)) {
-    throw new ArgumentError(`${file}: "mean" and "std" must be three numbers each (std > 0), got ${JSON.stringify(c.mean)} and ${JSON.stringify(c.std)}`);
-  }
-  return { file, config: c };
+  return { file, config: readJsonFile(file, ONNX_CONFIG, 'ONNX preprocessing file', (m) => new ArgumentError(m)) };
 }
 
 type Ort = typeof import('onnxruntime-node');

@@ -44,8 +44,9 @@ import { ensemble, EnsembleMode, selectByEntropy, selectSafe } from './ensemble'
 import { lrisSelect } from './lris';
 import { oodScores, OodScore } from './ood';
 
-export type DcinMode = 'none' | 'exri' | 'gris' | 'lris' | 'full' | 'auto' | 'auto-entropy';
-export const DCIN_MODES: readonly DcinMode[] = ['none', 'exri', 'gris', 'lris', 'full', 'auto', 'auto-entropy'];
+/** The DCIN modes: the paper's four and none, full with robust statistics (specular highlights left out), and the two automatic choices. */
+export const DCIN_MODES = ['none', 'exri', 'gris', 'lris', 'full', 'full-robust', 'auto', 'auto-entropy'] as const;
+export type DcinMode = (typeof DCIN_MODES)[number];
 /** auto's candidates (none first; fewer LRIS references when the bank holds fewer images). */
 export const AUTO_CANDIDATES = ['none', 'gris', 'lris', 'lris-2', 'lris-3'] as const;
 /** auto-entropy's candidates. */
@@ -141,7 +142,7 @@ export async function dcinPredict(images: T.Tensor, opts: DcinOptions): Promise<
   if (!DCIN_MODES.includes(opts.mode)) throw new ArgumentError(`Argument 'mode' passed to 'dcinPredict' must be one of ${DCIN_MODES.join(', ')}, got ${String(opts.mode)}`);
   const mode = opts.mode;
   // the auto modes are assembled from shared candidates: one implementation, dcinPredictMany's
-  if (isAuto(mode)) return (await dcinPredictMany(images, [mode], opts)).get(mode)!;
+  if (isAuto(mode) || mode === 'full-robust') return (await dcinPredictMany(images, [mode], opts)).get(mode)!;
   const ens = opts.ensemble ?? 'softmax';
   const tr = opts.transfer ?? {};
   const run = (stats: T.Tensor): T.Tensor => T.tidy(() => opts.model(labTransferToStats(images, stats, tr)));
@@ -188,9 +189,6 @@ export async function dcinPredict(images: T.Tensor, opts: DcinOptions): Promise<
     q?.dispose();
   }
 }
-
-/** A DCIN column of an evaluation grid: a mode, optionally with robust statistics. */
-export type DcinColumnSpec = DcinMode | 'full-robust';
 
 /** LRIS neighbours run by auto (lris, lris-2, lris-3). */
 const AUTO_NEIGHBOURS = 3;
@@ -250,13 +248,13 @@ function autoSelect(a: AutoInputs): { probs: T.Tensor; auto: AutoResult } {
  * every column's result carries the same per-image OOD scores.
  *   const byColumn = await dcinPredictMany(images, ['none', 'gris', 'full'], { model, bank, embedder })
  */
-export async function dcinPredictMany(images: T.Tensor, columns: readonly DcinColumnSpec[], opts: Omit<DcinOptions, 'mode'>): Promise<Map<DcinColumnSpec, DcinResult>> {
+export async function dcinPredictMany(images: T.Tensor, columns: readonly DcinMode[], opts: Omit<DcinOptions, 'mode'>): Promise<Map<DcinMode, DcinResult>> {
   const ens = opts.ensemble ?? 'softmax';
   const tr = opts.transfer ?? {};
   const robust: LabTransferOptions = { ...tr, excludeSpecular: true };
   const logits = new Map<string, T.Tensor>();
-  const out = new Map<DcinColumnSpec, DcinResult>();
-  const wants = (...cs: DcinColumnSpec[]): boolean => cs.some((c) => columns.includes(c));
+  const out = new Map<DcinMode, DcinResult>();
+  const wants = (...cs: DcinMode[]): boolean => cs.some((c) => columns.includes(c));
   let q: T.Tensor | undefined;
   try {
     const forward = (key: string, fn: () => T.Tensor): T.Tensor => {

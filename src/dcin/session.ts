@@ -31,6 +31,7 @@ import { loadClassMap, readImage, resizeImage } from '../data';
 import { upsampleArgmax } from '../eval/upsample';
 import { normalize } from '../models/preprocess';
 import { loadRun, RunError, RunInfo } from '../train/run';
+import { readRunConfig } from '../train/config';
 import { Unet } from '../models/unet/model';
 import { BankError, buildBank, BuildOptions, loadBank, disposeBank, ReferenceBank } from './bank';
 import { Embedder, EncoderEmbedder, OnnxEmbedder } from './embedders';
@@ -69,7 +70,7 @@ const sha256File = (f: string): string => crypto.createHash('sha256').update(fs.
 function runPalette(runDir: string, classes: number): Rgb[] {
   const fallback = Array.from({ length: classes }, (_, i) => paletteColor(i));
   try {
-    const cfg = JSON.parse(fs.readFileSync(path.join(runDir, 'config.json'), 'utf8')) as { classes?: string; data?: string };
+    const cfg = readRunConfig(path.join(runDir, 'config.json'));
     let spec = cfg.classes;
     if (!spec && cfg.data && fs.existsSync(path.join(cfg.data, 'classes.json'))) spec = path.join(cfg.data, 'classes.json');
     if (!spec) return fallback;

@@ -13,7 +13,8 @@
  * masks), every figure counts only pixels inside them, at either resolution, and the
  * result says so (`roi: true`: "Dice inside the field of view").
  */
-import { DataError, Loader, Rng, SegDataset, Size, assertDatasetOk, imageSize, loadSample, resizeImage } from '../data';
+import { stream } from '../util/random';
+import { DataError, Loader, SegDataset, Size, assertDatasetOk, imageSize, loadSample, resizeImage } from '../data';
 import { Tensor, argmax, dispose, noGradAsync, tidy } from '../tensor';
 import { pixelLimit, pixelLimitProblem } from '../util/memory';
 import { Progress } from '../util/progress';
@@ -58,7 +59,7 @@ export interface EvalResult {
 export function bootstrapCI(perImage: ConfusionMatrix[], metric: (cm: ConfusionMatrix) => number, resamples: number, seed = 0): [number, number] | null {
   if (resamples <= 0 || perImage.length < 2) return null;
   const c = perImage[0].numClasses;
-  const rng = new Rng(seed);
+  const rng = stream(seed, 'bootstrap');
   const values: number[] = [];
   for (let b = 0; b < resamples; b++) {
     const cm = new ConfusionMatrix(c);

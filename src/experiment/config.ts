@@ -9,8 +9,10 @@
  */
 import * as fs from 'fs';
 import { z } from 'zod';
-import { COLUMN_GRAMMAR, DCIN_COLUMN_MODES, parseColumn, TTA_COLUMNS } from '../dcin/columns';
-import { checkSchema, ConfigError, integer, must, nonEmpty, readJsonObject, resolveConfigPaths, TRAIN_CONFIG_FILE, TRAIN_MODE, TRAIN_MODES } from '../train/config';
+import { COLUMN_GRAMMAR, parseColumn, TTA_COLUMNS } from '../dcin/columns';
+import { DCIN_MODES } from '../dcin/predict';
+import { resolveConfigPaths, TRAIN_CONFIG_FILE, TRAIN_MODE, TRAIN_MODES } from '../train/config';
+import { checkSchema, ConfigError, integer, must, nonEmpty, readJsonObject } from '../util/schema';
 import { fromFile } from '../util/paths';
 
 /** Columns: a DCIN mode, optionally with test-time adaptation (dcin/columns.ts): the paper's
@@ -26,9 +28,10 @@ const DCIN_COLUMN = z.string(must(`a column name, ${COLUMN_GRAMMAR}`)).superRefi
     ctx.addIssue({ code: z.ZodIssueCode.custom, message: (err as Error).message });
   }
 });
-export type DcinColumn = string;
-export const DCIN_COLUMNS: DcinColumn[] = [...DCIN_COLUMN_MODES, ...TTA_COLUMNS];
-export const PAPER_COLUMNS: DcinColumn[] = ['none', 'exri', 'gris', 'lris', 'full'];
+/** A column of the grid: a DCIN mode with optional test-time adaptation (dcin/columns.ts's grammar). */
+export type ColumnName = string;
+export const DEFAULT_COLUMNS: ColumnName[] = [...DCIN_MODES, ...TTA_COLUMNS];
+export const PAPER_COLUMNS: ColumnName[] = ['none', 'exri', 'gris', 'lris', 'full'];
 
 export const EXPERIMENT_CONFIG = z.object({
   out: nonEmpty().default('experiment'),
@@ -39,7 +42,7 @@ export const EXPERIMENT_CONFIG = z.object({
   modes: z.array(TRAIN_MODE, must('a non-empty list of baseline, aug, cqg')).min(1).default([...TRAIN_MODES]),
   /** training settings shared by the modes (data/out/mode are set per run) */
   train: TRAIN_CONFIG_FILE.omit({ data: true, val: true, out: true, mode: true }).strict().default({}),
-  dcin: z.array(DCIN_COLUMN, must('a list of DCIN configurations')).default([...DCIN_COLUMNS])
+  dcin: z.array(DCIN_COLUMN, must('a list of DCIN configurations')).default([...DEFAULT_COLUMNS])
     .refine((cols) => new Set(cols).size === cols.length, { message: 'a column is listed twice' }),
   /** the expert's reference image for ExRI */
   exri: z.string(must('an image path')).default(''),

@@ -3,12 +3,12 @@ import type { OodScore } from '../dcin';
 import type { EvalResult } from '../eval/evaluate';
 import type { TrainMode } from '../train/config';
 import type { EpochMetrics } from '../train/trainer';
-import type { DcinColumn, ExperimentConfig } from './config';
+import type { ColumnName, ExperimentConfig } from './config';
 
 export interface CellResult extends EvalResult {
   domain: string;
   model: TrainMode;
-  dcin: DcinColumn;
+  dcin: ColumnName;
   /** per image: Dice, and the OOD flag of the image against this model's bank */
   perImage: { stem: string; dice: number; ood?: boolean | null }[];
   /** LRIS: how often each bank image was chosen (path -> count) */

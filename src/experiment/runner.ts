@@ -22,7 +22,7 @@ import { Progress } from '../util/progress';
 import { removeStaleTemps } from '../util/atomic';
 import { acquireLock } from '../util/lock';
 import { ensureFolder } from '../util/paths';
-import { DcinColumn, ExperimentConfig, ExperimentConfigError } from './config';
+import { ColumnName, ExperimentConfig, ExperimentConfigError } from './config';
 import { writeReports } from './report';
 import { CellResult, ExperimentResults } from './results';
 
@@ -133,7 +133,7 @@ interface Ctx {
  * tallies the references chosen and, with `oods`, appends the batch's OOD scores (in
  * image order). `domainStats`: the domain's BatchNorm statistics for 'adabn' columns.
  */
-async function columnProbs(images: Tensor, cols: Column[], ctx: Ctx, domainStats?: BnStats, tally?: Map<DcinColumn, CellResult>, oods?: OodScore[]): Promise<Map<string, Tensor>> {
+async function columnProbs(images: Tensor, cols: Column[], ctx: Ctx, domainStats?: BnStats, tally?: Map<ColumnName, CellResult>, oods?: OodScore[]): Promise<Map<string, Tensor>> {
   const byCol = await predictColumns(images, cols, {
     net: ctx.session.model, forward: ctx.session.forward, bank: ctx.bank, embedder: ctx.embedder, exriStats: ctx.exriStats, domainStats, ood: oods !== undefined,
   });
@@ -246,7 +246,7 @@ async function runLocked(cfg: ExperimentConfig, log: Log): Promise<ExperimentRes
     const cols = parseColumns(cfg.dcin);
     for (const [name, ds] of Object.entries(domains)) {
       for (const mode of cfg.modes) {
-        const tally = new Map<DcinColumn, CellResult>(cfg.dcin.map((col) => [col, { domain: name, model: mode, dcin: col } as CellResult]));
+        const tally = new Map<ColumnName, CellResult>(cfg.dcin.map((col) => [col, { domain: name, model: mode, dcin: col } as CellResult]));
         const scores: OodScore[] = [];
         const c = ctxs[mode];
         const stats = needsDomainStats(cols)

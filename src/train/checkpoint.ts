@@ -11,18 +11,22 @@ import { Module, Optimizer, readSafetensors, saveStateDict, writeSafetensors } f
 import { Tensor, dispose, getRngState, setRngState, tensor } from '../tensor';
 import { writeFileAtomicSync } from '../util/atomic';
 import { CqsegError } from '../util/errors';
+import { integer, must, readJsonFile } from '../util/schema';
+import { z } from 'zod';
 
-export interface TrainState {
+/** checkpoint/state.json: where a run stands. */
+export const TRAIN_STATE = z.object({
   /** epochs completed */
-  epoch: number;
-  globalStep: number;
+  epoch: integer(0),
+  globalStep: integer(0),
   /** best validation figure so far and its epoch */
-  best: { value: number; epoch: number } | null;
+  best: z.object({ value: z.number(must('a number')), epoch: integer(0) }, must('an object { "value", "epoch" }')).strict().nullable(),
   /** libtorch CPU generator state, base64 */
-  rng: string;
+  rng: z.string(must('a base64 string')),
   /** the checkpoint folder, relative to the run */
-  dir: string;
-}
+  dir: z.string(must('a folder relative to the run')).regex(/^checkpoint[\\/]epoch-\d+$/, 'must be checkpoint/epoch-N'),
+}).strict();
+export type TrainState = z.infer<typeof TRAIN_STATE>;
 
 
 export function saveCheckpoint(runDir: string, model: Module, opt: Optimizer, state: Omit<TrainState, 'rng' | 'dir'>): void {
@@ -47,11 +51,8 @@ export function saveCheckpoint(runDir: string, model: Module, opt: Optimizer, st
 export function readState(runDir: string): TrainState | null {
   const file = path.join(runDir, 'checkpoint', 'state.json');
   if (!fs.existsSync(file)) return null;
-  try {
-    return JSON.parse(fs.readFileSync(file, 'utf8')) as TrainState;
-  } catch (err) {
-    throw new CqsegError(`${file} is corrupt (${(err as Error).message}); delete the run folder or train into a new --out`, 'ERR_CHECKPOINT');
-  }
+  return readJsonFile(file, TRAIN_STATE, 'checkpoint state',
+    (m) => new CqsegError(`${m}: the checkpoint is corrupt; delete the run folder or train into a new --out`, 'ERR_CHECKPOINT'));
 }
 
 /** Restores model, optimizer and RNG from the checkpoint state.json names. */

@@ -10,7 +10,8 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { AugmentAll, CqgPair, toRng } from '../augment';
+import { AugmentAll, CqgPair } from '../augment';
+import { Rng, stream } from '../util/random';
 import { Batch, Loader, SegDataset, assertDatasetOk, openDataset, parseMaskMode, splitBySeed } from '../data';
 import { ConfusionMatrix } from '../eval/metrics';
 import { encoderInfo, encoderNames } from '../models/registry';
@@ -26,7 +27,8 @@ import { readState, restoreCheckpoint, saveCheckpoint, TrainState } from './chec
 import { removeStaleTemps, writeFileAtomicSync } from '../util/atomic';
 import { acquireLock, assertUnlocked } from '../util/lock';
 import { checkOutputFolder, ensureFolder } from '../util/paths';
-import { DEFAULT_CONFIG, TrainConfig } from './config';
+import { DEFAULT_CONFIG, RUN_CONFIG, TrainConfig } from './config';
+import { readJsonFile } from '../util/schema';
 import { cqgLoss, diceCELoss } from './losses';
 import { CqsegError } from '../util/errors';
 
@@ -159,12 +161,8 @@ function checkPrior(cfg: TrainConfig, runDir: string, resume: boolean): Prior {
   if (!resume) return { state: null, saved: null };
   if (!state) throw new TrainError(`--resume: '${cfg.out}' has no checkpoint to resume from`);
   const file = path.join(runDir, 'config.json');
-  let saved: Record<string, unknown>;
-  try {
-    saved = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
-  } catch (err) {
-    throw new TrainError(`--resume: ${file} cannot be read (${(err as Error).message}); the run cannot be resumed: train into a new --out`);
-  }
+  const saved: Record<string, unknown> = readJsonFile(file, RUN_CONFIG, 'run config',
+    (m) => new TrainError(`--resume: ${m}; the run cannot be resumed: train into a new --out`));
   const changed = resumeConflicts(saved, cfg);
   if (changed.length > 0) {
     const allowed = Object.keys(mayChange(cfg)).join(', ');
@@ -295,7 +293,7 @@ async function trainLocked(cfg: TrainConfig, hooks: TrainHooks, runDir: string, 
         let terms: Record<string, number>;
         try {
           const diffScale = cqgDiffRamp(epoch + k / total, cfg.cqgDiffWarmup);
-          terms = trainStep(model, opt, batch, cfg, { augAll, pair, seed: stepSeed(cfg.seed, epoch, k), classWeights, diffScale });
+          terms = trainStep(model, opt, batch, cfg, { augAll, pair, rng: stream(cfg.seed, 'augment', epoch, k), classWeights, diffScale });
         } catch (err) {
           dispose(batch);
           if (err instanceof NanLoss) {
@@ -366,21 +364,11 @@ class NanLoss extends Error {
   }
 }
 
-/** A 32-bit seed for the augmentation draws of (seed, epoch, batch). */
-function stepSeed(seed: number, epoch: number, k: number): number {
-  let h = (seed ^ 0x9e3779b9) >>> 0;
-  for (const v of [epoch, k]) {
-    h = Math.imul(h ^ v, 0x85ebca6b) >>> 0;
-    h = (h ^ (h >>> 13)) >>> 0;
-    h = Math.imul(h, 0xc2b2ae35) >>> 0;
-  }
-  return (h ^ (h >>> 16)) >>> 0;
-}
-
 interface StepContext {
   augAll: AugmentAll;
   pair: CqgPair;
-  seed: number;
+  /** this step's augmentation draws: stream(seed, 'augment', epoch, batch) */
+  rng: Rng;
   classWeights?: Tensor;
   /** the factor on cqgWeights.diff at this step (cqgDiffRamp) */
   diffScale: number;
@@ -407,7 +395,7 @@ function trainStep(model: Unet, opt: Adam, batch: Batch, cfg: TrainConfig, ctx: 
     let loss: Tensor;
     let terms: Record<string, Tensor>;
     if (cfg.mode === 'cqg') {
-      const out = ctx.pair.apply({ image: images, mask: masks }, ctx.pair.sample(images.shape[0], toRng(ctx.seed), size));
+      const out = ctx.pair.apply({ image: images, mask: masks }, ctx.pair.sample(images.shape[0], ctx.rng, size));
       const y = out.mask!.to('int64');
       const w = { ...cfg.cqgWeights, diff: cfg.cqgWeights.diff * ctx.diffScale };
       const q = cqgLoss(model.forward(normalize(out.geo, cfg.preprocessing)), model.forward(normalize(out.aug, cfg.preprocessing)), y, w, lossOpts);
@@ -417,7 +405,7 @@ function trainStep(model: Unet, opt: Adam, batch: Batch, cfg: TrainConfig, ctx: 
       let x = images;
       let y = masks;
       if (cfg.mode === 'aug') {
-        const out = ctx.augAll.apply({ image: images, mask: masks }, ctx.augAll.sample(images.shape[0], toRng(ctx.seed), size));
+        const out = ctx.augAll.apply({ image: images, mask: masks }, ctx.augAll.sample(images.shape[0], ctx.rng, size));
         x = out.image;
         y = out.mask!;
       }

@@ -9,8 +9,9 @@ import * as assert from 'node:assert/strict';
 import { test } from 'node:test';
 import * as T from '../../src/tensor';
 import {
-  ElasticTransform, Geometric, HorizontalFlip, Rng, Shear, ShiftScaleRotate, warp, IDENTITY, compose, invert,
+  ElasticTransform, Geometric, HorizontalFlip, Shear, ShiftScaleRotate, warp, IDENTITY, compose, invert,
 } from '../../src/augment';
+import { Rng } from '../../src/util/random';
 import { assertNoLeak } from '../helpers/assert';
 import { grid2d, rampImage, randomBatch, sameBytes, uniqueValues } from './helpers';
 

@@ -8,7 +8,8 @@
 import * as assert from 'node:assert/strict';
 import { test } from 'node:test';
 import * as T from '../../src/tensor';
-import { Blur, ColorQuality, GaussNoise, RandomBrightnessContrast, RgbShift, Rng, Sharpen, reflect101Indices } from '../../src/augment';
+import { Blur, ColorQuality, GaussNoise, RandomBrightnessContrast, RgbShift, Sharpen, reflect101Indices } from '../../src/augment';
+import { Rng } from '../../src/util/random';
 import { assertClose, assertNoLeak } from '../helpers/assert';
 import { randomBatch, sameBytes } from './helpers';
 

@@ -6,7 +6,8 @@
 import * as assert from 'node:assert/strict';
 import { test } from 'node:test';
 import * as T from '../../src/tensor';
-import { AugmentAll, CqgPair, Rng, all, colorQuality, cqgPair, disposeOutputs, geometric } from '../../src/augment';
+import { AugmentAll, CqgPair, all, colorQuality, cqgPair, disposeOutputs, geometric } from '../../src/augment';
+import { Rng } from '../../src/util/random';
 import { assertNoLeak } from '../helpers/assert';
 import { randomBatch, sameBytes, uniqueValues } from './helpers';
 

@@ -3,7 +3,8 @@ import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import { after, test } from 'node:test';
-import { checkDataset, openFolderDataset, synthSample, writeSynth, drawDomain, Rng, SYNTH_CLASSES } from '../../src/data';
+import { checkDataset, openFolderDataset, synthSample, writeSynth, drawDomain, SYNTH_CLASSES } from '../../src/data';
+import { Rng } from '../../src/util/random';
 import { dispose, memory, randn, tidy, manualSeed } from '../../src/tensor';
 import { tempDir } from '../helpers/data';
 

@@ -44,7 +44,7 @@ test('OnnxEmbedder needs its JSON and names the file', async () => {
   fs.copyFileSync(path.join(GOLDEN, 'tiny_embedder.onnx'), model);
   await assert.rejects(OnnxEmbedder.load(model), /m\.onnx: no preprocessing JSON beside the model/);
   fs.writeFileSync(path.join(dir, 'm.json'), JSON.stringify({ input: [16, 16], mean: [0, 0], std: [1, 1, 1] }));
-  await assert.rejects(OnnxEmbedder.load(model), /m\.json: "mean" and "std" must be three numbers/);
+  await assert.rejects(OnnxEmbedder.load(model), /m\.json': 'mean' must be \[r, g, b\], three numbers, got \[0,0\] \(an array\)/);
   await assert.rejects(OnnxEmbedder.load(path.join(dir, 'none.onnx')), /none\.onnx: ONNX model not found/);
   fs.rmSync(dir, { recursive: true });
 });

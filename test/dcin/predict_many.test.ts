@@ -6,7 +6,7 @@ import * as assert from 'node:assert/strict';
 import { test } from 'node:test';
 import * as T from '../../src/tensor';
 import { labStats } from '../../src/color';
-import { dcinPredict, dcinPredictMany, DcinColumnSpec, Embedder, normalizeEmbeddings, ReferenceBank } from '../../src/dcin';
+import { dcinPredict, dcinPredictMany, DcinMode, Embedder, normalizeEmbeddings, ReferenceBank } from '../../src/dcin';
 import { assertClose } from '../helpers/assert';
 
 const W = [[0.03, -0.02, 0.01], [-0.01, 0.02, 0.0], [0.0, -0.01, 0.025]];
@@ -35,7 +35,7 @@ test('dcinPredictMany gives each column exactly what dcinPredict gives, with few
   // a white patch: specular pixels, so the robust column differs from full
   const exriStats = T.tidy(() => labStats(T.rand([1, 3, 6, 6]).mul(255).to('uint8')).select(0, 0));
   const before = T.memory().liveTensors;
-  const cols: DcinColumnSpec[] = ['none', 'exri', 'gris', 'lris', 'full', 'full-robust', 'auto', 'auto-entropy'];
+  const cols: DcinMode[] = ['none', 'exri', 'gris', 'lris', 'full', 'full-robust', 'auto', 'auto-entropy'];
   calls = 0;
   const many = await dcinPredictMany(x, cols, { model, bank, embedder, exriStats });
   assert.equal(calls, 8, "none, exri, gris, lris, the two robust inputs and auto's lris-2 and lris-3 (every image counts as outside: the bank has no calibration): one forward each");

@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, test } from 'node:test';
-import { DCIN_COLUMNS, ExperimentConfigError, loadExperimentConfig, withDefaults } from '../../src/experiment/config';
+import { DEFAULT_COLUMNS, ExperimentConfigError, loadExperimentConfig, withDefaults } from '../../src/experiment/config';
 import { ConfigError } from '../../src/train/config';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'cqseg-expcfg-'));
@@ -40,7 +40,7 @@ test('a valid experiment config: defaults filled in, paths relative to the file'
   assert.equal(cfg.targets.lq, path.join(tmp, 'lq'));
   assert.equal(cfg.out, path.join(tmp, 'experiment'));
   assert.deepEqual(cfg.modes, ['baseline', 'aug', 'cqg']);
-  assert.deepEqual(cfg.dcin, DCIN_COLUMNS);
+  assert.deepEqual(cfg.dcin, DEFAULT_COLUMNS);
   assert.equal(cfg.bootstrap, 1000);
   assert.deepEqual(cfg.train, good.train);
 });

@@ -5,8 +5,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { writeSynth } from '../../src/data';
-import { DCIN_COLUMN_MODES } from '../../src/dcin';
-import { DCIN_COLUMNS, validateExperiment, withDefaults } from '../../src/experiment/config';
+import { DCIN_MODES } from '../../src/dcin';
+import { DEFAULT_COLUMNS, validateExperiment, withDefaults } from '../../src/experiment/config';
 import { textTables } from '../../src/experiment/report';
 import { ExperimentResults, runExperiment } from '../../src/experiment/runner';
 
@@ -36,7 +36,7 @@ test('the experiment on a tiny config writes every table and file, reuses models
   const silent = (): void => undefined;
   const r = await runExperiment(cfg, silent);
   assert.deepEqual(r.domains, ['source', 'lq', 'sp']);
-  assert.equal(r.cells.length, 3 * 2 * DCIN_COLUMNS.length);
+  assert.equal(r.cells.length, 3 * 2 * DEFAULT_COLUMNS.length);
   for (const c of r.cells) {
     assert.ok(c.dice >= 0 && c.dice <= 1, `${c.domain} ${c.model} ${c.dcin} Dice ${c.dice}`);
     assert.ok(c.diceCI && c.diceCI[0] <= c.diceCI[1]);
@@ -68,7 +68,7 @@ test('the experiment on a tiny config writes every table and file, reuses models
   for (const c of saved.cells) assert.deepEqual(c.perImage.map((p) => p.ood), saved.ood[c.model][c.domain].perImage.map((p) => p.flagged), `${c.model} ${c.domain} ${c.dcin}`);
   const figs = Object.values(r.figures).flat().flatMap((row) => Object.values(row.cells));
   // the grids show the DCIN columns; test-time adaptation is in the tables only
-  assert.equal(figs.length, 3 * (2 + 1 + DCIN_COLUMN_MODES.length));
+  assert.equal(figs.length, 3 * (2 + 1 + DCIN_MODES.length));
   for (const f of figs) assert.ok(fs.existsSync(path.join(cfg.out, f)), `figure ${f}`);
 
   const again = await runExperiment(cfg, silent);

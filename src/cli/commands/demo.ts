@@ -1,7 +1,9 @@
+import { z } from 'zod';
 import * as fs from 'fs';
 import * as path from 'path';
-import { writeSynth } from '../../data';
-import { DCIN_COLUMN_MODES, TTA_COLUMNS } from '../../dcin/columns';
+import { SYNTH_MANIFEST, SYNTH_VERSION, writeSynth } from '../../data';
+import { TTA_COLUMNS } from '../../dcin/columns';
+import { DCIN_MODES } from '../../dcin/predict';
 import { ExperimentConfig, validateExperiment, withDefaults } from '../../experiment/config';
 import { textTables } from '../../experiment/report';
 import { runExperiment } from '../../experiment/runner';
@@ -51,12 +53,23 @@ export const command: Command = {
   },
 };
 
+/** The synthetic data's manifest, or null where there is none or it does not parse. */
+function readManifest(file: string): z.infer<typeof SYNTH_MANIFEST> | null {
+  try {
+    const r = SYNTH_MANIFEST.safeParse(JSON.parse(fs.readFileSync(file, 'utf8')));
+    return r.success ? r.data : null;
+  } catch {
+    return null;
+  }
+}
+
 async function runDemo(out: string, flags: Record<string, unknown>, count: number, seed: number, t0: number): Promise<number> {
   const dataDir = path.join(out, 'data');
   const manifest = path.join(dataDir, 'manifest.json');
   const want = { seed, count, size: [128, 192] };
-  const have = fs.existsSync(manifest) ? JSON.parse(fs.readFileSync(manifest, 'utf8')) as { seed: number; size: number[]; counts: Record<string, number> } : null;
-  if (have && have.seed === want.seed && have.size.join() === want.size.join() && (have.counts['hq/train'] ?? 0) + (have.counts['hq/val'] ?? 0) === count) {
+  // data written by another version of the generator, or a manifest that does not parse, is written anew
+  const have = readManifest(manifest);
+  if (have && have.version === SYNTH_VERSION && have.seed === want.seed && have.size.join() === want.size.join() && (have.counts['hq/train'] ?? 0) + (have.counts['hq/val'] ?? 0) === count) {
     process.stderr.write(`synthetic data: reusing ${dataDir}\n`);
   } else {
     process.stderr.write(`synthetic data: writing ${count} hq and ${2 * Math.round((count * 3) / 8)} target images to ${dataDir}\n`);
@@ -72,7 +85,7 @@ async function runDemo(out: string, flags: Record<string, unknown>, count: numbe
     exri: path.join(dataDir, 'hq', 'train', 'images', firstImage),
     // every DCIN mode and each test-time adaptation alone; their combinations with auto (5 to 20 forwards an image)
     // would take the demo past 10 minutes: `cqseg evaluate --dcin auto+adabn,auto+flip` runs them on the demo's models
-    dcin: [...DCIN_COLUMN_MODES, ...TTA_COLUMNS.filter((c) => !c.startsWith('auto+'))],
+    dcin: [...DCIN_MODES, ...TTA_COLUMNS.filter((c) => !c.startsWith('auto+'))],
     bootstrap: 1000,
     figureImages: 3,
   }), 'demo');

@@ -18,7 +18,7 @@
  *   1.2..2.0, with halos), vignetting (radial falloff 0.35..0.6), JPEG quality 70..85.
  */
 import { randn, tensor, Tensor, tidy, interpolate } from '../../tensor';
-import { Rng } from '../rng';
+import { Rng } from '../../util/random';
 import { gaussianBlur, grids, lowResolution, motionBlur } from './filters';
 
 export type Domain = 'hq' | 'lq' | 'sp';
@@ -40,7 +40,7 @@ const CASTS: Record<string, number[]> = {
 export function drawDomain(domain: Domain, rng: Rng): DomainParams {
   if (domain === 'hq') return { gains: gains([1, 1, 1].map(() => rng.uniform(0.97, 1.03))), format: 'png' };
   if (domain === 'lq') {
-    const cast = rng.pick(Object.keys(CASTS));
+    const cast = rng.choice(Object.keys(CASTS));
     return {
       downscale: round(rng.uniform(2.5, 4)),
       motionLength: round(rng.uniform(5, 9)),

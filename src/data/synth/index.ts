@@ -12,11 +12,12 @@
  *
  *   await writeSynth({ out: 'synth', size: [128, 192], count: 160, seed: 0 });
  */
+import { z } from 'zod';
 import * as path from 'path';
 import { ArgumentError, getRngState, manualSeed, setRngState, tidy, dispose, Tensor } from '../../tensor';
 import { classMapJson, ClassMap, PAPER_CLASSES } from '../classes';
 import { encodeJpeg, encodePng, Size, writeFileAtomic } from '../image_io';
-import { hashSeed, Rng } from '../rng';
+import { stream } from '../../util/random';
 import { applyDomain, Domain, DomainParams, drawDomain } from './domains';
 import { toUint8Hwc } from './filters';
 import { drawScene, renderScene } from './scene';
@@ -62,9 +63,23 @@ export interface SynthManifest {
   images: SynthImage[];
 }
 
+/** The manifest's version: 2 since scenes draw from util/random's named streams (xoshiro128**). */
+export const SYNTH_VERSION = 2;
+
+/** What a reader may rely on in manifest.json (the images' parameters are SynthImage's). */
+export const SYNTH_MANIFEST = z.object({
+  generator: z.literal('cqseg synth'),
+  version: z.number().int(),
+  seed: z.number(),
+  size: z.tuple([z.number().int().positive(), z.number().int().positive()]),
+  counts: z.record(z.number().int().nonnegative()),
+  classes: z.array(z.string()),
+  images: z.array(z.object({}).passthrough()),
+}).strict();
+
 /** One rendered sample: image (H, W, 3) uint8 and mask (H, W) uint8 (caller disposes). */
 export function synthSample(domain: Domain, seed: number, index: number, size: Size): { image: Tensor; mask: Tensor; params: DomainParams } {
-  const rng = new Rng(hashSeed(seed, 1 + ['hq', 'lq', 'sp'].indexOf(domain))).fork(index);
+  const rng = stream(seed, 'synth', domain, index);
   const scene = drawScene(rng, size[0], size[1]);
   const params = drawDomain(domain, rng);
   const saved = getRngState();
@@ -130,7 +145,7 @@ export async function writeSynth(opts: SynthOptions): Promise<SynthManifest> {
   const counts: Record<string, number> = {};
   for (const im of images) counts[im.domain + (im.domain === 'hq' ? '/' + im.split : '')] = (counts[im.domain + (im.domain === 'hq' ? '/' + im.split : '')] ?? 0) + 1;
   const manifest: SynthManifest = {
-    generator: 'cqseg synth', version: 1, seed, size, counts, classes: SYNTH_CLASSES.classes.map((c) => c.name), images,
+    generator: 'cqseg synth', version: SYNTH_VERSION, seed, size, counts, classes: SYNTH_CLASSES.classes.map((c) => c.name), images,
   };
   await writeFileAtomic(path.join(opts.out, 'manifest.json'), JSON.stringify(manifest, null, 1) + '\n');
   return manifest;

@@ -11,7 +11,7 @@
  * Painting order (later on top): other, back_wall, tonsils, uvula, tongue.
  */
 import { atan2, cos, sigmoid, Tensor, tidy, where, zeros, full, tensor } from '../../tensor';
-import { Rng } from '../rng';
+import { Rng } from '../../util/random';
 import { grids, smoothNoise } from './filters';
 
 export interface Blob {
