@@ -242,7 +242,7 @@ export function gaussianKernel1d(ksize: number, sigma: number): number[] {
  * (B, 1, H, W - K + 1), as a polyphase convolution: the row is cut into blocks of 8,
  * the 8 phases become channels and the K-tap filter an 8 -> 8 channel filter of
  * ceil((K + 7) / 8) taps. Same sums as conv2d with a (1, 1, 1, K) kernel, but a dense
- * GEMM instead of a 1-channel convolution (3-6x faster on CPU for K = 41).
+ * GEMM instead of a 1-channel convolution (faster on the CPU for long kernels; bench/augment.ts).
  */
 export function correlateRows(x: Tensor, k: number[]): Tensor {
   const P = 8;
