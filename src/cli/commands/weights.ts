@@ -5,6 +5,7 @@
 import * as fs from 'fs';
 import { inspectWeights, ImportPlan, WEIGHT_MAPS } from '../../models/weights';
 import { encoderNames } from '../../models/registry';
+import { intFlag, parseArgs } from '../args';
 import { Command, UsageError } from '../command';
 
 const HELP = `usage: cqseg weights inspect FILE [--encoder NAME] [--classes N] [--summary] [--json]
@@ -26,33 +27,17 @@ Exit status 0 when some map fits, 1 when none does, 2 on bad arguments.
 Export a PyTorch checkpoint to safetensors first (see README, "Models and weights").
 `;
 
+const FLAGS = { encoder: {}, classes: {}, summary: { type: 'boolean' }, json: { type: 'boolean' } } as const;
+
 function parse(args: string[]): { file: string; encoderName?: string; classes?: number; summary: boolean; json: boolean } {
-  const out: { file?: string; encoderName?: string; classes?: number; summary: boolean; json: boolean } = { summary: false, json: false };
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i];
-    if (a === '--encoder') {
-      out.encoderName = args[++i];
-      if (!out.encoderName || !encoderNames({ includeTest: true }).includes(out.encoderName)) {
-        throw new UsageError(`--encoder must be one of ${encoderNames().join(', ')}, got '${out.encoderName ?? ''}'`);
-      }
-    } else if (a === '--classes') {
-      const v = Number(args[++i]);
-      if (!Number.isInteger(v) || v < 1) throw new UsageError(`--classes needs a positive integer, got '${args[i] ?? ''}'`);
-      out.classes = v;
-    } else if (a === '--summary') {
-      out.summary = true;
-    } else if (a === '--json') {
-      out.json = true;
-    } else if (a.startsWith('-')) {
-      throw new UsageError(`unknown option '${a}'`);
-    } else if (out.file === undefined) {
-      out.file = a;
-    } else {
-      throw new UsageError(`one FILE only, got '${out.file}' and '${a}'`);
-    }
+  const { flags, positionals } = parseArgs(args, FLAGS);
+  const encoderName = flags.encoder as string | undefined;
+  if (encoderName !== undefined && !encoderNames({ includeTest: true }).includes(encoderName)) {
+    throw new UsageError(`--encoder must be one of ${encoderNames().join(', ')}, got '${encoderName}'`);
   }
-  if (out.file === undefined) throw new UsageError('missing FILE (a .safetensors checkpoint)');
-  return out as ReturnType<typeof parse>;
+  if (positionals.length === 0) throw new UsageError('missing FILE (a .safetensors checkpoint)');
+  if (positionals.length > 1) throw new UsageError(`one FILE only, got '${positionals[0]}' and '${positionals[1]}'`);
+  return { file: positionals[0], encoderName, classes: intFlag(flags.classes, 'classes', 1), summary: flags.summary === true, json: flags.json === true };
 }
 
 const some = (xs: string[], n = 6): string => (xs.length === 0 ? '' : `: ${xs.slice(0, n).join(', ')}${xs.length > n ? `, ... (${xs.length} in all)` : ''}`);
