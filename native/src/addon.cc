@@ -19,6 +19,7 @@ Ops& OpTable() {
     RegisterMathOps(ops);
     RegisterNnOps(ops);
     RegisterAugmentOps(ops);
+    RegisterSerializeOps(ops);
     RegisterBatchNormActOps(ops);
     RegisterUpCatConvOps(ops);
     RegisterScaledConvOps(ops);
@@ -350,7 +351,21 @@ Napi::Value ToJs(Napi::Env env, Result&& r) {
       for (size_t k = 0; k < v.size(); k++) arr.Set(static_cast<uint32_t>(k), Napi::Number::New(env, static_cast<double>(v[k])));
       return arr;
     }
-    default: return Napi::String::New(env, std::get<std::string>(r));
+    case 7: return Napi::String::New(env, std::get<std::string>(r));
+    default: {
+      auto& nt = std::get<NamedTensors>(r);
+      Napi::Object o = Napi::Object::New(env);
+      Napi::Array names = Napi::Array::New(env, nt.names.size());
+      Napi::Array tensors = Napi::Array::New(env, nt.tensors.size());
+      Napi::Array others = Napi::Array::New(env, nt.others.size());
+      for (size_t k = 0; k < nt.names.size(); k++) names.Set(static_cast<uint32_t>(k), Napi::String::New(env, nt.names[k]));
+      for (size_t k = 0; k < nt.tensors.size(); k++) tensors.Set(static_cast<uint32_t>(k), Wrap(env, std::move(nt.tensors[k])));
+      for (size_t k = 0; k < nt.others.size(); k++) others.Set(static_cast<uint32_t>(k), Napi::String::New(env, nt.others[k]));
+      o.Set("names", names);
+      o.Set("tensors", tensors);
+      o.Set("others", others);
+      return o;
+    }
   }
 }
 

@@ -70,8 +70,14 @@ ArgKind ArgKindOf(const std::string& s);
 
 class Args;
 struct None {};
+// Tensors with names, and notes on what else was found (torchLoad)
+struct NamedTensors {
+  std::vector<std::string> names;
+  std::vector<at::Tensor> tensors;
+  std::vector<std::string> others;
+};
 using Result = std::variant<None, at::Tensor, std::vector<at::Tensor>, double, int64_t, bool,
-                            std::vector<int64_t>, std::string>;
+                            std::vector<int64_t>, std::string, NamedTensors>;
 
 using OpFn = Result (*)(Args&);
 struct OpDef {
@@ -134,6 +140,7 @@ struct Ops {
 void RegisterMathOps(Ops& ops);
 void RegisterNnOps(Ops& ops);
 void RegisterAugmentOps(Ops& ops);
+void RegisterSerializeOps(Ops& ops);
 void RegisterAllocatorOps(Ops& ops);
 void InstallCachingAllocator();
 

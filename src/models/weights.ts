@@ -1,5 +1,6 @@
 /**
- * Weight import: PyTorch checkpoints (as safetensors) into cqseg's Unet through name maps.
+ * Weight import: PyTorch checkpoints (torch.save files or safetensors; nn/weights_file.ts)
+ * into cqseg's Unet through name maps.
  *
  * Maps (each takes a cqseg state-dict name to the checkpoint's name for it):
  *   smp                      a whole smp Unet (`model.state_dict()`): names as they are
@@ -13,7 +14,7 @@
  * BatchNorm eps (timm's efficientnet_bN, torchvision) load, but the network computes
  * as efficientnet_pytorch (TF "same" padding, eps 1e-3), as smp would with them.
  */
-import { assertFinite, inspectSafetensors, readSafetensors, SafetensorsError } from '../nn';
+import { assertFinite, inspectWeightsFile, readWeightsFile, WeightsError, WeightsFormat } from '../nn';
 import { Tensor, dispose } from '../tensor';
 import { ArgumentError } from '../tensor/check';
 import { EfficientNetEncoder, decodeBlock, roundRepeats } from './efficientnet';
@@ -188,14 +189,15 @@ export function chooseMap(source: Map<string, number[]>, model: Unet): ImportPla
 const list = (xs: string[], n = 8): string => xs.slice(0, n).join(', ') + (xs.length > n ? `, ... (${xs.length} in all)` : '');
 
 /**
- * Loads a safetensors checkpoint into a Unet through a name map ('auto': the best one that
- * fits). Throws a SafetensorsError naming the file when the map does not fit (missing or
- * mis-shaped tensors) or a tensor it takes holds NaN/Inf; unused checkpoint tensors
- * (classifiers) are reported, not errors.
+ * Loads a checkpoint (safetensors, or a torch.save file: .pth, .pt, .bin) into a Unet
+ * through a name map ('auto': the best one that fits). Throws a WeightsError naming the
+ * file when the map does not fit (missing or mis-shaped tensors, each named) or a tensor
+ * it takes holds NaN/Inf; unused checkpoint tensors (classifiers) are reported, not
+ * errors. fp16 and bf16 tensors are cast to the model's float32.
  *   const plan = importWeights(model, 'unet.safetensors'); // plan.map === 'smp'
  */
 export function importWeights(model: Unet, file: string, opts: { map?: string } = {}): ImportPlan {
-  const { tensors } = readSafetensors(file);
+  const { tensors } = readWeightsFile(file);
   try {
     const shapes = new Map([...tensors].map(([n, t]) => [n, t.shape] as [string, number[]]));
     let plan: ImportPlan | null;
@@ -203,14 +205,14 @@ export function importWeights(model: Unet, file: string, opts: { map?: string } 
       plan = chooseMap(shapes, model);
       if (!plan) {
         const tried = WEIGHT_MAPS.map((m) => planImport(shapes, model, m.id)).sort((a, b) => b.pairs.length - a.pairs.length)[0];
-        throw new SafetensorsError(file, `no name map fits Unet(${model.encoderName}, classes=${model.classes}); closest '${tried.map}': ` +
+        throw new WeightsError(file, `no name map fits Unet(${model.encoderName}, classes=${model.classes}); closest '${tried.map}': ` +
           `${tried.pairs.length} tensors match, missing ${tried.missing.length} (${list(tried.missing)}), shape mismatch ${tried.mismatched.length} (${list(tried.mismatched, 3)}). ` +
           'Run `cqseg weights inspect FILE` for details.');
       }
     } else {
       plan = planImport(shapes, model, opts.map);
       if (!plan.fits) {
-        throw new SafetensorsError(file, `map '${plan.map}' does not fit Unet(${model.encoderName}, classes=${model.classes}): ` +
+        throw new WeightsError(file, `map '${plan.map}' does not fit Unet(${model.encoderName}, classes=${model.classes}): ` +
           `missing ${plan.missing.length} (${list(plan.missing)}), shape mismatch ${plan.mismatched.length} (${list(plan.mismatched, 3)})`);
       }
     }
@@ -264,10 +266,15 @@ function guessEncoders(names: string[]): string[] {
  * belong to, how every map fits (mapped, missing, unused). `opts` pins the encoder or classes.
  */
 export function inspectWeights(file: string, opts: { encoderName?: string; classes?: number } = {}): {
+  format: WeightsFormat;
+  /** the checkpoint dict's key that held the state dict (null: a bare state dict) */
+  container: string | null;
+  /** what else a torch.save file held */
+  others: string[];
   tensors: { name: string; dtype: string; shape: number[] }[];
   candidates: Candidate[];
 } {
-  const { tensors } = inspectSafetensors(file);
+  const { format, container, others, tensors } = inspectWeightsFile(file);
   const names = tensors.map((t) => t.name.replace(/^module\./, ''));
   const shapeOf = (n: string): number[] | undefined => tensors.find((t) => t.name.replace(/^module\./, '') === n)?.shape;
   const source = new Map(tensors.map((t) => [t.name, t.shape]));
@@ -283,6 +290,6 @@ export function inspectWeights(file: string, opts: { encoderName?: string; class
       dispose(model);
     }
   }
-  return { tensors, candidates };
+  return { format, container, others, tensors, candidates };
 }
 

@@ -17,9 +17,16 @@ import { commitTemp, discardTemp, tempPath } from '../util/atomic';
 import { all, DType, DTYPE_BYTES, isfinite, sum, Tensor, tensor, tidy } from '../tensor';
 import { CqsegError } from '../util/errors';
 
-export class SafetensorsError extends CqsegError {
-  constructor(readonly file: string, message: string) {
-    super(`${file}: ${message}`, 'ERR_SAFETENSORS');
+/** A weights file that cannot be used (safetensors or torch.save), naming the file. */
+export class WeightsError extends CqsegError {
+  constructor(readonly file: string, message: string, code = 'ERR_WEIGHTS') {
+    super(`${file}: ${message}`, code);
+  }
+}
+
+export class SafetensorsError extends WeightsError {
+  constructor(file: string, message: string) {
+    super(file, message, 'ERR_SAFETENSORS');
   }
 }
 
@@ -27,7 +34,7 @@ const ST_TO_DTYPE: Record<string, DType> = {
   F64: 'float64', F32: 'float32', F16: 'float16', BF16: 'bfloat16',
   I64: 'int64', I32: 'int32', I16: 'int16', I8: 'int8', U8: 'uint8', BOOL: 'bool',
 };
-const DTYPE_TO_ST: Record<DType, string> = {
+export const DTYPE_TO_ST: Record<DType, string> = {
   float64: 'F64', float32: 'F32', float16: 'F16', bfloat16: 'BF16',
   int64: 'I64', int32: 'I32', int16: 'I16', int8: 'I8', uint8: 'U8', bool: 'BOOL',
 };

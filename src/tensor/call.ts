@@ -24,7 +24,8 @@ export type ArgsOf<L> = L extends readonly [infer H, ...infer R]
   ? H extends `${string}?` ? [ArgType<H>?, ...ArgsOf<R>] : [ArgType<H>, ...ArgsOf<R>]
   : [];
 type ReturnOf<R> = R extends 'T' ? NativeHandle : R extends 'T?' ? NativeHandle | undefined : R extends 'Ts' ? NativeHandle[]
-  : R extends 'number' ? number : R extends 'boolean' ? boolean : R extends 'string' ? string : R extends 'ints' ? number[] : void;
+  : R extends 'number' ? number : R extends 'boolean' ? boolean : R extends 'string' ? string : R extends 'ints' ? number[]
+  : R extends 'named' ? { names: string[]; tensors: NativeHandle[]; others: string[] } : void;
 
 /** The production ops whose arguments are exactly `A` and that return a tensor (unary, binary, ...). */
 export type OpWithArgs<A extends readonly ArgKind[]> = {

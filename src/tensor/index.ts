@@ -9,6 +9,8 @@ export { TorchError } from './native';
 export { ArgumentError } from './check';
 export * from './ops';
 export * from './kernels';
+export { torchLoad } from './serialize';
+export type { TorchFile } from './serialize';
 export * from './functional';
 export * from './fused';
 export { withConvKernel } from './conv_kernel';

@@ -17,8 +17,8 @@
  * 'ints' / 'f64s' arrays of numbers, 'Ts' an array of tensor handles, 'dtype' a dtype
  * code (dtype.ts), 'device' a device string; a trailing '?' allows null or undefined. */
 export type ArgKind = 'T' | 'T?' | 'TS' | 'S' | 'S?' | 'i' | 'i?' | 'f' | 'f?' | 'b' | 'b?' | 's' | 's?' | 'ints' | 'ints?' | 'f64s' | 'Ts' | 'dtype' | 'dtype?' | 'device?';
-/** What an op returns: a tensor ('T?': or nothing), tensors, a plain value, or nothing. */
-export type ReturnKind = 'T' | 'T?' | 'Ts' | 'number' | 'boolean' | 'string' | 'ints' | 'void';
+/** What an op returns: a tensor ('T?': or nothing), tensors, a plain value, named tensors ({ names, tensors, others }), or nothing. */
+export type ReturnKind = 'T' | 'T?' | 'Ts' | 'number' | 'boolean' | 'string' | 'ints' | 'named' | 'void';
 export interface OpSignature {
   readonly returns: ReturnKind;
   readonly args: readonly ArgKind[];
@@ -244,4 +244,5 @@ export const OPS = {
   parallelInfo: { returns: 'string', args: [] },
   adamStep: { returns: 'void', args: ['Ts', 'Ts', 'Ts', 'Ts', 'ints', 'f', 'f', 'f', 'f', 'f', 'b', 'b'] },
   sgdStep: { returns: 'void', args: ['Ts', 'Ts', 'ints', 'f', 'f', 'f', 'f', 'b'] },
+  torchLoad: { returns: 'named', args: ['s'] },
 } as const satisfies Record<string, OpSignature>;

@@ -67,7 +67,7 @@ export const TRAIN_CONFIG = z.object({
   out: nonEmpty('the run folder (--out)'),
   mode: TRAIN_MODE,
   encoder: nonEmpty(),
-  /** safetensors of encoder or full-model weights (smp/timm/torchvision names) */
+  /** encoder or full-model weights (smp/timm/torchvision/efficientnet_pytorch names): a torch.save file or safetensors */
   encoderWeights: nonEmpty().optional(),
   /** [H, W], multiples of 32 (the paper's 512 x 768) */
   size: SIZE,

@@ -7,7 +7,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { test } from 'node:test';
 import { Unet, chooseMap, importWeights, mapNames } from '../../src/models';
-import { SafetensorsError, writeSafetensors } from '../../src/nn';
+import { SafetensorsError, WeightsError, writeSafetensors } from '../../src/nn';
 import * as T from '../../src/tensor';
 import { ROOT } from '../helpers/models';
 
@@ -123,7 +123,7 @@ test('a checkpoint for other classes or another encoder is refused, naming the f
   const file = path.join(tmp, 'classes3.safetensors');
   writeSafetensors(file, a.stateDict());
   assert.throws(() => importWeights(b, file), (err: Error) => {
-    assert.ok(err instanceof SafetensorsError);
+    assert.ok(err instanceof WeightsError && (err as WeightsError).code === 'ERR_WEIGHTS');
     assert.match(err.message, /classes3\.safetensors/);
     assert.match(err.message, /segmentation_head\.0\.weight/);
     return true;

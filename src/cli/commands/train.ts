@@ -31,7 +31,7 @@ export const FLAGS: TrainFlag[] = [
   { flag: 'out', key: 'out', arg: 'RUN', help: ['run folder'] },
   { flag: 'mode', key: 'mode', arg: 'MODE', help: [`${TRAIN_MODES.join(' | ')} (default ${d.mode}; which one when: README, Which mode to train)`] },
   { flag: 'encoder', key: 'encoder', arg: 'NAME', help: [`default ${d.encoder} (also efficientnet-b0..b7, resnet18/34/50)`] },
-  { flag: 'encoder-weights', key: 'encoderWeights', arg: 'F', help: ['safetensors of ImageNet encoder or smp model weights'] },
+  { flag: 'encoder-weights', key: 'encoderWeights', arg: 'F', help: ['ImageNet encoder or smp model weights: a torch.save file (.pth, .pt, .bin) or safetensors'] },
   { flag: 'size', key: 'size', read: 'size', arg: 'HxW', help: [`input size, multiples of 32 (default ${d.size.join('x')})`] },
   { flag: 'batch', key: 'batchSize', read: 'int', arg: 'N', help: [`default ${d.batchSize}`] },
   { flag: 'epochs', key: 'epochs', read: 'int', arg: 'N', help: [`default ${d.epochs}`] },
