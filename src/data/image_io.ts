@@ -83,10 +83,13 @@ export async function decodeImage(src: string | Buffer, opts: DecodeOptions = {}
   }
 }
 
-/** Width and height after EXIF orientation, read from the header only (fast). */
+/**
+ * Width and height after EXIF orientation, read from the header only (fast; any size: the
+ * pixels are not decoded, so callers compare the size with their own limit).
+ */
 export async function imageSize(src: string | Buffer): Promise<{ height: number; width: number; format: string }> {
   try {
-    const m = await sharp(src).metadata();
+    const m = await sharp(src, { limitInputPixels: false }).metadata();
     if (!m.width || !m.height) throw new Error('no size in header');
     const swap = (m.orientation ?? 1) >= 5;
     return { height: swap ? m.width : m.height, width: swap ? m.height : m.width, format: m.format ?? 'unknown' };

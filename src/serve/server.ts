@@ -1,0 +1,259 @@
+/**
+ * `cqseg serve`: a trained run (and optionally its reference bank) loaded once and served
+ * over HTTP with fastify:
+ *   POST /v1/segment   an image as the body (image/png, image/jpeg, ... or
+ *                      application/octet-stream), or multipart/form-data with one or more
+ *                      image files; query: mode (a DCIN column, default auto with a bank,
+ *                      else none), ensemble, robust, images=inline|none. Answers JSON per
+ *                      image: classes with colors, areas and confidence, the references
+ *                      chosen, the OOD distance and flag, timings, and the mask (8-bit PNG
+ *                      of class indices) and overlay (PNG) inline as base64 unless images=none.
+ *   GET  /v1/model     encoder, input size, classes and colors, the bank's summary
+ *   GET  /healthz      { ok, queued, active }
+ *   GET  /openapi.json the API as an OpenAPI 3.0 document
+ * Safe to leave running: binds 127.0.0.1 unless told otherwise, and then needs a bearer
+ * token; limits on body bytes and on pixels (read from the header before anything is
+ * decoded, so a small file that claims 50,000 x 50,000 is refused); the content is sniffed
+ * (what is not an image is a 415 naming the problem); a bounded queue (503 with
+ * Retry-After when full); a request timeout; no parameter names a server path; SIGTERM
+ * (close()) finishes what was accepted. Requests run one at a time (the model's forward
+ * already uses every thread libtorch has).
+ */
+import Fastify, { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import multipart from '@fastify/multipart';
+import { encodePng, imageSize, readImage } from '../data';
+import { DCIN_MODES } from '../dcin/predict';
+import { parseColumn } from '../dcin/columns';
+import { ReferenceBank } from '../dcin/bank';
+import { Embedder } from '../dcin/embedders';
+import { disposeBank, disposePrediction, openBank, openEmbedder, openSession, overlay, predictImage, Session } from '../dcin/session';
+import * as T from '../tensor';
+import { CqsegError } from '../util/errors';
+import { pixelLimit } from '../util/memory';
+import { OPENAPI } from './openapi';
+
+export interface ServeOptions {
+  /** the run folder */
+  model: string;
+  /** a reference bank made for this run (cqseg references) */
+  refs?: string;
+  host?: string;
+  /** 0: any free port */
+  port?: number;
+  /** required as `Authorization: Bearer TOKEN` when given; needed to bind beyond 127.0.0.1 */
+  token?: string;
+  /** largest request body (default 32 MiB) */
+  maxBodyBytes?: number;
+  /** largest image, in pixels (default: cqseg's decoding limit, util/memory.ts) */
+  maxPixels?: number;
+  /** requests that may wait while one runs (default 8); more get 503 */
+  queue?: number;
+  /** per request, queueing included (default 120 s) */
+  timeoutMs?: number;
+  /** log requests (fastify's logger) */
+  log?: boolean;
+}
+
+/** An HTTP answer other than 200, with its status. */
+class HttpError extends CqsegError {
+  constructor(readonly status: number, message: string, readonly headers: Record<string, string> = {}) {
+    super(message, `ERR_HTTP_${status}`);
+  }
+}
+
+export interface Server {
+  app: FastifyInstance;
+  url: string;
+  /** stops accepting, finishes what was accepted, frees the model */
+  close(): Promise<void>;
+}
+
+/** One-at-a-time execution with a bounded wait list. */
+class Queue {
+  private tail: Promise<unknown> = Promise.resolve();
+  waiting = 0;
+  active = 0;
+
+  constructor(private readonly limit: number) {}
+
+  run<R>(fn: () => Promise<R>): Promise<R> {
+    if (this.active + this.waiting > this.limit) {
+      throw new HttpError(503, `busy: ${this.active} request running and ${this.waiting} waiting (limit ${this.limit}); retry shortly`, { 'retry-after': '1' });
+    }
+    this.waiting++;
+    const next = this.tail.then(async () => {
+      this.waiting--;
+      this.active++;
+      try {
+        return await fn();
+      } finally {
+        this.active--;
+      }
+    });
+    this.tail = next.catch(() => undefined);
+    return next;
+  }
+}
+
+const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
+
+/** The image format a file's first bytes announce (PNG, JPEG, GIF, WebP, TIFF), or null. */
+function imageSignature(b: Buffer): string | null {
+  const starts = (...bytes: number[]): boolean => bytes.every((v, i) => b[i] === v);
+  if (starts(0x89, 0x50, 0x4e, 0x47)) return 'PNG';
+  if (starts(0xff, 0xd8, 0xff)) return 'JPEG';
+  if (starts(0x47, 0x49, 0x46, 0x38)) return 'GIF';
+  if (starts(0x52, 0x49, 0x46, 0x46) && b.subarray(8, 12).toString('latin1') === 'WEBP') return 'WebP';
+  if (starts(0x49, 0x49, 0x2a, 0x00) || starts(0x4d, 0x4d, 0x00, 0x2a)) return 'TIFF';
+  return null;
+}
+
+export async function startServer(opts: ServeOptions): Promise<Server> {
+  const host = opts.host ?? '127.0.0.1';
+  if (!LOOPBACK.has(host) && !opts.token) {
+    throw new CqsegError(`serving on ${host} (beyond this machine) needs --token TOKEN (clients send Authorization: Bearer TOKEN)`, 'ERR_USAGE');
+  }
+  const maxBody = opts.maxBodyBytes ?? 32 * 2 ** 20;
+  const maxPixels = opts.maxPixels ?? pixelLimit().pixels;
+  const session: Session = openSession(opts.model);
+  let bank: ReferenceBank | undefined;
+  let embedder: Embedder | undefined;
+  try {
+    if (opts.refs) {
+      embedder = await openEmbedder('encoder', session);
+      bank = openBank(opts.refs, { embedder, verify: 'exists' });
+    }
+  } catch (err) {
+    embedder?.dispose();
+    session.dispose();
+    throw err;
+  }
+  const queue = new Queue(opts.queue ?? 8);
+  const app = Fastify({ logger: opts.log ?? false, bodyLimit: maxBody, requestTimeout: opts.timeoutMs ?? 120_000 });
+  await app.register(multipart, { limits: { fileSize: maxBody, files: 16, fields: 16 } });
+  app.addContentTypeParser(/^(application\/octet-stream|image\/[-+.\w]+)$/, { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+
+  app.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
+    if (!opts.token || req.url === '/healthz') return;
+    if (req.headers.authorization !== `Bearer ${opts.token}`) {
+      await reply.code(401).header('www-authenticate', 'Bearer').send({ error: 'missing or wrong bearer token (Authorization: Bearer TOKEN)' });
+    }
+  });
+  app.setErrorHandler(async (err: Error & { statusCode?: number }, _req, reply) => {
+    if (err instanceof HttpError) return reply.code(err.status).headers(err.headers).send({ error: err.message });
+    if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) return reply.code(err.statusCode).send({ error: err.message });
+    if (err instanceof CqsegError) return reply.code(400).send({ error: err.message });
+    return reply.code(500).send({ error: `internal error: ${err.message}` });
+  });
+
+  const classes = session.info.classNames.map((name, index) => ({ index, name, color: session.palette[index] }));
+  app.get('/healthz', async () => ({ ok: true, active: queue.active, queued: queue.waiting }));
+  app.get('/openapi.json', async () => OPENAPI);
+  app.get('/v1/model', async () => ({
+    encoder: session.info.model.encoder, size: session.info.size, classes,
+    bank: bank ? { images: bank.images.length, gris: bank.gris.path, embedder: bank.embedder, ood: bank.ood !== undefined } : null,
+    modes: bank ? [...DCIN_MODES] : ['none'],
+  }));
+
+  app.post('/v1/segment', async (req: FastifyRequest<{ Querystring: Record<string, string | undefined> }>) => {
+    const q = req.query;
+    const mode = q.mode ?? (bank ? 'auto' : 'none');
+    const col = (() => {
+      try {
+        return parseColumn(mode);
+      } catch (err) {
+        throw new HttpError(400, (err as Error).message);
+      }
+    })();
+    if (!bank && col.dcin !== 'none') throw new HttpError(400, `mode '${mode}' needs a reference bank: start the server with --refs BANK`);
+    if (col.dcin === 'exri') throw new HttpError(400, "mode 'exri' needs an expert's reference image, which the server does not take");
+    if (q.ensemble !== undefined && q.ensemble !== 'softmax' && q.ensemble !== 'logits') throw new HttpError(400, `ensemble must be softmax or logits, got '${q.ensemble}'`);
+    if (q.images !== undefined && q.images !== 'inline' && q.images !== 'none') throw new HttpError(400, `images must be inline or none, got '${q.images}'`);
+    const inputs: { name: string; data: Buffer }[] = [];
+    if (req.isMultipart()) {
+      for await (const part of req.files()) inputs.push({ name: part.filename || part.fieldname, data: await part.toBuffer() });
+    } else if (Buffer.isBuffer(req.body)) {
+      inputs.push({ name: 'body', data: req.body });
+    } else {
+      throw new HttpError(415, `send an image as the body (Content-Type image/png, image/jpeg, ... or application/octet-stream) or multipart/form-data; got ${req.headers['content-type'] ?? 'no Content-Type'}`);
+    }
+    if (inputs.length === 0) throw new HttpError(400, 'no image in the request');
+    // sniff every image from its header before anything is decoded or queued
+    for (const im of inputs) {
+      if (im.data.length === 0) throw new HttpError(400, `${im.name}: empty (0 bytes)`);
+      let size;
+      try {
+        size = await imageSize(im.data);
+      } catch (err) {
+        const why = (err as Error).message.replace(/^cannot read image buffer: /, '');
+        const format = imageSignature(im.data);
+        if (format) throw new HttpError(400, `${im.name}: a damaged or truncated ${format} (${why})`);
+        throw new HttpError(415, `${im.name}: not an image cqseg can read (${why})`);
+      }
+      if (size.height * size.width > maxPixels) {
+        throw new HttpError(413, `${im.name}: ${size.width}x${size.height} = ${size.width * size.height} pixels, more than the limit of ${maxPixels}`);
+      }
+    }
+    const results = await queue.run(async () => {
+      const out = [];
+      for (const im of inputs) out.push(await segmentOne(im, col.name, q));
+      return out;
+    });
+    return { mode: col.name, images: results };
+  });
+
+  async function segmentOne(im: { name: string; data: Buffer }, mode: string, q: Record<string, string | undefined>): Promise<Record<string, unknown>> {
+    const t0 = performance.now();
+    let image: T.Tensor;
+    try {
+      image = await readImage(im.data);
+    } catch (err) {
+      throw new HttpError(400, `${im.name}: ${(err as Error).message.replace(/^cannot read image buffer: /, 'cannot decode: ')}`);
+    }
+    const t1 = performance.now();
+    try {
+      const p = await predictImage(session, image, {
+        mode, bank, embedder, ensemble: q.ensemble as 'softmax' | 'logits' | undefined, robust: q.robust === 'true' || q.robust === '1',
+      });
+      const t2 = performance.now();
+      try {
+        const s = p.summary;
+        const answer: Record<string, unknown> = {
+          name: im.name, height: image.shape[0], width: image.shape[1],
+          classes: s.classes.map((c) => ({ ...c, color: session.palette[c.index] })),
+          confidence: s.confidence, references: s.references, ood: s.ood,
+        };
+        if (q.images !== 'none') {
+          answer.mask_png = (await encodePng(p.labels)).toString('base64');
+          const ov = overlay(image, p.labels, session.palette);
+          try {
+            answer.overlay_png = (await encodePng(ov)).toString('base64');
+          } finally {
+            ov.dispose();
+          }
+        }
+        answer.timings_ms = { decode: t1 - t0, predict: t2 - t1, encode: performance.now() - t2 };
+        return answer;
+      } finally {
+        disposePrediction(p);
+      }
+    } finally {
+      image.dispose();
+    }
+  }
+
+  const url = await app.listen({ host, port: opts.port ?? 8080 });
+  let closed = false;
+  return {
+    app,
+    url,
+    async close(): Promise<void> {
+      if (closed) return;
+      closed = true;
+      await app.close();
+      if (bank) disposeBank(bank);
+      embedder?.dispose();
+      session.dispose();
+    },
+  };
+}
