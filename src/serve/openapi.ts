@@ -20,6 +20,13 @@ export const OPENAPI = {
         responses: { 200: { description: 'the model', content: { 'application/json': { schema: { type: 'object' } } } }, 401: errorResponse('missing or wrong token') },
       },
     },
+    '/v1/references/{index}/thumbnail': {
+      get: {
+        summary: 'a reference image of the bank (index as /v1/segment reports it), at most 160 px, PNG',
+        parameters: [{ name: 'index', in: 'path', required: true, schema: { type: 'integer', minimum: 0 } }],
+        responses: { 200: { description: 'PNG', content: { 'image/png': { schema: { type: 'string', format: 'binary' } } } }, 404: errorResponse('no such reference, or no bank') },
+      },
+    },
     '/v1/segment': {
       post: {
         summary: 'segment one image (the body) or several (multipart/form-data files)',

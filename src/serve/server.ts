@@ -11,6 +11,8 @@
  *   GET  /v1/model     encoder, input size, classes and colors, the bank's summary
  *   GET  /healthz      { ok, queued, active }
  *   GET  /openapi.json the API as an OpenAPI 3.0 document
+ *   GET  /v1/references/N/thumbnail   a reference image of the bank, at most 160 px
+ *   GET  /             the web page (page.ts)
  * Safe to leave running: binds 127.0.0.1 unless told otherwise, and then needs a bearer
  * token; limits on body bytes and on pixels (read from the header before anything is
  * decoded, so a small file that claims 50,000 x 50,000 is refused); the content is sniffed
@@ -31,6 +33,8 @@ import * as T from '../tensor';
 import { CqsegError } from '../util/errors';
 import { pixelLimit } from '../util/memory';
 import { OPENAPI } from './openapi';
+import { PAGE_HTML } from './page';
+import sharp from 'sharp';
 
 export interface ServeOptions {
   /** the run folder */
@@ -134,7 +138,7 @@ export async function startServer(opts: ServeOptions): Promise<Server> {
   app.addContentTypeParser(/^(application\/octet-stream|image\/[-+.\w]+)$/, { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
 
   app.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
-    if (!opts.token || req.url === '/healthz') return;
+    if (!opts.token || req.url === '/healthz' || req.url === '/') return;
     if (req.headers.authorization !== `Bearer ${opts.token}`) {
       await reply.code(401).header('www-authenticate', 'Bearer').send({ error: 'missing or wrong bearer token (Authorization: Bearer TOKEN)' });
     }
@@ -147,7 +151,19 @@ export async function startServer(opts: ServeOptions): Promise<Server> {
   });
 
   const classes = session.info.classNames.map((name, index) => ({ index, name, color: session.palette[index] }));
+  app.get('/', async (_req, reply) => reply
+    .type('text/html; charset=utf-8')
+    // everything the page needs is in it: nothing may load from elsewhere
+    .header('content-security-policy', "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src 'self' data: blob:; connect-src 'self'")
+    .send(PAGE_HTML));
   app.get('/healthz', async () => ({ ok: true, active: queue.active, queued: queue.waiting }));
+  app.get('/v1/references/:index/thumbnail', async (req: FastifyRequest<{ Params: { index: string } }>, reply) => {
+    const i = Number(req.params.index);
+    if (!bank) throw new HttpError(404, 'this server has no reference bank');
+    if (!Number.isInteger(i) || i < 0 || i >= bank.images.length) throw new HttpError(404, `no reference ${req.params.index}: the bank holds ${bank.images.length} images`);
+    const png = await sharp(bank.images[i].path).resize(160, 160, { fit: 'inside' }).png().toBuffer();
+    return reply.type('image/png').header('cache-control', 'max-age=3600').send(png);
+  });
   app.get('/openapi.json', async () => OPENAPI);
   app.get('/v1/model', async () => ({
     encoder: session.info.model.encoder, size: session.info.size, classes,

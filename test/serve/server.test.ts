@@ -89,7 +89,7 @@ test('healthz, model and openapi; segment a PNG body: areas add up and equal the
   assert.ok(m.classes.length >= 2 && m.classes.every((c) => c.color.length === 3));
   const api = await (await fetch(`${server.url}/openapi.json`)).json() as { openapi: string; paths: Record<string, unknown> };
   assert.equal(api.openapi, '3.0.3');
-  assert.deepEqual(Object.keys(api.paths).sort(), ['/healthz', '/v1/model', '/v1/segment']);
+  assert.deepEqual(Object.keys(api.paths).sort(), ['/healthz', '/v1/model', '/v1/references/{index}/thumbnail', '/v1/segment']);
   await segmentsCorrectly();
   const lean = await (await post(png, 'application/octet-stream', '?mode=none&images=none')).json() as { images: Record<string, unknown>[] };
   assert.equal(lean.images[0].mask_png, undefined);
