@@ -252,10 +252,23 @@ function mapBack(probs: T.Tensor, size: [number, number], names: string[]): { la
  * result back to (H, W). The caller disposes `probs` and `labels` (disposePrediction).
  */
 export async function predictImage(s: Session, image: T.Tensor, opts: PredictImageOptions): Promise<ImagePrediction> {
+  return (await predictImages(s, [image], opts))[0];
+}
+
+/**
+ * predictImage for several images at once: one batch through the model and DCIN (the
+ * same values as one at a time: every op is per image, batch norm in eval mode), each
+ * result mapped back to its own image's size. `cqseg serve` batches concurrent requests
+ * this way.
+ */
+export async function predictImages(s: Session, images: T.Tensor[], opts: PredictImageOptions): Promise<ImagePrediction[]> {
   const col = parseColumn(opts.mode);
-  const x = await toModelInput(image, s.info.size);
+  const inputs: T.Tensor[] = [];
+  let x: T.Tensor | undefined;
   let exclude: T.Tensor | undefined;
   try {
+    for (const image of images) inputs.push(await toModelInput(image, s.info.size));
+    x = inputs.length === 1 ? inputs[0] : T.cat(inputs, 0);
     let transfer: LabTransferOptions | undefined;
     if (opts.robust || opts.robustForeground) {
       transfer = { excludeSpecular: true };
@@ -264,30 +277,42 @@ export async function predictImage(s: Session, image: T.Tensor, opts: PredictIma
         transfer.exclude = exclude;
       }
     }
-    const r = (await T.noGradAsync(() => predictColumns(x, [col], {
+    const xb = x;
+    const r = (await T.noGradAsync(() => predictColumns(xb, [col], {
       net: s.model, forward: s.forward, bank: opts.bank, embedder: opts.embedder, exriStats: opts.exriStats, ensemble: opts.ensemble, transfer,
       domainStats: opts.domainStats, alpha: opts.alpha, ood: opts.bank !== undefined,
     }))).get(col.name)!;
-    const refs: PredictionSummary['references'] = {};
-    if (r.gris !== undefined) refs.gris = refOf(opts.bank!, r.gris);
-    if (r.lris !== undefined) refs.lris = refOf(opts.bank!, r.lris[0]);
-    if (r.auto) {
-      const a = r.auto;
-      refs.auto = a.rule === 'entropy'
-        ? { rule: a.rule, choice: a.choice[0], entropies: Object.fromEntries(ENTROPY_CANDIDATES.map((n, k) => [n, a.entropies![k][0]])) }
-        : { rule: a.rule, choice: a.choice[0], reason: a.reason![0], agreement: a.agreement![0], neighbours: a.neighbours![0].map((i) => refOf(opts.bank!, i)) };
-    }
-    const ood = oodReport(r.ood?.[0], opts.bank?.ood);
-    let back: ReturnType<typeof mapBack>;
+    const out: ImagePrediction[] = [];
     try {
-      back = mapBack(r.probs, [image.shape[0], image.shape[1]], s.info.classNames);
+      images.forEach((image, k) => {
+        const refs: PredictionSummary['references'] = {};
+        if (r.gris !== undefined) refs.gris = refOf(opts.bank!, r.gris);
+        if (r.lris !== undefined) refs.lris = refOf(opts.bank!, r.lris[k]);
+        if (r.auto) {
+          const a = r.auto;
+          refs.auto = a.rule === 'entropy'
+            ? { rule: a.rule, choice: a.choice[k], entropies: Object.fromEntries(ENTROPY_CANDIDATES.map((n, j) => [n, a.entropies![j][k]])) }
+            : { rule: a.rule, choice: a.choice[k], reason: a.reason![k], agreement: a.agreement![k], neighbours: a.neighbours![k].map((i) => refOf(opts.bank!, i)) };
+        }
+        const ood = oodReport(r.ood?.[k], opts.bank?.ood);
+        const probs = images.length === 1 ? r.probs : T.tidy(() => r.probs.narrow(0, k, 1).contiguous());
+        try {
+          const back = mapBack(probs, [image.shape[0], image.shape[1]], s.info.classNames);
+          out.push({ probs, labels: back.labels, summary: { mode: opts.mode, references: refs, ood, classes: back.classes, confidence: back.confidence } });
+        } catch (e) {
+          if (probs !== r.probs) probs.dispose();
+          throw e;
+        }
+      });
     } catch (e) {
-      r.probs.dispose();
+      out.forEach(disposePrediction);
+      if (images.length > 1 || out.length === 0) r.probs.dispose();
       throw e;
     }
-    return { probs: r.probs, labels: back.labels, summary: { mode: opts.mode, references: refs, ood, classes: back.classes, confidence: back.confidence } };
+    if (images.length > 1) r.probs.dispose();
+    return out;
   } finally {
-    T.dispose([x, exclude]);
+    T.dispose([...inputs, exclude, ...(x !== undefined && inputs.length > 1 ? [x] : [])]);
   }
 }
 

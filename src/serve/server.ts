@@ -18,8 +18,9 @@
  * decoded, so a small file that claims 50,000 x 50,000 is refused); the content is sniffed
  * (what is not an image is a 415 naming the problem); a bounded queue (503 with
  * Retry-After when full); a request timeout; no parameter names a server path; SIGTERM
- * (close()) finishes what was accepted. Requests run one at a time (the model's forward
- * already uses every thread libtorch has).
+ * (close()) finishes what was accepted. One forward pass runs at a time (it already uses
+ * every thread libtorch has); concurrent requests with the same settings share it, up to
+ * `maxBatch` images (Batcher).
  */
 import Fastify, { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import multipart from '@fastify/multipart';
@@ -28,7 +29,7 @@ import { DCIN_MODES } from '../dcin/predict';
 import { parseColumn } from '../dcin/columns';
 import { ReferenceBank } from '../dcin/bank';
 import { Embedder } from '../dcin/embedders';
-import { disposeBank, disposePrediction, openBank, openEmbedder, openSession, overlay, predictImage, Session } from '../dcin/session';
+import { disposeBank, disposePrediction, ImagePrediction, openBank, openEmbedder, openSession, overlay, predictImages, Session } from '../dcin/session';
 import * as T from '../tensor';
 import { CqsegError } from '../util/errors';
 import { pixelLimit } from '../util/memory';
@@ -52,6 +53,8 @@ export interface ServeOptions {
   maxPixels?: number;
   /** requests that may wait while one runs (default 8); more get 503 */
   queue?: number;
+  /** images one forward pass may take from concurrent requests of the same settings (default 8; 1: no batching) */
+  maxBatch?: number;
   /** per request, queueing included (default 120 s) */
   timeoutMs?: number;
   /** log requests (fastify's logger) */
@@ -72,30 +75,71 @@ export interface Server {
   close(): Promise<void>;
 }
 
-/** One-at-a-time execution with a bounded wait list. */
-class Queue {
-  private tail: Promise<unknown> = Promise.resolve();
-  waiting = 0;
+/** A request's images waiting for the model, with the settings they share. */
+interface Job {
+  /** requests with the same key may share a forward pass */
+  key: string;
+  images: T.Tensor[];
+  run: (images: T.Tensor[]) => Promise<ImagePrediction[]>;
+  resolve: (p: ImagePrediction[]) => void;
+  reject: (e: unknown) => void;
+}
+
+/**
+ * One forward pass at a time over a bounded wait list; when the model frees up, the
+ * waiting requests that share the first one's settings (mode, ensemble, robust) go through
+ * it together, up to `maxBatch` images (predictImages: the values of one at a time).
+ */
+class Batcher {
+  private waiting: Job[] = [];
   active = 0;
+  private running = false;
 
-  constructor(private readonly limit: number) {}
+  constructor(private readonly limit: number, private readonly maxBatch: number) {}
 
-  run<R>(fn: () => Promise<R>): Promise<R> {
-    if (this.active + this.waiting > this.limit) {
-      throw new HttpError(503, `busy: ${this.active} request running and ${this.waiting} waiting (limit ${this.limit}); retry shortly`, { 'retry-after': '1' });
+  get queued(): number {
+    return this.waiting.length;
+  }
+
+  submit(key: string, images: T.Tensor[], run: Job['run']): Promise<ImagePrediction[]> {
+    if (this.waiting.length + (this.running ? 1 : 0) > this.limit) {
+      throw new HttpError(503, `busy: ${this.active} request${this.active === 1 ? '' : 's'} running and ${this.waiting.length} waiting (limit ${this.limit}); retry shortly`, { 'retry-after': '1' });
     }
-    this.waiting++;
-    const next = this.tail.then(async () => {
-      this.waiting--;
-      this.active++;
-      try {
-        return await fn();
-      } finally {
-        this.active--;
-      }
+    return new Promise<ImagePrediction[]>((resolve, reject) => {
+      this.waiting.push({ key, images, run, resolve, reject });
+      void this.pump();
     });
-    this.tail = next.catch(() => undefined);
-    return next;
+  }
+
+  private async pump(): Promise<void> {
+    if (this.running || this.waiting.length === 0) return;
+    this.running = true;
+    const first = this.waiting.shift()!;
+    const batch = [first];
+    let n = first.images.length;
+    for (let i = 0; i < this.waiting.length && n < this.maxBatch;) {
+      const j = this.waiting[i];
+      if (j.key === first.key && n + j.images.length <= this.maxBatch) {
+        batch.push(j);
+        n += j.images.length;
+        this.waiting.splice(i, 1);
+      } else i++;
+    }
+    this.active = batch.length;
+    try {
+      const all = await first.run(batch.flatMap((j) => j.images));
+      let k = 0;
+      for (const j of batch) {
+        j.resolve(all.slice(k, k + j.images.length));
+        k += j.images.length;
+      }
+    } catch (err) {
+      for (const j of batch) j.reject(err);
+    } finally {
+      this.active = 0;
+      this.running = false;
+      void this.pump();
+    }
   }
 }
 
@@ -132,7 +176,7 @@ export async function startServer(opts: ServeOptions): Promise<Server> {
     session.dispose();
     throw err;
   }
-  const queue = new Queue(opts.queue ?? 8);
+  const queue = new Batcher(opts.queue ?? 8, opts.maxBatch ?? 8);
   const app = Fastify({ logger: opts.log ?? false, bodyLimit: maxBody, requestTimeout: opts.timeoutMs ?? 120_000 });
   await app.register(multipart, { limits: { fileSize: maxBody, files: 16, fields: 16 } });
   app.addContentTypeParser(/^(application\/octet-stream|image\/[-+.\w]+)$/, { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
@@ -156,7 +200,7 @@ export async function startServer(opts: ServeOptions): Promise<Server> {
     // everything the page needs is in it: nothing may load from elsewhere
     .header('content-security-policy', "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src 'self' data: blob:; connect-src 'self'")
     .send(PAGE_HTML));
-  app.get('/healthz', async () => ({ ok: true, active: queue.active, queued: queue.waiting }));
+  app.get('/healthz', async () => ({ ok: true, active: queue.active, queued: queue.queued }));
   app.get('/v1/references/:index/thumbnail', async (req: FastifyRequest<{ Params: { index: string } }>, reply) => {
     const i = Number(req.params.index);
     if (!bank) throw new HttpError(404, 'this server has no reference bank');
@@ -183,6 +227,7 @@ export async function startServer(opts: ServeOptions): Promise<Server> {
     })();
     if (!bank && col.dcin !== 'none') throw new HttpError(400, `mode '${mode}' needs a reference bank: start the server with --refs BANK`);
     if (col.dcin === 'exri') throw new HttpError(400, "mode 'exri' needs an expert's reference image, which the server does not take");
+    if (col.adapt === 'adabn') throw new HttpError(400, "'+adabn' re-estimates statistics over a whole target domain, which a request is not; use '+adabn-image'");
     if (q.ensemble !== undefined && q.ensemble !== 'softmax' && q.ensemble !== 'logits') throw new HttpError(400, `ensemble must be softmax or logits, got '${q.ensemble}'`);
     if (q.images !== undefined && q.images !== 'inline' && q.images !== 'none') throw new HttpError(400, `images must be inline or none, got '${q.images}'`);
     const inputs: { name: string; data: Buffer }[] = [];
@@ -210,53 +255,61 @@ export async function startServer(opts: ServeOptions): Promise<Server> {
         throw new HttpError(413, `${im.name}: ${size.width}x${size.height} = ${size.width * size.height} pixels, more than the limit of ${maxPixels}`);
       }
     }
-    const results = await queue.run(async () => {
-      const out = [];
-      for (const im of inputs) out.push(await segmentOne(im, col.name, q));
-      return out;
-    });
-    return { mode: col.name, images: results };
-  });
-
-  async function segmentOne(im: { name: string; data: Buffer }, mode: string, q: Record<string, string | undefined>): Promise<Record<string, unknown>> {
-    const t0 = performance.now();
-    let image: T.Tensor;
+    const decoded: T.Tensor[] = [];
+    const decodeMs: number[] = [];
     try {
-      image = await readImage(im.data);
-    } catch (err) {
-      throw new HttpError(400, `${im.name}: ${(err as Error).message.replace(/^cannot read image buffer: /, 'cannot decode: ')}`);
-    }
-    const t1 = performance.now();
-    try {
-      const p = await predictImage(session, image, {
-        mode, bank, embedder, ensemble: q.ensemble as 'softmax' | 'logits' | undefined, robust: q.robust === 'true' || q.robust === '1',
-      });
-      const t2 = performance.now();
-      try {
-        const s = p.summary;
-        const answer: Record<string, unknown> = {
-          name: im.name, height: image.shape[0], width: image.shape[1],
-          classes: s.classes.map((c) => ({ ...c, color: session.palette[c.index] })),
-          confidence: s.confidence, references: s.references, ood: s.ood,
-        };
-        if (q.images !== 'none') {
-          answer.mask_png = (await encodePng(p.labels)).toString('base64');
-          const ov = overlay(image, p.labels, session.palette);
-          try {
-            answer.overlay_png = (await encodePng(ov)).toString('base64');
-          } finally {
-            ov.dispose();
-          }
+      for (const im of inputs) {
+        const t0 = performance.now();
+        try {
+          decoded.push(await readImage(im.data));
+        } catch (err) {
+          throw new HttpError(400, `${im.name}: ${(err as Error).message.replace(/^cannot read image buffer: /, 'cannot decode: ')}`);
         }
-        answer.timings_ms = { decode: t1 - t0, predict: t2 - t1, encode: performance.now() - t2 };
-        return answer;
-      } finally {
-        disposePrediction(p);
+        decodeMs.push(performance.now() - t0);
       }
+      const settings = { mode: col.name, ensemble: q.ensemble as 'softmax' | 'logits' | undefined, robust: q.robust === 'true' || q.robust === '1' };
+      const queuedAt = performance.now();
+      let batchSize = 0;
+      let predictMs = 0;
+      const preds = await queue.submit(JSON.stringify(settings), decoded, async (images) => {
+        const t = performance.now();
+        batchSize = images.length;
+        const out = await predictImages(session, images, { ...settings, bank, embedder });
+        predictMs = performance.now() - t;
+        return out;
+      });
+      const waitMs = performance.now() - queuedAt - predictMs;
+      const results = [];
+      try {
+        for (let i = 0; i < inputs.length; i++) {
+          const t2 = performance.now();
+          const p = preds[i];
+          const image = decoded[i];
+          const answer: Record<string, unknown> = {
+            name: inputs[i].name, height: image.shape[0], width: image.shape[1],
+            classes: p.summary.classes.map((c) => ({ ...c, color: session.palette[c.index] })),
+            confidence: p.summary.confidence, references: p.summary.references, ood: p.summary.ood,
+          };
+          if (q.images !== 'none') {
+            answer.mask_png = (await encodePng(p.labels)).toString('base64');
+            const ov = overlay(image, p.labels, session.palette);
+            try {
+              answer.overlay_png = (await encodePng(ov)).toString('base64');
+            } finally {
+              ov.dispose();
+            }
+          }
+          answer.timings_ms = { decode: decodeMs[i], wait: waitMs, predict: predictMs, encode: performance.now() - t2, batch: batchSize };
+          results.push(answer);
+        }
+      } finally {
+        preds.forEach(disposePrediction);
+      }
+      return { mode: col.name, images: results };
     } finally {
-      image.dispose();
+      T.dispose(decoded);
     }
-  }
+  });
 
   const url = await app.listen({ host, port: opts.port ?? 8080 });
   let closed = false;

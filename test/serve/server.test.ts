@@ -16,6 +16,8 @@ import { startServer, Server } from '../../src/serve/server';
 import { resolveConfig } from '../../src/train/config';
 import { train } from '../../src/train/trainer';
 import * as T from '../../src/tensor';
+import { readImage } from '../../src/data';
+import { disposeBank, disposePrediction, openBank, openEmbedder, openSession, predictImage, predictImages } from '../../src/dcin/session';
 import { cli } from '../helpers/cli';
 import { makeDiscDataset } from '../helpers/tiny_dataset';
 
@@ -157,4 +159,57 @@ test('a token is required when set (healthz excepted), and binding beyond loopba
   }
   await assert.rejects(startServer({ model: run, host: '0.0.0.0', port: 0 }), /needs --token TOKEN/);
   assert.equal(T.memory().liveTensors >= 0, true);
+});
+
+test('concurrent requests with the same settings share a forward pass, with the answers of one at a time', async () => {
+  const s = await startServer({ model: run, refs: bank, port: 0, queue: 16, maxBatch: 8 });
+  try {
+    const one = async (): Promise<{ classes: { pixels: number }[]; timings_ms: { batch: number } }> => {
+      const r = await fetch(`${s.url}/v1/segment?mode=full&images=none`, { method: 'POST', body: png, headers: { 'content-type': 'image/png' } });
+      assert.equal(r.status, 200);
+      return ((await r.json()) as { images: { classes: { pixels: number }[]; timings_ms: { batch: number } }[] }).images[0];
+    };
+    const alone = await one();
+    assert.equal(alone.timings_ms.batch, 1);
+    const together = await Promise.all(Array.from({ length: 8 }, one));
+    assert.ok(together.some((a) => a.timings_ms.batch > 1), `batches: ${together.map((a) => a.timings_ms.batch).join(',')}`);
+    // a batch may take other conv kernels than one image: float rounding may flip a near-tied
+    // pixel, so areas agree within 0.5% of the image (here they are equal)
+    for (const a of together) a.classes.forEach((c, i) => assert.ok(Math.abs(c.pixels - alone.classes[i].pixels) <= 0.005 * 45 * 71, `class ${i}`));
+  } finally {
+    await s.close();
+  }
+});
+
+test('predictImages over a batch of images of different sizes equals predictImage one at a time', async () => {
+  const s = openSession(run);
+  const b = openBank(bank, { verify: 'none' });
+  const emb = await openEmbedder('encoder', s);
+  const images = [await readImage(png), T.tidy(() => T.rand([50, 90, 3]).mul(255).to('uint8')), T.tidy(() => T.rand([64, 64, 3]).mul(255).to('uint8'))];
+  try {
+    for (const mode of ['none', 'full', 'auto', 'adabn-image+flip']) {
+      const batch = await predictImages(s, images, { mode, bank: b, embedder: emb });
+      try {
+        for (let i = 0; i < images.length; i++) {
+          const single = await predictImage(s, images[i], { mode, bank: b, embedder: emb });
+          try {
+            // batch and single may take other conv kernels: near-tied pixels may flip (here none do)
+            const differ = T.tidy(() => single.labels.ne(batch[i].labels).sum().item());
+            assert.ok(differ <= 0.005 * single.labels.shape[0] * single.labels.shape[1], `${mode} image ${i}: ${differ} labels differ`);
+            assert.deepEqual(batch[i].summary.references, single.summary.references, `${mode} image ${i}: references`);
+            assert.ok(Math.abs(batch[i].summary.confidence - single.summary.confidence) < 1e-4, `${mode} image ${i}: confidence`);
+          } finally {
+            disposePrediction(single);
+          }
+        }
+      } finally {
+        batch.forEach(disposePrediction);
+      }
+    }
+  } finally {
+    T.dispose(images);
+    emb.dispose();
+    disposeBank(b);
+    s.dispose();
+  }
 });
