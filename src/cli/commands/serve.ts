@@ -4,7 +4,7 @@ import { intFlag, parseArgs } from '../args';
 import { Command, UsageError } from '../command';
 
 const HELP = `usage: cqseg serve --model RUN [--refs BANK] [--host 127.0.0.1] [--port 8080] [--token TOKEN]
-                   [--max-body-mb N] [--max-pixels N] [--queue N] [--timeout S]
+                   [--max-body-mb N] [--max-pixels N] [--queue N] [--max-batch N] [--timeout S]
 
 Loads a trained run (and its reference bank) once and serves it over HTTP:
   POST /v1/segment    an image as the body (Content-Type image/... or application/octet-stream),
@@ -27,6 +27,8 @@ options:
   --max-body-mb N   largest request body (default 32)
   --max-pixels N    largest image, from its header before decoding (default: free memory's limit)
   --queue N         requests that may wait while one runs (default 8); more get 503 + Retry-After
+  --max-batch N     images one forward pass takes from concurrent requests of the same
+                    settings (default 8; 1: one request at a time)
   --timeout S       per request, waiting included (default 120)
 Stops on SIGINT/SIGTERM after finishing the requests it accepted.
 `;
@@ -37,7 +39,7 @@ export const command: Command = {
   help: HELP,
   async run(args) {
     const { flags, positionals } = parseArgs(args, {
-      model: {}, refs: {}, host: {}, port: {}, token: {}, 'max-body-mb': {}, 'max-pixels': {}, queue: {}, timeout: {},
+      model: {}, refs: {}, host: {}, port: {}, token: {}, 'max-body-mb': {}, 'max-pixels': {}, queue: {}, 'max-batch': {}, timeout: {},
     });
     if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}'`);
     const model = flags.model as string | undefined;
@@ -47,7 +49,7 @@ export const command: Command = {
     const server = await startServer({
       model, refs: flags.refs as string | undefined, host: flags.host as string | undefined, port: intFlag(flags.port, 'port', 0) ?? 8080,
       token: flags.token as string | undefined, maxBodyBytes: mb === undefined ? undefined : mb * 2 ** 20,
-      maxPixels: intFlag(flags['max-pixels'], 'max-pixels', 1), queue: intFlag(flags.queue, 'queue', 0),
+      maxPixels: intFlag(flags['max-pixels'], 'max-pixels', 1), queue: intFlag(flags.queue, 'queue', 0), maxBatch: intFlag(flags['max-batch'], 'max-batch', 1),
       timeoutMs: timeout === undefined ? undefined : timeout * 1000,
     });
     process.stderr.write(`cqseg serve: ${server.url} (model ${model}${flags.refs ? `, bank ${flags.refs as string}` : ''}); Ctrl-C to stop\n`);
