@@ -177,7 +177,8 @@ export async function startServer(opts: ServeOptions): Promise<Server> {
     throw err;
   }
   const queue = new Batcher(opts.queue ?? 8, opts.maxBatch ?? 8);
-  const app = Fastify({ logger: opts.log ?? false, bodyLimit: maxBody, requestTimeout: opts.timeoutMs ?? 120_000 });
+  // requestTimeout bounds a request's arrival; connectionTimeout closes a socket idle that long (a client that stops sending)
+  const app = Fastify({ logger: opts.log ?? false, bodyLimit: maxBody, requestTimeout: opts.timeoutMs ?? 120_000, connectionTimeout: opts.timeoutMs ?? 120_000 });
   await app.register(multipart, { limits: { fileSize: maxBody, files: 16, fields: 16 } });
   app.addContentTypeParser(/^(application\/octet-stream|image\/[-+.\w]+)$/, { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
 

@@ -213,3 +213,41 @@ test('predictImages over a batch of images of different sizes equals predictImag
     s.dispose();
   }
 });
+
+test('a client that stops sending is cut off by the request timeout; SIGTERM finishes the accepted request, then exits 0', async () => {
+  const s = await startServer({ model: run, port: 0, timeoutMs: 800 });
+  try {
+    const { port } = new URL(s.url);
+    const net = await import('node:net');
+    const closedAfter = await new Promise<number>((resolve) => {
+      const t0 = Date.now();
+      const sock = net.connect(Number(port), '127.0.0.1', () => sock.write('POST /v1/segment HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: 1000\r\n\r\n'));
+      sock.on('data', () => undefined);
+      sock.on('close', () => resolve(Date.now() - t0));
+      sock.on('error', () => undefined);
+    });
+    assert.ok(closedAfter >= 700 && closedAfter < 10_000, `closed after ${closedAfter} ms`);
+    assert.equal((await fetch(`${s.url}/healthz`)).status, 200, 'still answers');
+  } finally {
+    await s.close();
+  }
+  const { spawn } = await import('node:child_process');
+  const proc = spawn(process.execPath, [path.join(__dirname, '..', '..', '..', 'bin', 'cqseg'), 'serve', '--model', run, '--port', '0'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  const url = await new Promise<string>((resolve, reject) => {
+    proc.stderr!.on('data', (d: Buffer) => {
+      err += d.toString();
+      const m = /cqseg serve: (http:\/\/\S+) /.exec(err);
+      if (m) resolve(m[1]);
+    });
+    proc.on('exit', (code) => reject(new Error(`exited ${code}: ${err}`)));
+  });
+  const pending = fetch(`${url}/v1/segment?mode=none`, { method: 'POST', body: png, headers: { 'content-type': 'image/png' } });
+  await new Promise((r) => setTimeout(r, 30));
+  proc.kill('SIGTERM');
+  const r = await pending;
+  assert.equal(r.status, 200, 'the accepted request is answered');
+  const code = await new Promise<number | null>((resolve) => proc.once('exit', resolve));
+  assert.equal(code, 0, err);
+  assert.match(err, /stopping after the accepted requests/);
+});
