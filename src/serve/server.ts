@@ -188,6 +188,12 @@ export async function startServer(opts: ServeOptions): Promise<Server> {
       await reply.code(401).header('www-authenticate', 'Bearer').send({ error: 'missing or wrong bearer token (Authorization: Bearer TOKEN)' });
     }
   });
+  // once closing, answers end their connection, so close() need not wait out keep-alive
+  let closing = false;
+  app.addHook('onSend', async (_req, reply, payload) => {
+    if (closing) reply.header('connection', 'close');
+    return payload;
+  });
   app.setErrorHandler(async (err: Error & { statusCode?: number }, _req, reply) => {
     if (err instanceof HttpError) return reply.code(err.status).headers(err.headers).send({ error: err.message });
     if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) return reply.code(err.statusCode).send({ error: err.message });
@@ -320,6 +326,8 @@ export async function startServer(opts: ServeOptions): Promise<Server> {
     async close(): Promise<void> {
       if (closed) return;
       closed = true;
+      closing = true;
+      app.server.closeIdleConnections();
       await app.close();
       if (bank) disposeBank(bank);
       embedder?.dispose();
