@@ -147,7 +147,11 @@ export const PAGE_HTML = `<!doctype html>
     addRef('GRIS', r.references.gris);
     addRef('LRIS', r.references.lris);
     if (r.references.auto && r.references.auto.neighbours) r.references.auto.neighbours.forEach(function (n, i) { addRef('neighbour ' + (i + 1), n); });
-    var refsBox = refs.length ? el('div', {}, [el('div', { className: 'label', text: 'References used' + (r.references.auto ? ' (auto chose ' + r.references.auto.choice + ')' : '') }),
+    var auto = r.references.auto;
+    var refsTitle = !auto ? 'References used'
+      : auto.choice === 'none' ? 'References considered (auto kept the image as it is: ' + (auto.reason || 'no transfer') + ')'
+      : 'References considered (auto chose ' + auto.choice + ')';
+    var refsBox = refs.length ? el('div', {}, [el('div', { className: 'label', text: refsTitle }),
       el('div', { className: 'refs' }, refs.map(function (x) {
         return el('figure', { 'data-role': 'reference' }, [el('img', { src: 'v1/references/' + x.ref.index + '/thumbnail', alt: x.ref.path }), el('figcaption', { text: x.label })]);
       }))]) : null;
