@@ -16,7 +16,7 @@ const SRC = path.resolve(__dirname, '..', '..', 'src');
 
 /** Layers from the bottom; a layer may import those of lower rank (and itself). */
 const RANK: Record<string, number> = {
-  util: 0, tensor: 1, nn: 2, augment: 3, color: 3, data: 3, models: 4, eval: 4, train: 5, dcin: 6, experiment: 7, serve: 8, cli: 9, '.': 10,
+  util: 0, tensor: 1, nn: 2, augment: 3, color: 3, data: 3, models: 4, eval: 4, train: 5, dcin: 6, experiment: 7, serve: 8, export: 8, cli: 9, '.': 10,
 };
 
 function sources(dir: string): string[] {

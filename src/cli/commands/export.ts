@@ -1,0 +1,57 @@
+/** `cqseg export --model RUN --out FILE.onnx`: the run's Unet as ONNX (src/export/onnx.ts), checked by onnxruntime. */
+import * as fs from 'fs';
+import * as path from 'path';
+import { openSession } from '../../dcin/session';
+import { exportUnet, OPSET } from '../../export/onnx';
+import { verifyExport } from '../../export/verify';
+import { writeFileAtomic } from '../../util/atomic';
+import { parseArgs } from '../args';
+import { Command, UsageError } from '../command';
+
+const HELP = `usage: cqseg export --model RUN --out FILE.onnx [--no-verify]
+
+Writes the run's Unet (any encoder cqseg has) as an ONNX graph, opset ${OPSET}, eval mode,
+batch norm folded into the convolutions:
+  input   image      float32 (N, 3, H, W), pixel values 0..255 (normalised in the graph)
+  outputs logits     float32 (N, classes, H, W)
+          embedding  float32 (N, D): the deepest encoder feature averaged over space (LRIS's
+                     embedding before its unit-length normalisation)
+N, H and W are dynamic (H and W multiples of 32). Metadata: classes and colors, input size,
+mean and std, encoder, cqseg version, the run's config.json.
+Unless --no-verify, onnxruntime-node runs the file on two random images at the run's size
+and the largest difference from cqseg's own logits and embeddings is printed (exit 1 when
+over 1e-4 of their range).
+`;
+
+export const command: Command = {
+  name: 'export',
+  summary: "write a run's Unet as ONNX (batch norm folded, dynamic sizes, metadata), checked by onnxruntime",
+  help: HELP,
+  async run(args) {
+    const { flags, positionals } = parseArgs(args, { model: {}, out: {}, 'no-verify': { type: 'boolean' } });
+    if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}'`);
+    const model = flags.model as string | undefined;
+    const out = flags.out as string | undefined;
+    if (!model) throw new UsageError('--model RUN is required');
+    if (!out || !/\.onnx$/i.test(out)) throw new UsageError(`--out FILE.onnx is required, got '${out ?? ''}'`);
+    const s = openSession(model);
+    try {
+      const t0 = Date.now();
+      const pkg = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', '..', '..', 'package.json'), 'utf8')) as { version: string };
+      const bytes = exportUnet(s.model, {
+        classNames: s.info.classNames, colors: s.palette, size: s.info.size, mean: s.info.preprocessing.mean, std: s.info.preprocessing.std,
+        version: pkg.version, metadata: { run_config: fs.readFileSync(path.join(model, 'config.json'), 'utf8') },
+      });
+      await writeFileAtomic(out, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+      process.stdout.write(`${out}: Unet(${s.info.model.encoder}), ${s.info.classNames.length} classes, ${(bytes.length / 2 ** 20).toFixed(1)} MB, opset ${OPSET}, written in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
+      if (flags['no-verify'] === true) return 0;
+      const a = await verifyExport(bytes, s);
+      const ok = a.logits <= 1e-4 && a.embedding <= 1e-4;
+      process.stdout.write(`onnxruntime vs cqseg on [${a.shape.join(', ')}]: largest difference ${a.logits.toExponential(2)} of the logits' range, ` +
+        `${a.embedding.toExponential(2)} of the embeddings' ${ok ? '(within 1e-4)' : '(OVER 1e-4: do not use this file)'}\n`);
+      return ok ? 0 : 1;
+    } finally {
+      s.dispose();
+    }
+  },
+};
