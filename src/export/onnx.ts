@@ -8,14 +8,15 @@
  * unit-length normalisation LRIS applies (dcin/lris.ts normalizeEmbeddings). N, H and W
  * are dynamic (H and W multiples of 32 for EfficientNet's static padding: the padding is
  * fixed at export from the run's input size, as efficientnet_pytorch fixes it).
- * Metadata: classes and colors, input size, mean and std, cqseg's version, opset.
+ * Metadata: classes and colors, input size, mean and std, cqseg's version, opset. With
+ * fp16, the weights are stored in float16 and cast to float32 in the graph.
  */
 import { onnx } from 'onnx-proto';
 import { BatchNorm2d, Conv2d, ConvNormAct, Module } from '../nn';
 import { EfficientNetEncoder, MBConvBlock } from '../models/efficientnet';
 import { BasicBlock, Bottleneck, ResNetEncoder } from '../models/resnet';
 import { Unet } from '../models/unet/model';
-import { Tensor, tidy } from '../tensor';
+import { Tensor, tensor, tidy } from '../tensor';
 import { CqsegError } from '../util/errors';
 
 export const OPSET = 13;
@@ -27,16 +28,24 @@ class Graph {
   readonly inits: onnx.ITensorProto[] = [];
   private n = 0;
 
+  /** fp16: weights stored in float16 and cast to float32 where used (half the file; compute stays float32) */
+  constructor(private readonly fp16 = false) {}
+
   fresh(p: string): string {
     return `${p}_${this.n++}`;
   }
 
-  /** a float32 initializer from values and dims */
-  constant(values: Float32Array | number[], dims: number[], p = 'c'): string {
+  /** a float32 initializer from values and dims (float16 stored and cast back, for weights, with fp16) */
+  constant(values: Float32Array | number[], dims: number[], p = 'c', weight = false): string {
     const name = this.fresh(p);
     const data = values instanceof Float32Array ? values : Float32Array.from(values);
-    this.inits.push({ name, dims, dataType: onnx.TensorProto.DataType.FLOAT, rawData: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) });
-    return name;
+    if (!(this.fp16 && weight)) {
+      this.inits.push({ name, dims, dataType: onnx.TensorProto.DataType.FLOAT, rawData: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) });
+      return name;
+    }
+    const half = tidy(() => tensor(data, [data.length]).to('float16').dataSync() as Uint16Array);
+    this.inits.push({ name, dims, dataType: onnx.TensorProto.DataType.FLOAT16, rawData: new Uint8Array(half.buffer, half.byteOffset, half.byteLength) });
+    return this.op('Cast', [name], { to: onnx.TensorProto.DataType.FLOAT });
   }
 
   int64(values: number[], p = 'i'): string {
@@ -86,7 +95,7 @@ function convBn(g: Graph, x: string, conv: Conv2d, bn: BatchNorm2d | null, act: 
   const o = conv.options;
   const stride = typeof o.stride === 'number' ? [o.stride, o.stride] : (o.stride ?? [1, 1]);
   const [l, r, t, bt] = pads;
-  let y = g.op('Conv', [x, g.constant(wf, [co, ci, kh, kw], 'w'), g.constant(bf, [co], 'b')],
+  let y = g.op('Conv', [x, g.constant(wf, [co, ci, kh, kw], 'w', true), g.constant(bf, [co], 'b', true)],
     { kernel_shape: [kh, kw], strides: stride as number[], pads: [t, l, bt, r], group: o.groups ?? 1 });
   if (act === 'relu') y = g.op('Relu', [y]);
   if (act === 'silu') y = g.op('Mul', [y, g.op('Sigmoid', [y])]);
@@ -165,11 +174,13 @@ export interface ExportOptions {
   version: string;
   /** extra metadata (the run's config, ...) */
   metadata?: Record<string, string>;
+  /** weights stored in float16 (cast to float32 in the graph): half the file */
+  fp16?: boolean;
 }
 
 /** The ONNX model's bytes for a Unet in eval mode. */
 export function exportUnet(model: Unet, opts: ExportOptions): Uint8Array {
-  const g = new Graph();
+  const g = new Graph(opts.fp16 ?? false);
   const scale = g.constant(opts.std.map((s) => 1 / (255 * s)), [1, 3, 1, 1], 'scale');
   const shift = g.constant(opts.mean.map((m, i) => -m / opts.std[i]), [1, 3, 1, 1], 'shift');
   const x = g.op('Add', [g.op('Mul', ['image', scale]), shift]);
@@ -202,7 +213,7 @@ export function exportUnet(model: Unet, opts: ExportOptions): Uint8Array {
   const meta: Record<string, string> = {
     classes: JSON.stringify(opts.classNames.map((name, index) => ({ index, name, color: opts.colors[index] }))),
     input_size: JSON.stringify(opts.size), mean: JSON.stringify(opts.mean), std: JSON.stringify(opts.std), input_range: '0..255 float32 pixel values',
-    encoder: model.encoderName, cqseg_version: opts.version, ...opts.metadata,
+    encoder: model.encoderName, cqseg_version: opts.version, weights: opts.fp16 ? 'float16' : 'float32', ...opts.metadata,
   };
   const m: onnx.IModelProto = {
     irVersion: 7, producerName: 'cqseg', producerVersion: opts.version, opsetImport: [{ domain: '', version: OPSET }], graph,

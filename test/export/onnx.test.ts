@@ -69,6 +69,31 @@ test('EfficientNet Unets (static same padding fixed at export): onnxruntime give
   await check('efficientnet-b2', [[1, 256, 384]]); // the paper's encoder
 });
 
+test('fp16 weights: half the file, results within float16\'s rounding of the weights', async () => {
+  T.manualSeed(4);
+  const m = new Unet({ encoderName: 'resnet18', classes: 3, decoderChannels: [16, 16, 8, 8, 8] });
+  randomiseStats(m);
+  const base = { classNames: ['a', 'b', 'c'], colors: [[0, 0, 0], [255, 0, 0], [0, 255, 0]] as [number, number, number][], size: [64, 64] as [number, number], mean: IMAGENET.mean, std: IMAGENET.std, version: 'test' };
+  const full = exportUnet(m, base);
+  const half = exportUnet(m, { ...base, fp16: true });
+  assert.ok(half.length < 0.55 * full.length, `${half.length} bytes against ${full.length}`);
+  const session = await ort.InferenceSession.create(half);
+  const x = T.tidy(() => T.rand([1, 3, 64, 64]).mul(255).round());
+  try {
+    const out = await session.run({ image: new ort.Tensor('float32', Float32Array.from(x.dataSync() as Float32Array), [1, 3, 64, 64]) });
+    const err = T.tidy(() => {
+      const y = T.noGrad(() => m.forward(normalize(x, IMAGENET)));
+      return y.sub(T.tensor(out.logits.data as Float32Array, [...out.logits.dims])).abs().max().item() / (y.max().item() - y.min().item());
+    });
+    if (process.env.CQSEG_SHOW_ERRORS) process.stderr.write(`resnet18 fp16: logits ${err.toExponential(2)}\n`);
+    assert.ok(err < 1e-2 && err > 1e-6, `fp16 logits differ by ${err} of their range`);
+  } finally {
+    x.dispose();
+    await session.release();
+    T.dispose(m);
+  }
+});
+
 test('metadata round trip: classes and colors, input size, normalisation, version', () => {
   const m = new Unet({ encoderName: 'resnet18', classes: 2, decoderChannels: [16, 16, 8, 8, 8] });
   m.eval();
