@@ -5,6 +5,8 @@ import { openSession } from '../../dcin/session';
 import { exportUnet, OPSET } from '../../export/onnx';
 import { verifyExport } from '../../export/verify';
 import { writeFileAtomic } from '../../util/atomic';
+import { readJsonFile } from '../../util/schema';
+import { z } from 'zod';
 import { parseArgs } from '../args';
 import { Command, UsageError } from '../command';
 
@@ -39,7 +41,7 @@ export const command: Command = {
     const s = openSession(model);
     try {
       const t0 = Date.now();
-      const pkg = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', '..', '..', 'package.json'), 'utf8')) as { version: string };
+      const pkg = readJsonFile(path.join(__dirname, '..', '..', '..', '..', 'package.json'), z.object({ version: z.string() }).passthrough(), 'package.json');
       const bytes = exportUnet(s.model, {
         classNames: s.info.classNames, colors: s.palette, size: s.info.size, mean: s.info.preprocessing.mean, std: s.info.preprocessing.std,
         version: pkg.version, metadata: { run_config: fs.readFileSync(path.join(model, 'config.json'), 'utf8') }, fp16: flags.fp16 === true,
