@@ -129,6 +129,28 @@ test('cqseg export writes the run\'s model atomically and reports onnxruntime\'s
     const meta = Object.fromEntries(onnx.ModelProto.decode(fs.readFileSync(out)).metadataProps.map((p) => [p.key, p.value]));
     assert.equal(JSON.parse(meta.run_config).encoder, 'efficientnet-test');
     assert.deepEqual(fs.readdirSync(root).filter((f) => f.includes('.tmp')), []);
+    // the DCIN data file: the bank's GRIS choice, Lab statistics and embeddings, without paths
+    const bankFile = path.join(root, 'bank.safetensors');
+    assert.equal((await cli(['references', '--data', data, '--model', run, '--out', bankFile, '--quiet'])).code, 0);
+    const dcinFile = path.join(root, 'dcin.json');
+    const d = await cli(['export', '--model', run, '--out', out, '--no-verify', '--refs', bankFile, '--dcin', dcinFile]);
+    assert.equal(d.code, 0, d.err);
+    const { loadBank, disposeBank } = await import('../../src/dcin/bank');
+    const bank = loadBank(bankFile, { verify: 'none' });
+    try {
+      const j = JSON.parse(fs.readFileSync(dcinFile, 'utf8')) as { format: string; version: number; embedder: string; gris: { index: number; lab: number[][] };
+        references: { name: string; lab: number[][] }[]; embeddings: { dims: number[]; base64: string }; ood: unknown };
+      assert.deepEqual([j.format, j.version, j.embedder, j.gris.index], ['cqseg-dcin', 1, bank.embedder, bank.gris.index]);
+      assert.ok(j.references.every((r) => !r.name.includes('/')), 'file names only');
+      const emb = Buffer.from(j.embeddings.base64, 'base64');
+      const rows = new Float32Array(emb.buffer, emb.byteOffset, emb.byteLength / 4);
+      assert.deepEqual(j.embeddings.dims, bank.embeddings.shape);
+      assert.deepEqual(Array.from(rows), Array.from(T.tidy(() => bank.embeddings.to('float32').toArray())).map((v) => Math.fround(v)));
+      assert.deepEqual(j.references.flatMap((r) => r.lab.flat()), T.tidy(() => bank.labStats.to('float64').toArray()));
+      assert.deepEqual(j.ood, bank.ood ?? null);
+    } finally {
+      disposeBank(bank);
+    }
     const bad = await cli(['export', '--model', run, '--out', path.join(root, 'm.pb')]);
     assert.equal(bad.code, 2);
     assert.match(bad.err, /--out FILE\.onnx is required/);

@@ -1,7 +1,8 @@
 /** `cqseg export --model RUN --out FILE.onnx`: the run's Unet as ONNX (src/export/onnx.ts), checked by onnxruntime. */
 import * as fs from 'fs';
 import * as path from 'path';
-import { openSession } from '../../dcin/session';
+import { disposeBank, openBank, openEmbedder, openSession } from '../../dcin/session';
+import { dcinData } from '../../export/dcin_data';
 import { exportUnet, OPSET } from '../../export/onnx';
 import { verifyExport } from '../../export/verify';
 import { writeFileAtomic } from '../../util/atomic';
@@ -10,7 +11,7 @@ import { z } from 'zod';
 import { parseArgs } from '../args';
 import { Command, UsageError } from '../command';
 
-const HELP = `usage: cqseg export --model RUN --out FILE.onnx [--fp16] [--no-verify]
+const HELP = `usage: cqseg export --model RUN --out FILE.onnx [--fp16] [--no-verify] [--refs BANK --dcin FILE.json]
 
 Writes the run's Unet (any encoder cqseg has) as an ONNX graph, opset ${OPSET}, eval mode,
 batch norm folded into the convolutions:
@@ -25,6 +26,9 @@ rounding of the weights: the check then allows 1e-2 of the range).
 Unless --no-verify, onnxruntime-node runs the file on two random images at the run's size
 and the largest difference from cqseg's own logits and embeddings is printed (exit 1 when
 over 1e-4 of their range).
+--refs BANK --dcin FILE.json also writes what DCIN needs without the training images: the
+GRIS reference's and every reference's Lab statistics, the bank's unit-length embeddings
+(base64 float32) and its OOD calibration (src/export/dcin_data.ts documents the format).
 `;
 
 export const command: Command = {
@@ -32,14 +36,28 @@ export const command: Command = {
   summary: "write a run's Unet as ONNX (batch norm folded, dynamic sizes, metadata), checked by onnxruntime",
   help: HELP,
   async run(args) {
-    const { flags, positionals } = parseArgs(args, { model: {}, out: {}, fp16: { type: 'boolean' }, 'no-verify': { type: 'boolean' } });
+    const { flags, positionals } = parseArgs(args, { model: {}, out: {}, fp16: { type: 'boolean' }, 'no-verify': { type: 'boolean' }, refs: {}, dcin: {} });
     if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}'`);
     const model = flags.model as string | undefined;
     const out = flags.out as string | undefined;
     if (!model) throw new UsageError('--model RUN is required');
     if (!out || !/\.onnx$/i.test(out)) throw new UsageError(`--out FILE.onnx is required, got '${out ?? ''}'`);
+    if ((flags.refs === undefined) !== (flags.dcin === undefined)) throw new UsageError('--refs BANK and --dcin FILE.json go together');
+    if (flags.dcin !== undefined && !/\.json$/i.test(flags.dcin as string)) throw new UsageError(`--dcin FILE.json, got '${flags.dcin as string}'`);
     const s = openSession(model);
     try {
+      if (flags.refs !== undefined) {
+        const emb = await openEmbedder('encoder', s);
+        const bank = openBank(flags.refs as string, { embedder: emb, verify: 'none' });
+        try {
+          const d = dcinData(bank);
+          await writeFileAtomic(flags.dcin as string, JSON.stringify(d) + '\n');
+          process.stdout.write(`${flags.dcin as string}: DCIN data of ${d.references.length} references (GRIS ${d.gris.name}, embeddings ${d.embeddings.dims.join('x')}, OOD ${d.ood ? 'calibrated' : 'not calibrated'})\n`);
+        } finally {
+          disposeBank(bank);
+          emb.dispose();
+        }
+      }
       const t0 = Date.now();
       const pkg = readJsonFile(path.join(__dirname, '..', '..', '..', '..', 'package.json'), z.object({ version: z.string() }).passthrough(), 'package.json');
       const bytes = exportUnet(s.model, {
