@@ -37,17 +37,21 @@ import smp_ref  # noqa: E402
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'test', 'data', 'torch-checkpoints')
 
 
-def main():
-    os.makedirs(OUT, exist_ok=True)
-    torch.manual_seed(0)
-    model = smp_ref.Unet('efficientnet-test', decoder_channels=(16, 16, 8, 8, 8), classes=2)
+def randomise_stats(model):
+    """Running statistics away from 0 and 1, so that a mix-up shows in the output."""
     with torch.no_grad():
         for name, t in model.state_dict().items():
-            # running statistics away from 0 and 1, so that a mix-up shows in the output
             if name.endswith('running_mean'):
                 t.copy_(torch.randn_like(t) * 0.1)
             elif name.endswith('running_var'):
                 t.copy_(torch.rand_like(t) + 0.5)
+
+
+def main():
+    os.makedirs(OUT, exist_ok=True)
+    torch.manual_seed(0)
+    model = smp_ref.Unet('efficientnet-test', decoder_channels=(16, 16, 8, 8, 8), classes=2)
+    randomise_stats(model)
     model.eval()
     sd = model.state_dict()
     plain = {k: v.clone() for k, v in sd.items()}
