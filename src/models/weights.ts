@@ -275,9 +275,16 @@ export function inspectWeights(file: string, opts: { encoderName?: string; class
   candidates: Candidate[];
 } {
   const { format, container, others, tensors } = inspectWeightsFile(file);
-  const names = tensors.map((t) => t.name.replace(/^module\./, ''));
-  const shapeOf = (n: string): number[] | undefined => tensors.find((t) => t.name.replace(/^module\./, '') === n)?.shape;
-  const source = new Map(tensors.map((t) => [t.name, t.shape]));
+  return { format, container, others, tensors, candidates: weightCandidates(new Map(tensors.map((t) => [t.name, t.shape])), opts) };
+}
+
+/**
+ * The Unets a checkpoint's tensors (name -> shape) may belong to, and how every map fits
+ * each: the encoder from the layout, classes and decoder channels from the shapes.
+ */
+export function weightCandidates(source: Map<string, number[]>, opts: { encoderName?: string; classes?: number } = {}): Candidate[] {
+  const names = [...source.keys()].map((n) => n.replace(/^module\./, ''));
+  const shapeOf = (n: string): number[] | undefined => source.get(n) ?? source.get(`module.${n}`);
   const encoders = opts.encoderName ? [opts.encoderName] : guessEncoders(names);
   const classes = opts.classes ?? shapeOf('segmentation_head.0.weight')?.[0] ?? 1;
   const decoderChannels = [0, 1, 2, 3, 4].map((i) => shapeOf(`decoder.blocks.${i}.conv1.0.weight`)?.[0] ?? [256, 128, 64, 32, 16][i]);
@@ -290,6 +297,6 @@ export function inspectWeights(file: string, opts: { encoderName?: string; class
       dispose(model);
     }
   }
-  return { format, container, others, tensors, candidates };
+  return candidates;
 }
 

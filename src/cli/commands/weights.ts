@@ -6,7 +6,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { inspectWeights, ImportPlan, WEIGHT_MAPS } from '../../models/weights';
+import { inspectWeights, ImportPlan, weightCandidates, WEIGHT_MAPS } from '../../models/weights';
 import { WeightsError, readWeightsFile, writeSafetensors } from '../../nn';
 import { dispose } from '../../tensor';
 import { encoderNames } from '../../models/registry';
@@ -89,9 +89,9 @@ async function convert(args: string[]): Promise<number> {
     let out = w.tensors;
     let note = 'names as in the file';
     if (mapId !== undefined) {
-      const info = inspectWeights(input, { encoderName, classes: intFlag(flags.classes, 'classes', 1) });
-      const fit = info.candidates.flatMap((c) => c.plans.filter((p) => p.fits && (mapId === 'auto' || p.map === mapId)).map((p) => ({ c, p })))[0];
-      if (!fit) throw new WeightsError(input, `map '${mapId}' fits no Unet this file may be for (${info.candidates.map((c) => c.encoderName).join(', ') || 'no encoder layout recognised'}); run \`cqseg weights inspect ${input}\``);
+      const candidates = weightCandidates(new Map([...w.tensors].map(([n, t]) => [n, t.shape])), { encoderName, classes: intFlag(flags.classes, 'classes', 1) });
+      const fit = candidates.flatMap((c) => c.plans.filter((p) => p.fits && (mapId === 'auto' || p.map === mapId)).map((p) => ({ c, p })))[0];
+      if (!fit) throw new WeightsError(input, `map '${mapId}' fits no Unet this file may be for (${candidates.map((c) => c.encoderName).join(', ') || 'no encoder layout recognised'}); run \`cqseg weights inspect ${input}\``);
       out = new Map(fit.p.pairs.map(([to, from]) => [to, w.tensors.get(from)!]));
       note = `names of Unet(${fit.c.encoderName}, classes ${fit.c.classes}) through map '${fit.p.map}'`;
     }
