@@ -154,6 +154,12 @@ test('cqseg export writes the run\'s model atomically and reports onnxruntime\'s
     const bad = await cli(['export', '--model', run, '--out', path.join(root, 'm.pb')]);
     assert.equal(bad.code, 2);
     assert.match(bad.err, /--out FILE\.onnx is required/);
+    const alone = await cli(['export', '--model', run, '--out', out, '--refs', bankFile]);
+    assert.equal(alone.code, 2);
+    assert.match(alone.err, /--refs BANK and --dcin FILE\.json go together/);
+    const notJson = await cli(['export', '--model', run, '--out', out, '--refs', bankFile, '--dcin', path.join(root, 'd.txt')]);
+    assert.equal(notJson.code, 2);
+    assert.match(notJson.err, /--dcin FILE\.json, got/);
   } finally {
     fs.rmSync(root, { recursive: true, force: true });
     fs.rmSync(data, { recursive: true, force: true });

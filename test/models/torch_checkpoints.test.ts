@@ -150,4 +150,15 @@ test('cqseg weights inspect reads a .pt checkpoint; weights convert writes safet
   const bad = cli('weights', 'convert', file('dict.pth'), path.join(tmp, 'x.bin'));
   assert.equal(bad.status, 2);
   assert.match(bad.stderr, /OUT must end in \.safetensors/);
+  const refusals: [string[], number, RegExp][] = [
+    [[file('dict.pth')], 2, /convert takes IN and OUT\.safetensors, got 1 file\(s\)/],
+    [[file('dict.pth'), path.join(tmp, 'y.safetensors'), '--map', 'nope'], 2, /--map must be auto or one of smp, /],
+    [[file('encoder.pth'), path.join(tmp, 'z.safetensors'), '--map', 'timm-efficientnet'], 1, /map 'timm-efficientnet' fits no Unet this file may be for \(efficientnet-test\)/],
+    [[path.join(tmp, 'none.pth'), path.join(tmp, 'w.safetensors')], 1, /no such file/],
+  ];
+  for (const [args, status, re] of refusals) {
+    const r = cli('weights', 'convert', ...args);
+    assert.equal(r.status, status, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, re, args.join(' '));
+  }
 });

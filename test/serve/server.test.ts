@@ -120,6 +120,10 @@ test('zero-byte, truncated, non-image, oversized and bomb uploads and bad modes 
     ['bomb', () => post(bomb(50_000, 50_000), 'image/png'), 413, /50000x50000 = 2500000000 pixels, more than the limit of 4000000/],
     ['bad mode', () => post(png, 'image/png', '?mode=magic'), 400, /column 'magic'/],
     ['exri', () => post(png, 'image/png', '?mode=exri'), 400, /expert's reference image/],
+    ['adabn', () => post(png, 'image/png', '?mode=adabn'), 400, /re-estimates statistics over a whole target domain/],
+    ['ensemble', () => post(png, 'image/png', '?ensemble=median'), 400, /ensemble must be softmax or logits, got 'median'/],
+    ['images', () => post(png, 'image/png', '?images=url'), 400, /images must be inline or none, got 'url'/],
+    ['thumbnail index', () => fetch(`${server.url}/v1/references/99/thumbnail`), 404, /no reference 99: the bank holds 4 images/],
   ];
   for (const [what, send, status, re] of cases) {
     const r = await send();
