@@ -137,12 +137,14 @@ if (!fs.existsSync(addon) || !fs.existsSync(stampBuild) || fs.readFileSync(stamp
   fs.writeFileSync(stampBuild, buildHash);
 }
 
-// 4. TypeScript
+// 4. TypeScript: the Node code, then the in-browser page's modules (tsconfig.web.json)
 const tsc = path.join(root, 'node_modules', 'typescript', 'bin', 'tsc');
-const r = spawnSync(process.execPath, [tsc, '-p', root], { cwd: root, encoding: 'utf8' });
-if (r.status !== 0) {
-  process.stderr.write(r.stdout + r.stderr);
-  if (!allowTsErrors) fail('TypeScript compilation failed');
-  say('TypeScript errors above (ignored: --allow-ts-errors)');
+for (const project of [root, path.join(root, 'tsconfig.web.json')]) {
+  const r = spawnSync(process.execPath, [tsc, '-p', project], { cwd: root, encoding: 'utf8' });
+  if (r.status !== 0) {
+    process.stderr.write(r.stdout + r.stderr);
+    if (!allowTsErrors) fail(`TypeScript compilation failed (${path.relative(root, project) || 'tsconfig.json'})`);
+    say('TypeScript errors above (ignored: --allow-ts-errors)');
+  }
 }
 if (!quiet) say('ready');

@@ -16,7 +16,7 @@ const SRC = path.resolve(__dirname, '..', '..', 'src');
 
 /** Layers from the bottom; a layer may import those of lower rank (and itself). */
 const RANK: Record<string, number> = {
-  util: 0, tensor: 1, nn: 2, augment: 3, color: 3, data: 3, models: 4, eval: 4, train: 5, dcin: 6, experiment: 7, serve: 8, export: 8, cli: 9, '.': 10,
+  util: 0, tensor: 1, nn: 2, augment: 3, color: 3, data: 3, models: 4, eval: 4, train: 5, dcin: 6, experiment: 7, export: 8, serve: 9, cli: 10, '.': 11, web: 0,
 };
 
 function sources(dir: string): string[] {
@@ -34,7 +34,7 @@ function importGraph(): Map<string, string[]> {
     const text = fs.readFileSync(f, 'utf8');
     const deps: string[] = [];
     for (const m of text.matchAll(/^(?:import|export)\b[^;]*?\bfrom\s+'(\.[^']*)'/gms)) {
-      const base = path.resolve(path.dirname(f), m[1]);
+      const base = path.resolve(path.dirname(f), m[1].replace(/\.js$/, '')); // src/web's ES module specifiers name the .js
       const hit = [`${base}.ts`, path.join(base, 'index.ts')].find((c) => fs.existsSync(c));
       assert.ok(hit, `${path.relative(SRC, f)}: cannot resolve '${m[1]}'`);
       deps.push(hit);
@@ -68,6 +68,16 @@ test('the tensor package exports no raw call helper, and no production module re
   for (const name of ['callT', 'callTs', 'callV', 'native', 'testing', 'OPS']) assert.equal(name in T, false, name);
   const users = sources(SRC).filter((f) => !f.endsWith(`${path.sep}testing.ts`) && /from\s+'[^']*\/?testing'/.test(fs.readFileSync(f, 'utf8')));
   assert.deepEqual(users.map((f) => path.relative(SRC, f)), []);
+});
+
+test('src/web/ runs in a browser: it imports only its own files (relative .js specifiers), no package and no other layer', () => {
+  const wrong: string[] = [];
+  for (const f of sources(path.join(SRC, 'web'))) {
+    for (const m of fs.readFileSync(f, 'utf8').matchAll(/^(?:import|export)\b[^;]*?\bfrom\s+'([^']*)'/gms)) {
+      if (!/^\.\/[\w-]+\.js$/.test(m[1])) wrong.push(`${path.relative(SRC, f)} imports '${m[1]}'`);
+    }
+  }
+  assert.deepEqual(wrong, []);
 });
 
 test('no import cycles between source files', () => {

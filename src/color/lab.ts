@@ -9,7 +9,7 @@
  *   Lab2RGBinteger): the sRGB gamma table (x8), the cube-root table (x2^15, the
  *   cube root rounded to float32 first, as OpenCV's softfloat tables), the 12-bit
  *   XYZ coefficients, and for Lab -> RGB the LabToYF, abToXZ and 12-bit inverse
- *   gamma tables. Measured against Debian's python3-opencv 4.6 over all 2^24 inputs
+ *   gamma tables (built in web/lab8.ts, which the in-browser page shares). Measured against Debian's python3-opencv 4.6 over all 2^24 inputs
  *   in each direction: 100% identical (bench/dcin reports this each run).
  *   Per pixel it is table gathers and 1x1 convolutions (exact in float32/float64): no JS loops.
  * - float (float32/float64, RGB in 0..1): the textbook formulas as kornia's
@@ -21,6 +21,7 @@
  */
 import * as T from '../tensor';
 import { ArgumentError } from '../tensor';
+import { opencvLabTables } from '../web/lab8';
 
 export type Layout = 'NCHW' | 'NHWC';
 
@@ -31,23 +32,10 @@ export interface LabOptions {
 
 // ------------------------------------------------------------ OpenCV constants
 
+// the float path's matrices (the 8-bit tables come from web/lab8.ts, shared with the browser)
 const SRGB2XYZ = [0.412453, 0.35758, 0.180423, 0.212671, 0.71516, 0.072169, 0.019334, 0.119193, 0.950227];
-const XYZ2SRGB = [3.240479, -1.53715, -0.498535, -0.969256, 1.875991, 0.041556, 0.055648, -0.204043, 1.057311];
 const D65 = [0.950456, 1, 1.088754];
-const LAB_SHIFT = 12;
-const GAMMA_SHIFT = 3;
-const LAB_SHIFT2 = LAB_SHIFT + GAMMA_SHIFT; // 15
-const CBRT_TAB_SIZE = (256 * 3 / 2) * (1 << GAMMA_SHIFT); // 3072
-const BASE = 1 << 14; // Lab2RGBinteger's base
-const MIN_AB = -8145;
-const AB_TAB_SIZE = (BASE * 9) / 4;
-const INV_GAMMA_SIZE = 1 << 12;
-
-/** Round half to even (OpenCV's cvRound / NumPy's round on ties). */
-function roundEven(v: number): number {
-  const r = Math.round(v);
-  return Math.abs(v - Math.trunc(v)) === 0.5 && r % 2 !== 0 ? r - 1 : r;
-}
+const LAB_SHIFT2 = 15;
 
 interface Lab8Tables {
   /** (256) float32: sRGBGammaTab_b (linear value x 8). */
@@ -81,104 +69,28 @@ interface Lab8Tables {
 const tables = new Map<string, Lab8Tables>();
 
 function buildLab8(device: string): Lab8Tables {
-  // RGB2Lab_b (OpenCV 4.x color_lab.cpp, initLabTabs and the RGB2Lab_b constructor)
-  const gamma = new Float32Array(256);
-  for (let i = 0; i < 256; i++) {
-    const x = i / 255;
-    const g = x <= 0.04045 ? x / 12.92 : Math.pow((x + 0.055) / 1.055, 2.4);
-    gamma[i] = roundEven(255 * (1 << GAMMA_SHIFT) * g);
-  }
-  const toXyz = new Float32Array(9); // [c][k]
-  for (let k = 0; k < 3; k++) {
-    for (let c = 0; c < 3; c++) toXyz[c * 3 + k] = roundEven(((1 << LAB_SHIFT) * SRGB2XYZ[k * 3 + c]) / D65[k]) / (1 << LAB_SHIFT);
-  }
-  const cbrt = new Float32Array(CBRT_TAB_SIZE);
-  for (let i = 0; i < CBRT_TAB_SIZE; i++) {
-    const x = i / (255 * (1 << GAMMA_SHIFT));
-    // the cube root is rounded to float32 first, as OpenCV's softfloat cbrt
-    const f = x < 216 / 24389 ? x * (841 / 108) + 16 / 116 : Math.fround(Math.cbrt(x));
-    cbrt[i] = Math.min(65535, roundEven((1 << LAB_SHIFT2) * f));
-  }
-  const lScale = Math.floor((116 * 255 + 50) / 100);
-  const lShift = -Math.floor((16 * 255 * (1 << LAB_SHIFT2) + 50) / 100);
-  const half2 = 1 << (LAB_SHIFT2 - 1);
+  // OpenCV's integer tables (web/lab8.ts), as tensors for the batched gathers and 1x1 convolutions
+  const t = opencvLabTables();
   const s2 = 1 << LAB_SHIFT2;
   // rows [fX, fY, fZ], columns [L, a, b]; every product and sum is an exact float32
-  const toLab = [0, 500, 0, lScale, -500, 200, 0, 0, -200].map((v) => v / s2);
-  const labBias = [lShift + half2, 128 * s2 + half2, 128 * s2 + half2].map((v) => v / s2);
-
-  // Lab2RGBinteger (LabToYF_b, abToXZ_b, sRGBInvGammaTab_b)
-  const stage1 = new Float32Array(768);
-  const yOfF = new Map<number, number>();
-  for (let v = 0; v < 256; v++) {
-    const l = (v * 100) / 255;
-    const lo = l <= 0.008856 * 903.3;
-    const y = lo ? l / 903.3 : Math.pow((l + 16) / 116, 3);
-    const fy = lo ? 7.787 * y + 16 / 116 : (l + 16) / 116;
-    const fyi = roundEven(fy * BASE);
-    yOfF.set(fyi - MIN_AB, roundEven(y * BASE));
-    stage1[v] = fyi - MIN_AB;
-    stage1[256 + v] = ((5 * v * 53687 + (1 << 7)) >> 13) - Math.trunc((128 * BASE) / 500);
-    stage1[512 + v] = -(((v * 41943 + (1 << 4)) >> 9) - Math.trunc((128 * BASE) / 200) + 1);
-  }
+  const toLab = [0, 500, 0, t.lScale * s2, -500, 200, 0, 0, -200].map((v) => v / s2);
   const toIdx = new Float32Array([1, 4, 1, 1, 0, 0, 0, 0, 1]);
-  let maxF = 0;
-  for (const k of yOfF.keys()) maxF = Math.max(maxF, k);
-  const xzExt = new Float64Array(4 * maxF + 1);
-  const off = Math.trunc((Math.trunc((BASE * 16) / 116) * 108) / 841);
-  for (let i = MIN_AB; i < AB_TAB_SIZE + MIN_AB; i++) {
-    xzExt[i - MIN_AB] = i <= 3390 ? Math.trunc((i * 108) / 841) - off : Math.trunc((Math.trunc((i * i) / BASE) * i) / BASE);
-  }
-  for (const [f, y] of yOfF) {
-    if (4 * f < AB_TAB_SIZE) throw new Error('internal: Lab table regions overlap');
-    xzExt[4 * f] = y;
-  }
-  // linear rgb_r = sum_i round(2^12 * M[r][i] * white[i]) * xyz_i, descaled by 2^14
-  const toRgb = new Float64Array(9);
-  for (let r = 0; r < 3; r++) for (let i = 0; i < 3; i++) toRgb[i * 3 + r] = roundEven((1 << LAB_SHIFT) * XYZ2SRGB[r * 3 + i] * D65[i]) / BASE;
-  const invGamma = new Uint8Array(INV_GAMMA_SIZE);
-  for (let i = 0; i < INV_GAMMA_SIZE; i++) {
-    const x = i / INV_GAMMA_SIZE;
-    const g = x <= 0.0031308 ? x * 12.92 : 1.055 * Math.pow(x, 1 / 2.4) - 0.055;
-    invGamma[i] = Math.min(255, roundEven(255 * g));
-  }
-  // the RGB step's range over all xzExt values, so that one table covers the clamp
-  let lo = Infinity;
-  let hi = -Infinity;
-  for (const v of xzExt) [lo, hi] = [Math.min(lo, v), Math.max(hi, v)];
-  let linMin = Infinity;
-  let linMax = -Infinity;
-  for (let r = 0; r < 3; r++) {
-    let a = 0.5;
-    let b = 0.5;
-    for (let i = 0; i < 3; i++) {
-      const c = toRgb[i * 3 + r];
-      a += Math.min(c * lo, c * hi);
-      b += Math.max(c * lo, c * hi);
-    }
-    [linMin, linMax] = [Math.min(linMin, a), Math.max(linMax, b)];
-  }
-  // value + offset stays > 0, where truncation is the floor: index offset + floor(value),
-  // and values in (-1, 0) (0 for OpenCV after truncation) fall on offset - 1, also clamped to 0
-  const gOff = Math.max(1, Math.ceil(-linMin) + 1);
-  const invExt = new Uint8Array(gOff + Math.ceil(linMax) + 2);
-  for (let j = 0; j < invExt.length; j++) invExt[j] = invGamma[Math.min(INV_GAMMA_SIZE - 1, Math.max(0, j - gOff))];
   const o = { device };
   // matrices above are [input][output]; as 1x1 convolution weights they are (out, in, 1, 1)
   const conv = (m: Float32Array | Float64Array): T.Tensor => T.keep(T.tidy(() => T.tensor(m, [3, 3], o).transpose(0, 1).contiguous().reshape([3, 3, 1, 1])));
   return {
-    gamma: T.keep(T.tensor(gamma, [256], o)),
-    toXyz: conv(toXyz),
+    gamma: T.keep(T.tensor(Float32Array.from(t.gamma), [256], o)),
+    toXyz: conv(Float32Array.from(t.toXyz)),
     xyzBias: T.keep(T.tensor(new Float32Array([0.5, 0.5, 0.5]), [3], o)),
-    cbrt: T.keep(T.tensor(cbrt, [CBRT_TAB_SIZE], o)),
+    cbrt: T.keep(T.tensor(Float32Array.from(t.cbrt), [t.cbrt.length], o)),
     toLab: conv(new Float32Array(toLab)),
-    labBias: T.keep(T.tensor(new Float32Array(labBias), [3], o)),
-    stage1: T.keep(T.tensor(stage1, [768], o)),
+    labBias: T.keep(T.tensor(new Float32Array(t.labBias), [3], o)),
+    stage1: T.keep(T.tensor(Float32Array.from(t.stage1), [768], o)),
     toIdx: conv(toIdx),
-    xzExt: T.keep(T.tensor(xzExt, [xzExt.length], o)),
-    toRgb: conv(toRgb),
-    rgbBias: T.keep(T.tensor(new Float64Array([0.5 + gOff, 0.5 + gOff, 0.5 + gOff]), [3], o)),
-    invGamma: T.keep(T.tensor(invExt, [invExt.length], { dtype: 'uint8', device })),
+    xzExt: T.keep(T.tensor(t.xzExt, [t.xzExt.length], o)),
+    toRgb: conv(t.toRgb),
+    rgbBias: T.keep(T.tensor(new Float64Array([0.5 + t.gOff, 0.5 + t.gOff, 0.5 + t.gOff]), [3], o)),
+    invGamma: T.keep(T.tensor(t.invGamma, [t.invGamma.length], { dtype: 'uint8', device })),
   };
 }
 

@@ -16,7 +16,7 @@ export const OPENAPI = {
     },
     '/v1/model': {
       get: {
-        summary: 'the served model: encoder, input size, classes and colors, the bank',
+        summary: 'the served model: encoder, input size, classes and colors, the bank, the DCIN modes, whether /browser/ (the in-browser mode) is offered',
         responses: { 200: { description: 'the model', content: { 'application/json': { schema: { type: 'object' } } } }, 401: errorResponse('missing or wrong token') },
       },
     },

@@ -5,8 +5,11 @@
  * with its segmentation (an opacity slider), the legend of class colors, per-class areas
  * and confidence, thumbnails of the references DCIN used, a warning for images unlike the
  * training set, and downloads of the mask PNG and the JSON. Narrow screens stack the panes.
+ * A link leads to the in-browser mode (/browser/, export/bundle.ts) where the server offers it.
  * Elements the browser test reads carry data-* attributes (test/serve/page.test.ts).
  */
+import { BASE_CSS } from '../web/page';
+
 export const PAGE_HTML = `<!doctype html>
 <html lang="en">
 <head>
@@ -15,13 +18,7 @@ export const PAGE_HTML = `<!doctype html>
 <title>cqseg</title>
 <link rel="icon" href="data:,">
 <style>
-  :root { --fg: #1d2733; --muted: #5b6b7c; --line: #d8dee6; --accent: #2f6fdb; --warn: #b3261e; --bg: #f6f8fb; }
-  * { box-sizing: border-box; }
-  body { margin: 0; font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: var(--fg); background: var(--bg); }
-  header { background: #fff; border-bottom: 1px solid var(--line); padding: 12px 20px; display: flex; flex-wrap: wrap; gap: 8px 24px; align-items: baseline; }
-  header h1 { font-size: 20px; margin: 0; }
-  header .model { color: var(--muted); }
-  main { max-width: 1200px; margin: 0 auto; padding: 16px 20px 40px; }
+${BASE_CSS}  main { max-width: 1200px; margin: 0 auto; padding: 16px 20px 40px; }
   .controls { display: flex; flex-wrap: wrap; gap: 12px; align-items: center; margin-bottom: 16px; }
   .drop { flex: 1 1 320px; border: 2px dashed var(--line); border-radius: 10px; background: #fff; padding: 18px; text-align: center; color: var(--muted); cursor: pointer; }
   .drop.over { border-color: var(--accent); color: var(--accent); }
@@ -52,7 +49,7 @@ export const PAGE_HTML = `<!doctype html>
 </style>
 </head>
 <body>
-<header><h1>cqseg</h1><span class="model" id="model">loading the model...</span></header>
+<header><h1>cqseg</h1><span class="model" id="model">loading the model...</span><a id="browserLink" href="browser/" hidden>run it in this browser instead (nothing uploaded)</a></header>
 <main>
   <div class="controls">
     <label class="drop" id="drop" for="files">Drop images here, or click to choose<br><input id="files" type="file" accept="image/*" multiple hidden></label>
@@ -90,6 +87,7 @@ export const PAGE_HTML = `<!doctype html>
       sel.innerHTML = '';
       m.modes.forEach(function (mode) { sel.appendChild(el('option', { value: mode, text: mode })); });
       sel.value = m.modes.indexOf('auto') >= 0 ? 'auto' : m.modes[0];
+      $('browserLink').hidden = !m.browser;
       document.body.dataset.ready = '1';
     });
   }

@@ -13,6 +13,9 @@
  *   GET  /openapi.json the API as an OpenAPI 3.0 document
  *   GET  /v1/references/N/thumbnail   a reference image of the bank, at most 160 px
  *   GET  /             the web page (page.ts)
+ *   GET  /browser/     the in-browser mode: the page of cqseg export --bundle (export/bundle.ts),
+ *                      which runs the model and DCIN in the browser; its files are made on
+ *                      the first request. Off on a server with a token (it hands out the model).
  * Safe to leave running: binds 127.0.0.1 unless told otherwise, and then needs a bearer
  * token; limits on body bytes and on pixels (read from the header before anything is
  * decoded, so a small file that claims 50,000 x 50,000 is refused); the content is sniffed
@@ -35,6 +38,10 @@ import { CqsegError } from '../util/errors';
 import { pixelLimit } from '../util/memory';
 import { OPENAPI } from './openapi';
 import { PAGE_HTML } from './page';
+import { BUNDLE_MIME, bundleFiles, BundleFile, exportRun } from '../export/bundle';
+import { dcinData } from '../export/dcin_data';
+import * as fs from 'fs';
+import * as path from 'path';
 import sharp from 'sharp';
 
 export interface ServeOptions {
@@ -183,7 +190,8 @@ export async function startServer(opts: ServeOptions): Promise<Server> {
   app.addContentTypeParser(/^(application\/octet-stream|image\/[-+.\w]+)$/, { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
 
   app.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
-    if (!opts.token || req.url === '/healthz' || req.url === '/') return;
+    // /browser/ answers a server with a token itself (its mode is off there)
+    if (!opts.token || req.url === '/healthz' || req.url === '/' || req.url.startsWith('/browser')) return;
     if (req.headers.authorization !== `Bearer ${opts.token}`) {
       await reply.code(401).header('www-authenticate', 'Bearer').send({ error: 'missing or wrong bearer token (Authorization: Bearer TOKEN)' });
     }
@@ -216,10 +224,30 @@ export async function startServer(opts: ServeOptions): Promise<Server> {
     return reply.type('image/png').header('cache-control', 'max-age=3600').send(png);
   });
   app.get('/openapi.json', async () => OPENAPI);
+  // the in-browser mode: the bundle of cqseg export --bundle, made on first request
+  let browserFiles: Promise<Map<string, BundleFile>> | undefined;
+  const browser = (): Promise<Map<string, BundleFile>> => (browserFiles ??= (async () => {
+    const files = bundleFiles(session, exportRun(session), bank ? dcinData(bank) : undefined);
+    return new Map(files.map((f) => [f.name, f]));
+  })());
+  app.get('/browser', async (_req, reply) => reply.redirect('/browser/'));
+  app.get('/browser/*', async (req: FastifyRequest<{ Params: { '*': string } }>, reply) => {
+    if (opts.token) throw new HttpError(404, 'the in-browser mode hands the model to whoever loads the page, so it is off on a server with a token; give users a bundle instead (cqseg export --bundle DIR)');
+    const name = req.params['*'] || 'index.html';
+    const f = (await browser()).get(name);
+    if (!f) throw new HttpError(404, `no file '${name}' in the in-browser bundle`);
+    return reply
+      .type(BUNDLE_MIME[path.extname(name)] ?? 'application/octet-stream')
+      // cross-origin isolation: onnxruntime-web may then use several WebAssembly threads
+      .header('cross-origin-opener-policy', 'same-origin')
+      .header('cross-origin-embedder-policy', 'require-corp')
+      .send(f.from !== undefined ? fs.createReadStream(f.from) : f.data);
+  });
   app.get('/v1/model', async () => ({
     encoder: session.info.model.encoder, size: session.info.size, classes,
     bank: bank ? { images: bank.images.length, gris: bank.gris.path, embedder: bank.embedder, ood: bank.ood !== undefined } : null,
     modes: bank ? [...DCIN_MODES] : ['none'],
+    browser: !opts.token,
   }));
 
   app.post('/v1/segment', async (req: FastifyRequest<{ Querystring: Record<string, string | undefined> }>) => {

@@ -25,11 +25,11 @@ export function tempPath(file: string): string {
   return tmp;
 }
 
-/** Removes a temp file (no error when it is already gone). */
+/** Removes a temp file or folder (no error when it is already gone). */
 export function discardTemp(tmp: string): void {
   pending.delete(tmp);
   try {
-    fs.rmSync(tmp, { force: true });
+    fs.rmSync(tmp, { force: true, recursive: true });
   } catch {
     // best effort: the next command's removeStaleTemps takes it
   }

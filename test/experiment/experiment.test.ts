@@ -9,14 +9,7 @@ import { DCIN_MODES } from '../../src/dcin';
 import { DEFAULT_COLUMNS, validateExperiment, withDefaults } from '../../src/experiment/config';
 import { textTables } from '../../src/experiment/report';
 import { ExperimentResults, runExperiment } from '../../src/experiment/runner';
-
-function findChromium(): string | null {
-  for (const c of ['chromium', 'chromium-browser', 'google-chrome']) {
-    const r = spawnSync('sh', ['-c', `command -v ${c}`], { encoding: 'utf8' });
-    if (r.status === 0) return r.stdout.trim();
-  }
-  return null;
-}
+import { findChromium } from '../helpers/browser';
 
 test('the experiment on a tiny config writes every table and file, reuses models and banks, and its report renders in Chromium', async () => {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'cqseg-exp-'));

@@ -153,7 +153,7 @@ test('cqseg export writes the run\'s model atomically and reports onnxruntime\'s
     }
     const bad = await cli(['export', '--model', run, '--out', path.join(root, 'm.pb')]);
     assert.equal(bad.code, 2);
-    assert.match(bad.err, /--out FILE\.onnx is required/);
+    assert.match(bad.err, /--out FILE\.onnx \(or --bundle DIR\) is required/);
     const alone = await cli(['export', '--model', run, '--out', out, '--refs', bankFile]);
     assert.equal(alone.code, 2);
     assert.match(alone.err, /--refs BANK and --dcin FILE\.json go together/);

@@ -7,16 +7,16 @@
  * Screenshots: test-output/serve-page.png and serve-page-phone.png (look at them).
  */
 import * as assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
-import { chromium, Browser } from 'playwright-core';
+import { Browser } from 'playwright-core';
 import sharp from 'sharp';
 import { startServer, Server } from '../../src/serve/server';
 import { resolveConfig } from '../../src/train/config';
 import { train } from '../../src/train/trainer';
+import { launchChromium } from '../helpers/browser';
 import { cli } from '../helpers/cli';
 import { ROOT } from '../helpers/models';
 import { makeDiscDataset } from '../helpers/tiny_dataset';
@@ -28,14 +28,6 @@ let server: Server;
 let browser: Browser;
 let png: Buffer;
 
-function findChromium(): string {
-  for (const c of ['chromium', 'chromium-browser', 'google-chrome']) {
-    const r = spawnSync('sh', ['-c', `command -v ${c}`], { encoding: 'utf8' });
-    if (r.status === 0) return r.stdout.trim();
-  }
-  throw new Error('Chromium is needed for this test: apt-get install chromium (npm test installs it when run as root)');
-}
-
 before(async () => {
   data = await makeDiscDataset(4, [64, 64]);
   const run = path.join(root, 'run');
@@ -46,7 +38,7 @@ before(async () => {
   const first = fs.readdirSync(path.join(data, 'images')).sort()[0];
   png = await sharp(path.join(data, 'images', first)).resize(96, 80).png().toBuffer();
   server = await startServer({ model: run, refs: bank, port: 0 });
-  browser = await chromium.launch({ executablePath: findChromium(), args: ['--no-sandbox', '--disable-gpu'] });
+  browser = await launchChromium();
   fs.mkdirSync(OUT, { recursive: true });
 });
 

@@ -1,17 +1,15 @@
-/** `cqseg export --model RUN --out FILE.onnx`: the run's Unet as ONNX (src/export/onnx.ts), checked by onnxruntime. */
-import * as fs from 'fs';
-import * as path from 'path';
+/** `cqseg export`: the run's Unet as ONNX (src/export/onnx.ts), checked by onnxruntime; its DCIN data; the in-browser bundle (src/export/bundle.ts). */
 import { disposeBank, openBank, openEmbedder, openSession } from '../../dcin/session';
-import { dcinData } from '../../export/dcin_data';
-import { exportUnet, OPSET } from '../../export/onnx';
+import { DcinData, dcinData } from '../../export/dcin_data';
+import { OPSET } from '../../export/onnx';
+import { bundleFiles, exportRun, writeBundle } from '../../export/bundle';
 import { verifyExport } from '../../export/verify';
 import { writeFileAtomic } from '../../util/atomic';
-import { readJsonFile } from '../../util/schema';
-import { z } from 'zod';
 import { parseArgs } from '../args';
 import { Command, UsageError } from '../command';
 
 const HELP = `usage: cqseg export --model RUN --out FILE.onnx [--fp16] [--no-verify] [--refs BANK --dcin FILE.json]
+       cqseg export --model RUN --bundle DIR [--refs BANK] [--fp16] [--no-verify]
 
 Writes the run's Unet (any encoder cqseg has) as an ONNX graph, opset ${OPSET}, eval mode,
 batch norm folded into the convolutions:
@@ -29,6 +27,10 @@ over 1e-4 of their range).
 --refs BANK --dcin FILE.json also writes what DCIN needs without the training images: the
 GRIS reference's and every reference's Lab statistics, the bank's unit-length embeddings
 (base64 float32) and its OOD calibration (src/export/dcin_data.ts documents the format).
+--bundle DIR writes a folder any static web server can host: a page that segments images
+in the browser with onnxruntime-web (WebGPU where offered, else WebAssembly) and DCIN
+none, gris, lris and full (with --refs), nothing sent anywhere; DIR/README.txt says how
+to host it (src/export/bundle.ts lists its files). An earlier bundle in DIR is replaced.
 `;
 
 export const command: Command = {
@@ -36,36 +38,44 @@ export const command: Command = {
   summary: "write a run's Unet as ONNX (batch norm folded, dynamic sizes, metadata), checked by onnxruntime",
   help: HELP,
   async run(args) {
-    const { flags, positionals } = parseArgs(args, { model: {}, out: {}, fp16: { type: 'boolean' }, 'no-verify': { type: 'boolean' }, refs: {}, dcin: {} });
+    const { flags, positionals } = parseArgs(args, { model: {}, out: {}, bundle: {}, fp16: { type: 'boolean' }, 'no-verify': { type: 'boolean' }, refs: {}, dcin: {} });
     if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}'`);
     const model = flags.model as string | undefined;
     const out = flags.out as string | undefined;
+    const bundle = flags.bundle as string | undefined;
     if (!model) throw new UsageError('--model RUN is required');
-    if (!out || !/\.onnx$/i.test(out)) throw new UsageError(`--out FILE.onnx is required, got '${out ?? ''}'`);
-    if ((flags.refs === undefined) !== (flags.dcin === undefined)) throw new UsageError('--refs BANK and --dcin FILE.json go together');
+    if (bundle === undefined && (!out || !/\.onnx$/i.test(out))) throw new UsageError(`--out FILE.onnx (or --bundle DIR) is required, got '${out ?? ''}'`);
+    if (out !== undefined && !/\.onnx$/i.test(out)) throw new UsageError(`--out FILE.onnx, got '${out}'`);
+    const dcinAlone = flags.dcin !== undefined && flags.refs === undefined;
+    if (dcinAlone || (bundle === undefined && flags.refs !== undefined && flags.dcin === undefined)) throw new UsageError('--refs BANK and --dcin FILE.json go together (with --bundle DIR, --refs BANK alone puts dcin.json in the bundle)');
     if (flags.dcin !== undefined && !/\.json$/i.test(flags.dcin as string)) throw new UsageError(`--dcin FILE.json, got '${flags.dcin as string}'`);
     const s = openSession(model);
     try {
+      let dcin: DcinData | undefined;
       if (flags.refs !== undefined) {
         const emb = await openEmbedder('encoder', s);
         const bank = openBank(flags.refs as string, { embedder: emb, verify: 'none' });
         try {
-          const d = dcinData(bank);
-          await writeFileAtomic(flags.dcin as string, JSON.stringify(d) + '\n');
-          process.stdout.write(`${flags.dcin as string}: DCIN data of ${d.references.length} references (GRIS ${d.gris.name}, embeddings ${d.embeddings.dims.join('x')}, OOD ${d.ood ? 'calibrated' : 'not calibrated'})\n`);
+          dcin = dcinData(bank);
         } finally {
           disposeBank(bank);
           emb.dispose();
         }
+        const where = (flags.dcin as string | undefined) ?? `${bundle}/dcin.json`;
+        if (flags.dcin !== undefined) await writeFileAtomic(flags.dcin as string, JSON.stringify(dcin) + '\n');
+        process.stdout.write(`${where}: DCIN data of ${dcin.references.length} references (GRIS ${dcin.gris.name}, embeddings ${dcin.embeddings.dims.join('x')}, OOD ${dcin.ood ? 'calibrated' : 'not calibrated'})\n`);
       }
       const t0 = Date.now();
-      const pkg = readJsonFile(path.join(__dirname, '..', '..', '..', '..', 'package.json'), z.object({ version: z.string() }).passthrough(), 'package.json');
-      const bytes = exportUnet(s.model, {
-        classNames: s.info.classNames, colors: s.palette, size: s.info.size, mean: s.info.preprocessing.mean, std: s.info.preprocessing.std,
-        version: pkg.version, metadata: { run_config: fs.readFileSync(path.join(model, 'config.json'), 'utf8') }, fp16: flags.fp16 === true,
-      });
-      await writeFileAtomic(out, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
-      process.stdout.write(`${out}: Unet(${s.info.model.encoder}), ${s.info.classNames.length} classes, ${(bytes.length / 2 ** 20).toFixed(1)} MB, opset ${OPSET}, written in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
+      const bytes = exportRun(s, { fp16: flags.fp16 === true });
+      const what = `Unet(${s.info.model.encoder}), ${s.info.classNames.length} classes, ${(bytes.length / 2 ** 20).toFixed(1)} MB, opset ${OPSET}, written in ${((Date.now() - t0) / 1000).toFixed(1)} s`;
+      if (out !== undefined) {
+        await writeFileAtomic(out, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+        process.stdout.write(`${out}: ${what}\n`);
+      }
+      if (bundle !== undefined) {
+        writeBundle(bundle, bundleFiles(s, bytes, dcin));
+        process.stdout.write(`${bundle}/: in-browser bundle (model.onnx: ${what}; modes ${dcin ? 'none, gris, lris, full' : 'none (give --refs BANK for DCIN)'}); host it with any static web server, see ${bundle}/README.txt\n`);
+      }
       if (flags['no-verify'] === true) return 0;
       const a = await verifyExport(bytes, s);
       const limit = flags.fp16 === true ? 1e-2 : 1e-4;
