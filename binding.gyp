@@ -9,6 +9,7 @@
         "native/src/ops/nn.cc",
         "native/src/ops/augment.cc",
         "native/src/ops/serialize.cc",
+        "native/src/ops/dist.cc",
         "native/src/kernels/conv.cc",
         "native/src/kernels/bn_act.cc",
         "native/src/kernels/upcat_conv.cc",

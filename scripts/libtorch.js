@@ -58,6 +58,26 @@ function describe(prefix, includeDir, libDir, source) {
   const libs = ['-ltorch', '-ltorch_cpu', '-lc10'];
   if (cuda) libs.push('-ltorch_cuda', '-lc10_cuda');
   const defines = [];
+  // c10d (native/src/ops/dist.cc): ProcessGroupGloo needs gloo's headers, in the prefix (a
+  // wheel's) or, for the system's libtorch, Debian's libgloo-dev (the same gloo it links)
+  const c10d = fs.existsSync(path.join(includeDir, 'torch', 'csrc', 'distributed', 'c10d', 'ProcessGroupGloo.hpp'));
+  const extraInclude = [];
+  const glooAt = [includeDir, ...(source === 'system' ? ['/usr/include'] : [])].find((d) => fs.existsSync(path.join(d, 'gloo', 'algorithm.h')));
+  if (c10d && glooAt) {
+    defines.push('CQSEG_WITH_GLOO', 'USE_C10D_GLOO'); // the second as libtorch's own build defines it (ProcessGroupGloo.hpp is empty without)
+    // Debian's libtorch-dev lacks the distributed-autograd header c10d's reducer.hpp includes
+    if (!fs.existsSync(path.join(includeDir, 'torch', 'csrc', 'distributed', 'autograd', 'context', 'context.h'))) {
+      extraInclude.push(path.join(__dirname, '..', 'native', 'shim'));
+    }
+  }
+  if (c10d && glooAt && cuda) {
+    // NCCL's header: in the prefix, or in the nvidia-nccl wheel beside torch
+    const ncclAt = [includeDir, path.join(prefix, '..', 'nvidia', 'nccl', 'include')].find((d) => fs.existsSync(path.join(d, 'nccl.h')));
+    if (ncclAt) {
+      defines.push('CQSEG_WITH_NCCL', 'USE_C10D_NCCL');
+      if (ncclAt !== includeDir) extraInclude.push(ncclAt);
+    }
+  }
   const abi = abiFlag(prefix);
   const v = version(includeDir);
   // ATen headers need C++20 from PyTorch 2.12 on (pytorch/pytorch#178150); C++17 before
@@ -67,11 +87,12 @@ function describe(prefix, includeDir, libDir, source) {
     prefix,
     version: v ? v.join('.') : 'unknown',
     std,
-    include: [includeDir, path.join(includeDir, 'torch', 'csrc', 'api', 'include')],
+    include: [includeDir, path.join(includeDir, 'torch', 'csrc', 'api', 'include'), ...extraInclude],
+    dist: defines.includes('CQSEG_WITH_GLOO') ? (defines.includes('CQSEG_WITH_NCCL') ? 'gloo+nccl' : 'gloo') : 'none',
     libDir,
     libs,
     cuda,
-    cflags: [...(abi ? [abi] : []), ...(openmp(includeDir) ? ['-fopenmp'] : [])],
+    cflags: [...(abi ? [abi] : []), ...(openmp(includeDir) ? ['-fopenmp'] : []), ...defines.map((d) => `-D${d}`)],
     defines,
   };
 }

@@ -61,7 +61,7 @@ if (torch.error) {
   if (!process.env.LIBTORCH && !noInstall && isRoot && which('apt-get')) {
     say(`${torch.error}; installing Debian's libtorch-dev with apt-get (a few minutes, once)`);
     run('apt-get', ['update', '-q'], { capture: true });
-    run('apt-get', ['install', '-y', '-q', '--no-install-recommends', 'libtorch-dev', OPENBLAS], { capture: true, env: { DEBIAN_FRONTEND: 'noninteractive' } });
+    run('apt-get', ['install', '-y', '-q', '--no-install-recommends', 'libtorch-dev', 'libgloo-dev', OPENBLAS], { capture: true, env: { DEBIAN_FRONTEND: 'noninteractive' } });
     torch = find();
   }
   if (torch.error) {
@@ -72,7 +72,7 @@ if (torch.error) {
       '  - then run this command again');
   }
 }
-if (!quiet) say(`libtorch: ${torch.source} (${torch.libDir})${torch.cuda ? ' with CUDA' : ''}`);
+if (!quiet) say(`libtorch: ${torch.source} (${torch.libDir})${torch.cuda ? ' with CUDA' : ''}, c10d: ${torch.dist}`);
 
 // 1a. the BLAS behind Debian's libtorch. libtorch sends some convolutions (a batch of one
 // small image: the last batch of an epoch, prediction) to im2col + BLAS, so the BLAS library
@@ -92,6 +92,24 @@ if (!process.env.LIBTORCH && fs.existsSync(systemBlas) && !fs.realpathSync(syste
     }
   } else if (!quiet) {
     say(`note: ${systemBlas} is the reference BLAS (slow); install ${OPENBLAS} for speed (sudo apt-get install ${OPENBLAS})`);
+  }
+}
+
+// 1a'. gloo's headers, which c10d's ProcessGroupGloo includes (data-parallel training on the
+// CPU: cqseg train --nproc); Debian's libtorch links libgloo but its -dev package is apart
+if (!process.env.LIBTORCH && torch.dist === 'none' && fs.existsSync('/usr/include/torch/csrc/distributed/c10d/ProcessGroupGloo.hpp')) {
+  const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+  if (!noInstall && isRoot && which('apt-get')) {
+    say("installing Debian's libgloo-dev for data-parallel training (apt-get, once)");
+    const env = { DEBIAN_FRONTEND: 'noninteractive' };
+    const args = ['install', '-y', '-q', '--no-install-recommends', 'libgloo-dev'];
+    if (spawnSync('apt-get', args, { stdio: 'ignore', env: { ...process.env, ...env } }).status !== 0) {
+      run('apt-get', ['update', '-q'], { capture: true });
+      run('apt-get', args, { capture: true, env });
+    }
+    torch = find();
+  } else if (!quiet) {
+    say('note: no gloo headers; cqseg train --nproc will be unavailable (sudo apt-get install libgloo-dev, then npm run build)');
   }
 }
 
@@ -120,8 +138,8 @@ if (!fs.existsSync(stampNpm) || fs.readFileSync(stampNpm, 'utf8') !== lockHash) 
 }
 
 // 3. the addon
-const nativeFiles = ['binding.gyp', 'scripts/libtorch.js', ...fs.readdirSync(path.join(root, 'native', 'src'), { recursive: true }).map(String).sort()
-  .filter((f) => fs.statSync(path.join(root, 'native', 'src', f)).isFile()).map((f) => `native/src/${f}`)];
+const nativeFiles = ['binding.gyp', 'scripts/libtorch.js', ...['src', 'shim'].flatMap((d) => fs.readdirSync(path.join(root, 'native', d), { recursive: true }).map(String).sort()
+  .filter((f) => fs.statSync(path.join(root, 'native', d, f)).isFile()).map((f) => `native/${d}/${f}`))];
 const buildHash = hashFiles(nativeFiles, JSON.stringify({ torch, node: process.version, LIBTORCH: process.env.LIBTORCH || '' }));
 const addon = path.join(root, 'build', 'Release', 'cqseg_native.node');
 const stampBuild = path.join(root, 'build', '.cqseg-build-hash');

@@ -20,6 +20,7 @@ Ops& OpTable() {
     RegisterNnOps(ops);
     RegisterAugmentOps(ops);
     RegisterSerializeOps(ops);
+    RegisterDistOps(ops);
     RegisterBatchNormActOps(ops);
     RegisterUpCatConvOps(ops);
     RegisterScaledConvOps(ops);

@@ -141,6 +141,7 @@ void RegisterMathOps(Ops& ops);
 void RegisterNnOps(Ops& ops);
 void RegisterAugmentOps(Ops& ops);
 void RegisterSerializeOps(Ops& ops);
+void RegisterDistOps(Ops& ops);
 void RegisterAllocatorOps(Ops& ops);
 void InstallCachingAllocator();
 

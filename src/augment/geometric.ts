@@ -306,8 +306,12 @@ export class ElasticTransform implements Transform<PerSample<ElasticParams>> {
       const r = (ks - 1) / 2;
       const k = gaussianKernel1d(ks, this.sigma);
       const raw = T.seededUniform([2, h, w], seeds, -1, 1, device).reshape([seeds.length * 2, 1, h, w]);
-      const rows = correlateRows(padReflect101(raw, r, r), k);
-      const smooth = correlateRows(rows.transpose(2, 3), k).transpose(2, 3).mul(this.alpha).reshape([seeds.length, 2, h, w]);
+      // sample by sample: the convolution's algorithm, and so its rounding, may change with the
+      // batch's size, and a sample's field must not depend on its batch (data-parallel shards)
+      const smooth = T.cat(seeds.map((_, i) => {
+        const rows = correlateRows(padReflect101(raw.narrow(0, 2 * i, 2), r, r), k);
+        return correlateRows(rows.transpose(2, 3), k).transpose(2, 3).mul(this.alpha).reshape([1, 2, h, w]);
+      }), 0);
       if (seeds.length === params.length) return smooth;
       let j = 0;
       const zero = T.zeros([1, 2, h, w], { device: device === 'cpu' ? undefined : device });

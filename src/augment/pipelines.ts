@@ -29,6 +29,16 @@ export interface PipelineParams {
   colorQuality: ColorQualityParams;
 }
 
+/**
+ * The draws of samples [start, end) of a batch's params: what sample(end - start) would
+ * have drawn for them as part of the whole batch (every stage's params are per sample).
+ * Data-parallel training draws the global batch's params on every process and slices its own.
+ */
+export function sliceParams(p: PipelineParams, start: number, end: number): PipelineParams {
+  const slice = <O extends object>(o: O): O => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, (v as unknown[]).slice(start, end)])) as O;
+  return { geometric: slice(p.geometric), colorQuality: slice(p.colorQuality) };
+}
+
 /** Geometric then ColorQuality with one output: the augmentation-only training mode. */
 export class AugmentAll implements Transform<PipelineParams> {
   readonly name = 'AugmentAll';

@@ -32,6 +32,14 @@ export interface LoaderOptions {
   dropLast?: boolean;
   /** read region-of-interest masks into Batch.roi when the dataset has them (default true) */
   roi?: boolean;
+  /**
+   * data-parallel training: this process's share of every batch. Each step's global batch
+   * is batchSize x world samples of the epoch's order (the same on every process: same
+   * seed); process `rank` takes its contiguous part, so the processes together see each
+   * sample once per epoch. A last global batch too small to give every process a sample is
+   * merged into the one before.
+   */
+  shard?: { rank: number; world: number };
 }
 
 export interface Batch {
@@ -44,6 +52,8 @@ export interface Batch {
   stems: string[];
   /** indices into the dataset's items */
   indices: number[];
+  /** with a shard: where this process's samples start in the step's global batch, and its size */
+  shard?: { start: number; total: number };
 }
 
 export interface LoaderStats {
@@ -103,7 +113,11 @@ export class Loader {
   private readonly opts: Required<LoaderOptions>;
 
   constructor(readonly dataset: SegDataset, opts: LoaderOptions = {}) {
-    this.opts = { batchSize: 4, size: PAPER_SIZE, shuffle: true, seed: 0, prefetch: 2, dropLast: false, roi: true, ...opts };
+    this.opts = { batchSize: 4, size: PAPER_SIZE, shuffle: true, seed: 0, prefetch: 2, dropLast: false, roi: true, ...opts, shard: opts.shard ?? { rank: 0, world: 1 } };
+    const { rank, world } = this.opts.shard;
+    if (!Number.isInteger(world) || world < 1 || !Number.isInteger(rank) || rank < 0 || rank >= world) {
+      throw new DataError(`Loader shard must be { rank, world } with 0 <= rank < world, got ${JSON.stringify(this.opts.shard)}`, 'argument');
+    }
     this.size = this.opts.size;
     this.batchSize = this.opts.batchSize;
     if (!Number.isInteger(this.batchSize) || this.batchSize < 1) throw new DataError(`Loader batchSize must be a positive integer, got ${this.batchSize}`, 'argument');
@@ -112,8 +126,35 @@ export class Loader {
 
   /** Batches per epoch. */
   get length(): number {
-    const n = this.dataset.items.length;
-    return this.opts.dropLast ? Math.floor(n / this.batchSize) : Math.ceil(n / this.batchSize);
+    return this.groups(0).length;
+  }
+
+  /**
+   * This process's batches of an epoch, as dataset indices (with a shard: its part of each
+   * global batch; see LoaderOptions.shard).
+   */
+  groups(epoch: number): number[][] {
+    return this.plan(epoch).map((p) => p.indices);
+  }
+
+  /** This process's batches of an epoch, each with its place in the global batch. */
+  private plan(epoch: number): { indices: number[]; start: number; total: number }[] {
+    const order = this.order(epoch);
+    const { rank, world } = this.opts.shard;
+    const global = this.batchSize * world;
+    const groups: number[][] = [];
+    for (let s = 0; s < order.length; s += global) {
+      const g = order.slice(s, s + global);
+      if (g.length < global && this.opts.dropLast) break;
+      if (g.length < world && groups.length > 0) groups[groups.length - 1].push(...g); // too few to share
+      else groups.push(g);
+    }
+    if (world === 1) return groups.map((g) => ({ indices: g, start: 0, total: g.length }));
+    if (order.length < world) throw new DataError(`${order.length} samples cannot be shared among ${world} processes`, 'argument');
+    return groups.map((g) => {
+      const start = Math.floor((rank * g.length) / world);
+      return { indices: g.slice(start, Math.floor(((rank + 1) * g.length) / world)), start, total: g.length };
+    });
   }
 
   /** The sample order of an epoch: a seeded permutation (seed, epoch), or 0..n-1 without shuffle. */
@@ -124,13 +165,9 @@ export class Loader {
 
   /** The batches of one epoch, decoded `prefetch` batches ahead. */
   async *epoch(epoch = 0): AsyncGenerator<Batch> {
-    const order = this.order(epoch);
-    const groups: number[][] = [];
-    for (let s = 0; s < order.length; s += this.batchSize) {
-      const g = order.slice(s, s + this.batchSize);
-      if (g.length < this.batchSize && this.opts.dropLast) break;
-      groups.push(g);
-    }
+    const plan = this.plan(epoch);
+    const groups = plan.map((p) => p.indices);
+    const sharded = this.opts.shard.world > 1;
     const inflight: Promise<Decoded[]>[] = [];
     const start = (k: number): void => {
       if (k < groups.length) inflight.push(this.decodeGroup(groups[k]));
@@ -144,7 +181,9 @@ export class Loader {
         start(k + Math.max(1, this.opts.prefetch));
         this.stats.batches++;
         this.stats.samples += samples.length;
-        yield this.collate(groups[k], samples);
+        const batch = this.collate(groups[k], samples);
+        if (sharded) batch.shard = { start: plan[k].start, total: plan[k].total };
+        yield batch;
       }
     } finally {
       // an early break or an error: let in-flight decodes finish and free their masks

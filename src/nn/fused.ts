@@ -15,6 +15,8 @@ import { Tensor, batchNorm, cat, interpolate, relu } from '../tensor';
 export interface BatchNormLayer {
   forward(x: Tensor): Tensor;
   forwardSilu(x: Tensor): Tensor;
+  /** true when it normalises over several processes now: no fused form then (SyncBatchNorm) */
+  readonly syncing?: boolean;
   /** the layer's batch norm (statistics, momentum, counter) through fn, a function of batchNorm's signature */
   apply(x: Tensor, fn: typeof batchNorm): Tensor;
 }

@@ -5,7 +5,7 @@
  * BatchNorm weight 1, bias 0, running_mean 0, running_var 1, num_batches_tracked 0.
  */
 import {
-  Tensor, batchNorm, batchNormActConv2d, batchNormSilu, conv2d, dropout, empty, linear, noGrad, ones, relu, scaledConv2d,
+  Tensor, batchNorm, batchNormActConv2d, batchNormSilu, conv2d, dropout, empty, globalSum, linear, noGrad, ones, relu, scalarTensor, scaledConv2d,
   sigmoid, silu, tidy, upCatConv2d, zeros,
 } from '../tensor';
 import type { Conv2dOptions } from '../tensor';
@@ -50,7 +50,7 @@ export class Conv2d extends Module {
     const plain = pads !== null && pair(o.dilation ?? 1, 'dilation', 'Conv2d').every((d) => d === 1);
     const [l, r, t, b] = pads ?? [0, 0, 0, 0];
     const symmetric = plain && l === r && t === b;
-    if (x instanceof Activated && plain) {
+    if (x instanceof Activated && plain && !x.bn.syncing) {
       return x.bn.apply(x.x, (z, rm, rv, bn) => batchNormActConv2d(z, rm, rv, bn!, this.weight, this.bias,
         { stride: o.stride, pads: pads!, groups: o.groups, activation: x.act }));
     }
@@ -124,13 +124,74 @@ export class BatchNorm2d extends Module {
     this.numBatchesTracked = this.registerBuffer('num_batches_tracked', track ? zeros([], { dtype: 'int64' }) : null);
   }
 
+  /**
+   * Synchronised batch norm (PyTorch's SyncBatchNorm): in training, the batch statistics are
+   * those of the global batch of every process (tensor/dist.ts globalSum); set by
+   * convertSyncBatchNorm. Eval mode is unchanged (running statistics).
+   */
+  sync = false;
+
+  /** Whether this layer normalises with the processes' global statistics now (sync and training). */
+  get syncing(): boolean {
+    return this.sync && this.training;
+  }
+
   override forward(x: Tensor): Tensor {
-    return this.apply(x, batchNorm);
+    return this.syncing ? this.syncNorm(x) : this.apply(x, batchNorm);
   }
 
   /** silu(forward(x)), fused in training (see batchNormSilu): EfficientNet's BN + swish. */
   forwardSilu(x: Tensor): Tensor {
-    return this.apply(x, batchNormSilu);
+    if (!this.syncing) return this.apply(x, batchNormSilu);
+    const y = this.syncNorm(x);
+    try {
+      return silu(y);
+    } finally {
+      y.dispose();
+    }
+  }
+
+  /** Counts a training batch and returns the running statistics' momentum for it. */
+  private track(): number {
+    let momentum = this.momentum ?? 0;
+    if (this.training && this.numBatchesTracked !== null) {
+      noGrad(() => this.numBatchesTracked!.add_(1));
+      if (this.momentum === null) momentum = 1 / this.numBatchesTracked.item();
+    }
+    return momentum;
+  }
+
+  /**
+   * Batch norm over the global batch: mean = sum(x) / count, var = sum((x - mean)^2) / count,
+   * sums over N, H, W and the processes (two passes, as batch_norm's own); the running
+   * variance takes the unbiased estimate over the global count. Differentiable through the sums.
+   */
+  private syncNorm(x: Tensor): Tensor {
+    this.checkInput(x);
+    const momentum = this.track();
+    return tidy(() => {
+      const c = this.numFeatures;
+      const shape = [1, c, 1, 1];
+      const count = globalSum(scalarTensor(x.shape[0] * x.shape[2] * x.shape[3], { dtype: 'float64' })).item();
+      const mean = globalSum(x.sum([0, 2, 3])).div(count);
+      const xc = x.sub(mean.reshape(shape));
+      const variance = globalSum(xc.square().sum([0, 2, 3])).div(count);
+      if (this.runningMean !== null && this.runningVar !== null) {
+        noGrad(() => {
+          this.runningMean!.mul_(1 - momentum).add_(mean.detach().mul(momentum));
+          this.runningVar!.mul_(1 - momentum).add_(variance.detach().mul((momentum * count) / Math.max(count - 1, 1)));
+        });
+      }
+      const y = xc.div(variance.add(this.eps).sqrt().reshape(shape));
+      return this.weight && this.bias ? y.mul(this.weight.reshape(shape)).add(this.bias.reshape(shape)) : y;
+    });
+  }
+
+  private checkInput(x: Tensor): void {
+    if (x.ndim !== 4) throw new ArgumentError(`Argument 'x' passed to 'BatchNorm2d' must be 4-D (N,C,H,W), got [${x.shape.join(',')}]`);
+    if (x.shape[1] !== this.numFeatures) {
+      throw new ArgumentError(`Argument 'x' passed to 'BatchNorm2d' has ${x.shape[1]} channels, expected ${this.numFeatures}`);
+    }
   }
 
   /** act(forward(x)), left for the next convolution layer to fuse into its kernel (see fused.ts). */
@@ -143,20 +204,29 @@ export class BatchNorm2d extends Module {
    * function of batchNorm's signature (a fused batch norm + activation, say).
    */
   apply(x: Tensor, fn: typeof batchNorm): Tensor {
-    if (x.ndim !== 4) throw new ArgumentError(`Argument 'x' passed to 'BatchNorm2d' must be 4-D (N,C,H,W), got [${x.shape.join(',')}]`);
-    if (x.shape[1] !== this.numFeatures) {
-      throw new ArgumentError(`Argument 'x' passed to 'BatchNorm2d' has ${x.shape[1]} channels, expected ${this.numFeatures}`);
-    }
-    let momentum = this.momentum ?? 0;
-    if (this.training && this.numBatchesTracked !== null) {
-      noGrad(() => this.numBatchesTracked!.add_(1));
-      if (this.momentum === null) momentum = 1 / this.numBatchesTracked.item();
-    }
+    this.checkInput(x);
+    if (this.syncing) throw new Error('internal: a synchronised BatchNorm2d in training has no fused form (forward or forwardSilu only)');
+    const momentum = this.track();
     const useBatchStats = this.training || this.runningMean === null;
     return fn(x, useBatchStats && !this.training ? null : this.runningMean, useBatchStats && !this.training ? null : this.runningVar, {
       weight: this.weight, bias: this.bias, training: useBatchStats, momentum, eps: this.eps,
     });
   }
+}
+
+/**
+ * Makes every BatchNorm2d of `m` synchronised over the processes of data-parallel training
+ * (PyTorch's SyncBatchNorm.convert_sync_batchnorm, in place); returns how many it changed.
+ */
+export function convertSyncBatchNorm(m: Module): number {
+  let n = 0;
+  for (const [, sub] of m.namedModules()) {
+    if (sub instanceof BatchNorm2d) {
+      sub.sync = true;
+      n++;
+    }
+  }
+  return n;
 }
 
 export class ReLU extends Module {

@@ -18,3 +18,4 @@ export type { ConvKernel } from './conv_kernel';
 export * from './random';
 export * from './autograd';
 export * from './runtime';
+export * from './dist';

@@ -245,4 +245,16 @@ export const OPS = {
   adamStep: { returns: 'void', args: ['Ts', 'Ts', 'Ts', 'Ts', 'ints', 'f', 'f', 'f', 'f', 'f', 'b', 'b'] },
   sgdStep: { returns: 'void', args: ['Ts', 'Ts', 'ints', 'f', 'f', 'f', 'f', 'b'] },
   torchLoad: { returns: 'named', args: ['s'] },
+  // c10d (native/src/ops/dist.cc)
+  distInit: { returns: 'void', args: ['i', 'i', 's', 'i', 'i', 's'] },
+  distDestroy: { returns: 'void', args: [] },
+  distAvailable: { returns: 'boolean', args: [] },
+  distRank: { returns: 'number', args: [] },
+  distWorldSize: { returns: 'number', args: [] },
+  distBarrier: { returns: 'void', args: [] },
+  distBroadcast: { returns: 'void', args: ['Ts', 'i'] },
+  distGlobalSum: { returns: 'T', args: ['T'] },
+  ddpCreate: { returns: 'number', args: ['Ts', 'i'] },
+  ddpPrepare: { returns: 'void', args: ['i'] },
+  ddpDestroy: { returns: 'void', args: ['i'] },
 } as const satisfies Record<string, OpSignature>;

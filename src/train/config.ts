@@ -89,6 +89,12 @@ export const TRAIN_CONFIG = z.object({
   maxStepsPerEpoch: integer(0),
   threads: integer(1).optional(),
   preprocessing: PREPROCESSING,
+  /** data-parallel workers on this machine (cqseg train --nproc; the batch size is per worker) */
+  nproc: integer(1).optional(),
+  /** batch-norm statistics over every worker's samples (SyncBatchNorm) */
+  syncBn: z.boolean(must('true or false')).optional(),
+  /** seconds a collective (or the workers' rendezvous) may take before the job fails (default 300) */
+  distTimeout: z.number(must('a positive number of seconds')).positive().optional(),
 }).strict();
 
 export type TrainConfig = z.infer<typeof TRAIN_CONFIG>;

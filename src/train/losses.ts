@@ -11,10 +11,28 @@
  * CQG (the paper, eq. 1; weights of the reference's main/train.py):
  * w_geo DiceCE(geo) + w_aug DiceCE(aug) + w_diff MSE(logits_geo, logits_aug).
  */
-import { Tensor, crossEntropy, mseLoss, oneHot, softmax, tidy } from '../tensor';
+import { Tensor, crossEntropy, indexSelect, mseLoss, oneHot, scalarTensor, softmax, tidy } from '../tensor';
 import { ArgumentError } from '../tensor/check';
 
+/**
+ * A sum over the processes of data-parallel training (tensor/dist.ts globalSum): given,
+ * every batch mean below becomes (global sum) / (global count), so each process computes the
+ * loss of the whole global batch, not of its share (a Dice or a class-weighted mean of
+ * shares is not the whole batch's). Absent: one process, plain means.
+ */
+export type GlobalSum = (x: Tensor) => Tensor;
+
+/** mean of `terms` over the global batch: sum(terms) / count with both summed over the processes. */
+function globalMean(terms: Tensor, count: number | Tensor, sum: GlobalSum): Tensor {
+  return tidy(() => {
+    const c = typeof count === 'number' ? scalarTensor(count, { dtype: terms.dtype }) : count.to(terms.dtype);
+    return sum(terms.sum()).div(sum(c));
+  });
+}
+
 export interface DiceOptions {
+  /** data-parallel training: the sum over the processes (see GlobalSum) */
+  sum?: GlobalSum;
   smoothNr?: number;
   smoothDr?: number;
   squaredPred?: boolean;
@@ -43,7 +61,7 @@ export function diceLoss(logits: Tensor, target: Tensor, opts: DiceOptions = {})
     const predO = (squared ? p.square() : p).sum([2, 3]);
     const gtO = (squared ? g.square() : g).sum([2, 3]);
     const f = inter.mul(2).add(smoothNr).div(predO.add(gtO).add(smoothDr)).neg().add(1);
-    return f.mean();
+    return opts.sum ? globalMean(f, f.size, opts.sum) : f.mean();
   });
 }
 
@@ -63,9 +81,18 @@ export interface DiceCETerms {
 export function diceCELoss(logits: Tensor, target: Tensor, opts: DiceCEOptions = {}): DiceCETerms {
   checkPair(logits, target, 'diceCELoss');
   const dice = diceLoss(logits, target, opts);
-  const ce = crossEntropy(logits, target, { weight: opts.classWeights });
+  const ce = opts.sum ? globalCrossEntropy(logits, target, opts.classWeights, opts.sum) : crossEntropy(logits, target, { weight: opts.classWeights });
   const loss = tidy(() => dice.mul(opts.lambdaDice ?? 1).add(ce.mul(opts.lambdaCe ?? 1)));
   return { loss, dice, ce };
+}
+
+/** Cross-entropy's (class-weighted) mean over the global batch: sum of w[y] ce / sum of w[y], as PyTorch's 'mean'. */
+function globalCrossEntropy(logits: Tensor, target: Tensor, weight: Tensor | undefined, sum: GlobalSum): Tensor {
+  return tidy(() => {
+    const total = crossEntropy(logits, target, { weight, reduction: 'sum' });
+    const count = weight ? indexSelect(weight, 0, target.reshape([-1])).sum() : target.size;
+    return globalMean(total, count, sum);
+  });
 }
 
 export interface CqgWeights {
@@ -92,7 +119,7 @@ export function cqgLoss(logitsGeo: Tensor, logitsAug: Tensor, target: Tensor, w:
   opts: DiceCEOptions = {}): CqgTerms {
   const geo = diceCELoss(logitsGeo, target, opts);
   const aug = diceCELoss(logitsAug, target, opts);
-  const diff = mseLoss(logitsGeo, logitsAug);
+  const diff = opts.sum ? tidy(() => globalMean(mseLoss(logitsGeo, logitsAug, 'sum'), logitsGeo.size, opts.sum!)) : mseLoss(logitsGeo, logitsAug);
   const loss = tidy(() => geo.loss.mul(w.geo).add(aug.loss.mul(w.aug)).add(diff.mul(w.diff)));
   for (const t of [geo.dice, geo.ce, aug.dice, aug.ce]) t.dispose();
   return { loss, geo: geo.loss, aug: aug.loss, diff };

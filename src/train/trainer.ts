@@ -11,6 +11,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { AugmentAll, CqgPair } from '../augment';
+import { sliceParams } from '../augment/pipelines';
 import { Rng, stream } from '../util/random';
 import { Batch, Loader, SegDataset, assertDatasetOk, openDataset, parseMaskMode, splitBySeed } from '../data';
 import { ConfusionMatrix } from '../eval/metrics';
@@ -20,8 +21,11 @@ import { buildModel } from '../models/spec';
 import { RunInfo } from './run';
 import { Unet } from '../models/unet/model';
 import { importWeights } from '../models/weights';
-import { Adam, saveStateDict } from '../nn';
-import { Tensor, TorchError, argmax, blasLibrary, dispose, manualSeed, noGrad, setNumThreads, tensor, tidy, torchVersion, useCachingAllocator } from '../tensor';
+import { Adam, convertSyncBatchNorm, Optimizer, saveStateDict } from '../nn';
+import {
+  GradientReducer, Tensor, TorchError, argmax, barrier, blasLibrary, broadcast, destroyProcessGroup, dispose, distAvailable, globalSum, initProcessGroup,
+  manualSeed, noGrad, setNumThreads, tensor, tidy, torchVersion, useCachingAllocator,
+} from '../tensor';
 import { Progress } from '../util/progress';
 import { readState, restoreCheckpoint, saveCheckpoint, TrainState } from './checkpoint';
 import { removeStaleTemps, writeFileAtomicSync } from '../util/atomic';
@@ -29,7 +33,8 @@ import { acquireLock, assertUnlocked } from '../util/lock';
 import { checkOutputFolder, ensureFolder } from '../util/paths';
 import { DEFAULT_CONFIG, RUN_CONFIG, TrainConfig } from './config';
 import { readJsonFile } from '../util/schema';
-import { cqgLoss, diceCELoss } from './losses';
+import { cqgLoss, diceCELoss, GlobalSum } from './losses';
+import { workerFromEnv, WorkerEnv } from './distributed';
 import { CqsegError } from '../util/errors';
 
 export class TrainError extends CqsegError {
@@ -89,9 +94,10 @@ async function openSets(cfg: TrainConfig): Promise<{ train: SegDataset; val: Seg
   return { train: s.train, val: s.val.items.length > 0 ? s.val : null };
 }
 
-function runInfo(cfg: TrainConfig, classNames: string[]): RunInfo & Record<string, unknown> {
+function runInfo(cfg: TrainConfig, classNames: string[], worker: WorkerEnv | null): RunInfo & Record<string, unknown> {
   return {
     ...cfg,
+    ...(worker ? { nproc: worker.worldSize } : {}),
     model: { arch: 'unet', encoder: cfg.encoder, classes: classNames.length },
     classNames,
     size: cfg.size,
@@ -118,7 +124,7 @@ const ON_RESUME: Record<keyof TrainConfig, 'same' | 'may-change' | 'run'> = {
   data: 'same', val: 'same', valFraction: 'same', classes: 'same', maskMode: 'same', images: 'same', out: 'run',
   mode: 'same', encoder: 'same', encoderWeights: 'same', size: 'same', batchSize: 'same', epochs: 'may-change',
   lr: 'same', seed: 'same', cqgWeights: 'same', cqgDiffWarmup: 'same', classWeights: 'same', bestBy: 'same', maxStepsPerEpoch: 'may-change',
-  threads: 'may-change', preprocessing: 'same',
+  threads: 'may-change', preprocessing: 'same', nproc: 'same', syncBn: 'same', distTimeout: 'may-change',
 };
 const PATH_KEYS = new Set<string>(['data', 'val', 'classes', 'images', 'encoderWeights']);
 
@@ -216,6 +222,31 @@ function trainCommand(cfg: TrainConfig, resume: boolean): string {
  * folder is refused instead of mixing two runs.
  */
 export async function train(cfg: TrainConfig, hooks: TrainHooks = {}, resume = false): Promise<TrainResult> {
+  const worker = workerFromEnv();
+  if (!worker && (cfg.nproc ?? 1) > 1) {
+    throw new TrainError(`nproc ${cfg.nproc}: start data-parallel training with cqseg train --nproc N (it launches the workers), or set torchrun's variables (WORLD_SIZE, RANK, MASTER_ADDR, MASTER_PORT) in each worker`);
+  }
+  if (!worker) return trainLead(cfg, hooks, resume, null);
+  checkCheap(cfg);
+  if (!distAvailable()) throw new TrainError('data-parallel training needs c10d, which this build lacks: on Debian, apt-get install libgloo-dev, then npm run build');
+  const threads = cfg.threads ?? Number(process.env.CQSEG_WORKER_THREADS ?? 0);
+  if (threads > 0) setNumThreads(threads);
+  // every worker joins before anything is written (rank 0's checks then decide for all)
+  initProcessGroup({ rank: worker.rank, worldSize: worker.worldSize, masterAddr: worker.masterAddr, masterPort: worker.masterPort, timeoutMs: (cfg.distTimeout ?? 300) * 1000 });
+  try {
+    if (worker.rank === 0) return await trainLead(cfg, hooks, resume, worker);
+    useCachingAllocator();
+    const sets = await openSets(cfg);
+    barrier(); // rank 0 has checked the folder and the prior run, and written config.json
+    const prior = resume ? readState(path.resolve(cfg.out)) : null;
+    return await trainLocked(cfg, { ...hooks, progress: false }, path.resolve(cfg.out), prior, sets, namesOf(sets.train), worker);
+  } finally {
+    destroyProcessGroup();
+  }
+}
+
+/** One process's training, or rank 0's in a data-parallel job: the checks, the lock, the run folder. */
+async function trainLead(cfg: TrainConfig, hooks: TrainHooks, resume: boolean, worker: WorkerEnv | null): Promise<TrainResult> {
   const runDir = path.resolve(cfg.out);
   const where = { what: 'run folder', flag: '--out', makeError: (m: string) => new TrainError(m) };
   const lockOpts = { ...where, command: trainCommand(cfg, resume) };
@@ -223,7 +254,7 @@ export async function train(cfg: TrainConfig, hooks: TrainHooks = {}, resume = f
   checkOutputFolder(cfg.out, where);
   assertUnlocked(runDir, lockOpts); // fail early; acquireLock below decides
   checkPrior(cfg, runDir, resume);
-  if (cfg.threads) setNumThreads(cfg.threads);
+  if (cfg.threads && !worker) setNumThreads(cfg.threads);
   useCachingAllocator(); // large activations reused across steps (see src/tensor/runtime.ts)
   const sets = await openSets(cfg);
   const classNames = namesOf(sets.train);
@@ -239,20 +270,23 @@ export async function train(cfg: TrainConfig, hooks: TrainHooks = {}, resume = f
       const notice = hooks.onNotice ?? ((m: string) => process.stderr.write(`note: ${m}\n`));
       for (const m of runtimeChanges(prior.saved)) notice(m);
     }
-    const info = prior.saved ? { ...prior.saved, ...mayChange(cfg) } : runInfo(cfg, classNames);
+    const info = prior.saved ? { ...prior.saved, ...mayChange(cfg) } : runInfo(cfg, classNames, worker);
     writeFileAtomicSync(path.join(runDir, 'config.json'), JSON.stringify(info, null, 2));
-    return await trainLocked(cfg, hooks, runDir, prior.state, sets, classNames);
+    if (worker) barrier(); // the other workers start now
+    return await trainLocked(cfg, hooks, runDir, prior.state, sets, classNames, worker);
   } finally {
     lock.release();
   }
 }
 
 async function trainLocked(cfg: TrainConfig, hooks: TrainHooks, runDir: string, prior: TrainState | null,
-  sets: { train: SegDataset; val: SegDataset | null }, classNames: string[]): Promise<TrainResult> {
+  sets: { train: SegDataset; val: SegDataset | null }, classNames: string[], worker: WorkerEnv | null = null): Promise<TrainResult> {
   manualSeed(cfg.seed); // initial weights, dropout and drop-connect draws follow the seed
   const model: Unet = buildModel({ arch: 'unet', encoder: cfg.encoder, classes: classNames.length });
   const opt = new Adam(model.parameters(), { lr: cfg.lr });
   const classWeights = cfg.classWeights ? tensor(cfg.classWeights, [cfg.classWeights.length]) : undefined;
+  const lead = !worker || worker.rank === 0;
+  let reducer: GradientReducer | undefined;
   try {
     if (cfg.encoderWeights && !prior) {
       try {
@@ -274,8 +308,16 @@ async function trainLocked(cfg: TrainConfig, hooks: TrainHooks, runDir: string, 
       globalStep = prior.globalStep;
       truncateMetrics(path.join(runDir, 'metrics.jsonl'), prior.epoch);
     }
-    const loader = new Loader(sets.train, { batchSize: cfg.batchSize, size: cfg.size, seed: cfg.seed, shuffle: true });
-    const valLoader = sets.val ? new Loader(sets.val, { batchSize: cfg.batchSize, size: cfg.size, shuffle: false }) : null;
+    const shard = worker ? { rank: worker.rank, world: worker.worldSize } : undefined;
+    if (worker) {
+      // DDP: rank 0's weights and buffers everywhere, SyncBatchNorm on request, the gradient reducer
+      broadcast([...model.stateDict().values()], 0);
+      if (cfg.syncBn) convertSyncBatchNorm(model);
+      reducer = new GradientReducer(model.parameters());
+    }
+    const loader = new Loader(sets.train, { batchSize: cfg.batchSize, size: cfg.size, seed: cfg.seed, shuffle: true, shard });
+    const valLoader = sets.val ? new Loader(sets.val, { batchSize: cfg.batchSize, size: cfg.size, shuffle: false, shard }) : null;
+    const dist = worker ? { sum: globalSum as GlobalSum, reducer: reducer!, worldSize: worker.worldSize, buffers: cfg.syncBn ? [] : buffersOf(model) } : undefined;
     const augAll = new AugmentAll();
     const pair = new CqgPair();
     const epochs: EpochMetrics[] = [];
@@ -293,7 +335,7 @@ async function trainLocked(cfg: TrainConfig, hooks: TrainHooks, runDir: string, 
         let terms: Record<string, number>;
         try {
           const diffScale = cqgDiffRamp(epoch + k / total, cfg.cqgDiffWarmup);
-          terms = trainStep(model, opt, batch, cfg, { augAll, pair, rng: stream(cfg.seed, 'augment', epoch, k), classWeights, diffScale });
+          terms = trainStep(model, opt, batch, cfg, { augAll, pair, rng: stream(cfg.seed, 'augment', epoch, k), classWeights, diffScale, dist });
         } catch (err) {
           dispose(batch);
           if (err instanceof NanLoss) {
@@ -317,31 +359,38 @@ async function trainLocked(cfg: TrainConfig, hooks: TrainHooks, runDir: string, 
         if (k >= total) break;
       }
       const trainMeans = Object.fromEntries(Object.entries(sums).map(([n, v]) => [n, v / Math.max(k, 1)]));
-      const val = valLoader ? await validate(model, valLoader, cfg, classNames.length, classWeights) : { loss: NaN, dice: NaN, perClass: [] as number[] };
+      const val = valLoader ? await validate(model, valLoader, cfg, classNames.length, classWeights, dist?.sum) : { loss: NaN, dice: NaN, perClass: [] as number[] };
       const figure = cfg.bestBy === 'dice' ? val.dice : valLoader ? val.loss : trainMeans.loss;
       const better = best === null || (cfg.bestBy === 'dice' ? figure > best.value : figure < best.value);
-      if (better) {
-        best = { value: figure, epoch: epoch + 1 };
-        saveStateDict(model, path.join(runDir, 'model.safetensors'), { epoch: String(epoch + 1) });
-      }
-      saveStateDict(model, path.join(runDir, 'last.safetensors'), { epoch: String(epoch + 1) });
+      if (better) best = { value: figure, epoch: epoch + 1 };
       const m: EpochMetrics = {
         epoch: epoch + 1, globalStep, train: trainMeans, valLoss: val.loss, valDice: val.dice, valDicePerClass: val.perClass,
         seconds: (Date.now() - t0) / 1000, best: better,
       };
-      fs.appendFileSync(path.join(runDir, 'metrics.jsonl'), JSON.stringify(m) + '\n');
-      saveCheckpoint(runDir, model, opt, { epoch: epoch + 1, globalStep, best });
+      if (lead) { // rank 0 alone writes the run folder
+        if (better) saveStateDict(model, path.join(runDir, 'model.safetensors'), { epoch: String(epoch + 1) });
+        saveStateDict(model, path.join(runDir, 'last.safetensors'), { epoch: String(epoch + 1) });
+        fs.appendFileSync(path.join(runDir, 'metrics.jsonl'), JSON.stringify(m) + '\n');
+        saveCheckpoint(runDir, model, opt, { epoch: epoch + 1, globalStep, best });
+      }
       epochs.push(m);
       hooks.onEpoch?.(m);
-      if (showProgress) {
+      if (showProgress && lead) {
         process.stderr.write(`epoch ${epoch + 1}: train loss ${trainMeans.loss?.toFixed(4)}  val loss ${val.loss.toFixed(4)}  val Dice ${(val.dice * 100).toFixed(2)}${better ? '  (best)' : ''}\n`);
       }
     }
     return { runDir, epochs, best, stoppedEarly: false };
   } finally {
+    reducer?.dispose();
     dispose([model, classWeights]);
     opt.dispose();
   }
+}
+
+/** The model's buffers (batch-norm running statistics): DDP broadcasts rank 0's before each step. */
+function buffersOf(model: Unet): Tensor[] {
+  const params = new Set(model.parameters());
+  return [...model.stateDict().values()].filter((t) => !params.has(t));
 }
 
 /** Drops metrics lines of epochs after the checkpoint (written before a kill, redone on resume). */
@@ -364,7 +413,8 @@ class NanLoss extends Error {
   }
 }
 
-interface StepContext {
+/** @internal what one training step needs beside the model, optimizer and batch (exported for the data-parallel test). */
+export interface StepContext {
   augAll: AugmentAll;
   pair: CqgPair;
   /** this step's augmentation draws: stream(seed, 'augment', epoch, batch) */
@@ -372,6 +422,8 @@ interface StepContext {
   classWeights?: Tensor;
   /** the factor on cqgWeights.diff at this step (cqgDiffRamp) */
   diffScale: number;
+  /** data-parallel training: global sums, the gradient reducer, buffers to take from rank 0 */
+  dist?: { sum: GlobalSum; reducer: GradientReducer; worldSize: number; buffers: Tensor[] };
 }
 
 /**
@@ -386,35 +438,43 @@ export function cqgDiffRamp(epochs: number, warmup: number): number {
 }
 
 /** One optimizer step; returns the loss terms as numbers. */
-function trainStep(model: Unet, opt: Adam, batch: Batch, cfg: TrainConfig, ctx: StepContext): Record<string, number> {
+/** @internal one optimizer step (exported for the data-parallel test, which runs it with SGD). */
+export function trainStep(model: Unet, opt: Optimizer, batch: Batch, cfg: TrainConfig, ctx: StepContext): Record<string, number> {
   return tidy(() => {
     const images = batch.images;
     const masks = batch.masks!;
     const size = { height: images.shape[2], width: images.shape[3] };
-    const lossOpts = { classWeights: ctx.classWeights };
+    const lossOpts = { classWeights: ctx.classWeights, sum: ctx.dist?.sum };
+    // the draws of this process's samples, as part of the global batch (same on every process)
+    const share = batch.shard ?? { start: 0, total: images.shape[0] };
+    const draw = <P extends Parameters<typeof sliceParams>[0]>(p: P): P => (batch.shard ? sliceParams(p, share.start, share.start + images.shape[0]) as P : p);
+    if (ctx.dist && ctx.dist.buffers.length > 0) broadcast(ctx.dist.buffers, 0);
+    const dtype = model.parameters()[0].dtype; // float32, or float64 for tests' reference runs
+    const input = (t: Tensor): Tensor => (dtype === 'float32' ? normalize(t, cfg.preprocessing) : normalize(t, cfg.preprocessing).to(dtype));
     let loss: Tensor;
     let terms: Record<string, Tensor>;
     if (cfg.mode === 'cqg') {
-      const out = ctx.pair.apply({ image: images, mask: masks }, ctx.pair.sample(images.shape[0], ctx.rng, size));
+      const out = ctx.pair.apply({ image: images, mask: masks }, draw(ctx.pair.sample(share.total, ctx.rng, size)));
       const y = out.mask!.to('int64');
       const w = { ...cfg.cqgWeights, diff: cfg.cqgWeights.diff * ctx.diffScale };
-      const q = cqgLoss(model.forward(normalize(out.geo, cfg.preprocessing)), model.forward(normalize(out.aug, cfg.preprocessing)), y, w, lossOpts);
+      const q = cqgLoss(model.forward(input(out.geo)), model.forward(input(out.aug)), y, w, lossOpts);
       loss = q.loss;
       terms = { geo: q.geo, aug: q.aug, diff: q.diff };
     } else {
       let x = images;
       let y = masks;
       if (cfg.mode === 'aug') {
-        const out = ctx.augAll.apply({ image: images, mask: masks }, ctx.augAll.sample(images.shape[0], ctx.rng, size));
+        const out = ctx.augAll.apply({ image: images, mask: masks }, draw(ctx.augAll.sample(share.total, ctx.rng, size)));
         x = out.image;
         y = out.mask!;
       }
-      const d = diceCELoss(model.forward(normalize(x, cfg.preprocessing)), y.to('int64'), lossOpts);
+      const d = diceCELoss(model.forward(input(x)), y.to('int64'), lossOpts);
       loss = d.loss;
       terms = { dice: d.dice, ce: d.ce };
     }
     const value = loss.item();
-    if (!Number.isFinite(value)) throw new NanLoss(String(value));
+    if (!Number.isFinite(value)) throw new NanLoss(String(value)); // the global loss: every process stops alike
+    ctx.dist?.reducer.prepareForBackward();
     loss.backward();
     opt.step();
     opt.zeroGrad();
@@ -424,7 +484,7 @@ function trainStep(model: Unet, opt: Adam, batch: Batch, cfg: TrainConfig, ctx: 
   });
 }
 
-async function validate(model: Unet, loader: Loader, cfg: TrainConfig, classes: number, classWeights?: Tensor): Promise<{ loss: number; dice: number; perClass: number[] }> {
+async function validate(model: Unet, loader: Loader, cfg: TrainConfig, classes: number, classWeights?: Tensor, sum?: GlobalSum): Promise<{ loss: number; dice: number; perClass: number[] }> {
   model.eval();
   const cm = new ConfusionMatrix(classes);
   let lossSum = 0;
@@ -440,5 +500,11 @@ async function validate(model: Unet, loader: Loader, cfg: TrainConfig, classes: 
     dispose(batch);
   }
   model.train();
+  if (sum) {
+    // each process validated its shard: the figures of the whole set
+    const all = noGrad(() => tidy(() => sum(tensor(Float64Array.from([...cm.counts, lossSum, n]), [cm.counts.length + 2], { dtype: 'float64' })).dataSync() as Float64Array));
+    cm.counts.set(all.subarray(0, cm.counts.length));
+    [lossSum, n] = [all[cm.counts.length], all[cm.counts.length + 1]];
+  }
   return { loss: lossSum / Math.max(n, 1), dice: cm.diceMacro(), perClass: cm.dicePerClass() };
 }

@@ -1,5 +1,6 @@
 import { DEFAULT_CONFIG, resolveConfig, TrainConfig, TRAIN_MODES } from '../../train/config';
 import { train } from '../../train/trainer';
+import { launchWorkers, workerArgv, workerFromEnv } from '../../train/distributed';
 import { Command } from '../command';
 import { intFlag, numFlag, parseArgs, sizeFlag } from '../args';
 
@@ -43,7 +44,10 @@ export const FLAGS: TrainFlag[] = [
   { flag: 'cqg-warmup', key: 'cqgDiffWarmup', read: 'num', arg: 'E', help: ['raise the CQG consistency weight from 0 over the first E epochs', `(sigmoid ramp-up; default ${d.cqgDiffWarmup}: the paper's loss from the first step).`, 'Use it when cqg validation Dice stays at the all-background value', 'for the first epochs (DRIVE at 128x128: stuck for 14 epochs without,', 'see README, Training)'] },
   { flag: 'best-by', key: 'bestBy', arg: 'loss|dice', help: [`which epoch is model.safetensors (default ${d.bestBy})`] },
   { flag: 'max-steps', key: 'maxStepsPerEpoch', read: 'int', arg: 'N', help: ['steps per epoch at most (smoke runs)'] },
-  { flag: 'threads', key: 'threads', read: 'int', arg: 'N', help: ['libtorch CPU threads'] },
+  { flag: 'threads', key: 'threads', read: 'int', arg: 'N', help: ['libtorch CPU threads (per worker; default with --nproc: cores / N)'] },
+  { flag: 'nproc', key: 'nproc', read: 'int', arg: 'N', help: ['data-parallel training: N workers on this machine (c10d: Gloo on the', 'CPU), each with --batch samples of every step and its shard of each', 'epoch; gradients averaged. Several machines: README, Data-parallel training'] },
+  { flag: 'sync-bn', key: 'syncBn', read: 'switch', help: ['with --nproc: batch-norm statistics over all workers (SyncBatchNorm)'] },
+  { flag: 'dist-timeout', key: 'distTimeout', read: 'num', arg: 'S', help: ['with --nproc: seconds a collective may wait for a worker (default 300)'] },
   { flag: 'resume', read: 'switch', help: ['continue a killed run from its last checkpoint'] },
 ];
 /** the --w-* flags set cqgWeights' parts */
@@ -73,7 +77,7 @@ function readFlag(f: TrainFlag, v: unknown): unknown {
     case 'int': return intFlag(v, f.flag);
     case 'num': return numFlag(v, f.flag);
     case 'size': return sizeFlag(v, f.flag);
-    case 'switch': return v === true;
+    case 'switch': return v === true ? true : undefined; // absent: the config file's value or the default
     default: return v;
   }
 }
@@ -94,6 +98,10 @@ export const command: Command = {
     }
     if (Object.keys(weights).length > 0) overrides.cqgWeights = weights;
     const cfg = resolveConfig(overrides as Partial<TrainConfig>, flags.config as string | undefined);
+    if ((cfg.nproc ?? 1) > 1 && !workerFromEnv()) {
+      // the launcher: the same command in each worker (which sees torchrun's variables)
+      return launchWorkers({ argv: workerArgv(['train', ...args]), nproc: cfg.nproc! }); // rank 0 reports
+    }
     const r = await train(cfg, {}, Boolean(flags.resume));
     const best = r.best ? `best epoch ${r.best.epoch} (${cfg.bestBy} ${r.best.value.toFixed(4)})` : 'no epoch finished';
     process.stdout.write(`trained ${cfg.mode} model: ${best}; run folder ${r.runDir}\n`);
