@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- train [--threads N] [--steps N] [--rounds N] [--size HxW] [--mode M] [--blas-default] [--quick]`: training throughput of
+ * `npm run bench -- train [--threads N] [--steps N] [--rounds N] [--size HxW] [--mode M] [--device D] [--precision P] [--blas-default] [--quick]`: training throughput of
  * Unet(efficientnet-b2, classes 5), batch 2, Adam, in `cqg` mode (cqgPair augmentation of
  * uint8 batches included, two forward passes, CQG loss) and `baseline` mode (DiceCE), at
  * 512x768 and 256x384; the same steps in PyTorch (Debian's python3-torch, smp's Unet as
@@ -10,6 +10,10 @@
  * which libtorch's set_num_threads does not reach; OpenBLAS otherwise takes every core, and
  * both sides' 1x1 convolutions and cqseg's 'gemm'/'winograd' products run in it);
  * --blas-default leaves OpenBLAS at its default on both sides, as users run it.
+ * --device (auto | cpu | cuda | cuda:N, default cpu) and --precision (fp32 | bf16 | fp16, default
+ * fp32: autocast on both sides, as torch.autocast) apply to both sides; on CUDA each step ends
+ * with the loss read back (a synchronisation on both sides). The PyTorch side is
+ * $CQSEG_PYTHON (default /usr/bin/python3).
  * Ends with one JSON line of every figure.
  */
 import { execFileSync } from 'child_process';
@@ -33,14 +37,17 @@ const blasDefault = args.includes('--blas-default');
 interface SideResult { ms: number[]; peak_rss_mb: number; augment_ms?: number[] }
 
 /** Worker: one configuration in this process; prints one JSON line. */
-function worker(mode: string, h: number, w: number, steps: number, warmup: number, threads: number): void {
+function worker(mode: string, h: number, w: number, steps: number, warmup: number, threads: number, device: string, precision: string): void {
   T.setNumThreads(threads);
   T.useCachingAllocator(); // as cqseg train does
   T.manualSeed(0);
   const model = new Unet({ encoderName: 'efficientnet-b2', classes: 5 }).train();
+  if (device !== 'cpu') model.to(device);
   const opt = new Adam(model.parameters(), { lr: 1e-3 });
-  const images = T.keep(T.randint(0, 256, [2, 3, h, w], { dtype: 'uint8' }));
-  const masks = T.keep(T.randint(0, 5, [2, h, w]));
+  const images = T.keep(T.randint(0, 256, [2, 3, h, w], { dtype: 'uint8' }).to(device));
+  const masks = T.keep(T.randint(0, 5, [2, h, w]).to(device));
+  const amp = precision === 'fp32' ? null : { type: (device.startsWith('cuda') ? 'cuda' : 'cpu') as 'cuda' | 'cpu', dtype: (precision === 'bf16' ? 'bfloat16' : 'float16') as 'bfloat16' | 'float16' };
+  const fwd = (x: T.Tensor): T.Tensor => (amp ? T.withAutocast(amp.type, amp.dtype, () => model.forward(x)).to('float32') : model.forward(x));
   const pair = new CqgPair();
   const augMs: number[] = [];
   const step = (k: number): void => T.tidy(() => {
@@ -49,9 +56,9 @@ function worker(mode: string, h: number, w: number, steps: number, warmup: numbe
       const t0 = performance.now();
       const v = pair.apply({ image: images, mask: masks }, pair.sample(2, toRng(k), { height: h, width: w }));
       augMs.push(performance.now() - t0);
-      loss = cqgLoss(model.forward(normalize(v.geo)), model.forward(normalize(v.aug)), v.mask!.to('int64')).loss;
+      loss = cqgLoss(fwd(normalize(v.geo)), fwd(normalize(v.aug)), v.mask!.to('int64')).loss;
     } else {
-      loss = diceCELoss(model.forward(normalize(images)), masks).loss;
+      loss = diceCELoss(fwd(normalize(images)), masks).loss;
     }
     loss.backward();
     opt.step();
@@ -85,7 +92,9 @@ function main(): void {
   const rounds = flag('--rounds', 1);
   const warmup = 1;
   const root = path.join(__dirname, '..', '..');
-  const py = '/usr/bin/python3';
+  const py = process.env.CQSEG_PYTHON ?? '/usr/bin/python3';
+  const device = T.resolveDevice(args.indexOf('--device') >= 0 ? args[args.indexOf('--device') + 1] : 'cpu').device;
+  const precision = args.indexOf('--precision') >= 0 ? args[args.indexOf('--precision') + 1] : 'fp32';
   let havePy = true;
   try {
     execFileSync(py, ['-c', 'import torch'], { stdio: 'ignore' });
@@ -95,7 +104,8 @@ function main(): void {
   console.log(`cqseg train benchmark: Unet(efficientnet-b2, 5 classes), batch 2, Adam, ${threads} thread(s) (OpenBLAS: ${blasDefault ? 'its default' : threads}), ${steps} timed steps after ${warmup} warm-up; libtorch ${T.torchVersion()}`);
   const blasEnv = blasDefault ? {} : { OPENBLAS_NUM_THREADS: String(threads) };
   console.log(havePy ? 'PyTorch side: /usr/bin/python3 bench/train_torch.py (smp_ref Unet, default allocator; no augmentation timed on that side)' : 'PyTorch side: not available (apt-get install python3-torch)');
-  const result: Record<string, unknown> = { bench: 'train', sides: ['cqseg', 'pytorch'], threads, openblas_threads: blasDefault ? 'default' : threads, steps };
+  console.log(`device ${device}, precision ${precision}`);
+  const result: Record<string, unknown> = { bench: 'train', sides: ['cqseg', 'pytorch'], threads, openblas_threads: blasDefault ? 'default' : threads, steps, device, precision };
   const sizeArg = args.indexOf('--size') >= 0 ? args[args.indexOf('--size') + 1] : null;
   const sizes: [number, number][] = sizeArg ? [sizeArg.split('x').map(Number) as [number, number]] : quick ? [[256, 384]] : [[512, 768], [256, 384]];
   const modes = args.indexOf('--mode') >= 0 ? [args[args.indexOf('--mode') + 1]] : ['cqg', 'baseline'];
@@ -105,10 +115,10 @@ function main(): void {
       const cs: SideResult[] = [];
       const ps: SideResult[] = [];
       for (let r = 0; r < rounds; r++) {
-        cs.push(lastJson(execFileSync(process.execPath, [__filename, '--worker', mode, String(h), String(w), String(steps), String(warmup), String(threads)], { encoding: 'utf8', maxBuffer: 1 << 24, env: { ...process.env, ...blasEnv } })));
+        cs.push(lastJson(execFileSync(process.execPath, [__filename, '--worker', mode, String(h), String(w), String(steps), String(warmup), String(threads), device, precision], { encoding: 'utf8', maxBuffer: 1 << 24, env: { ...process.env, ...blasEnv } })));
         if (havePy) {
           ps.push(lastJson(execFileSync(py, [path.join(root, 'bench', 'train_torch.py'), '--mode', mode, '--height', String(h), '--width', String(w),
-            '--steps', String(steps), '--warmup', String(warmup), '--threads', String(threads)], { encoding: 'utf8', env: { ...process.env, ...blasEnv, CQSEG_MALLOC: undefined } })));
+            '--steps', String(steps), '--warmup', String(warmup), '--threads', String(threads), '--device', device, '--precision', precision], { encoding: 'utf8', env: { ...process.env, ...blasEnv, CQSEG_MALLOC: undefined } })));
         }
       }
       const key = `${mode}_${h}x${w}`;
@@ -139,7 +149,7 @@ function main(): void {
 }
 
 if (args[0] === '--worker') {
-  worker(args[1], Number(args[2]), Number(args[3]), Number(args[4]), Number(args[5]), Number(args[6]));
+  worker(args[1], Number(args[2]), Number(args[3]), Number(args[4]), Number(args[5]), Number(args[6]), args[7] ?? 'cpu', args[8] ?? 'fp32');
 } else {
   main();
 }

@@ -6,6 +6,7 @@
  */
 import { parseArgs as nodeParseArgs } from 'node:util';
 import { UsageError } from './command';
+import { resolveDevice } from '../tensor';
 
 export interface FlagSpec {
   /** takes a value (default) or is a boolean switch */
@@ -65,4 +66,23 @@ export function sizeFlag(v: unknown, name: string): [number, number] | undefined
   const m = /^(\d+)x(\d+)$/.exec(String(v));
   if (!m || Number(m[1]) < 1 || Number(m[2]) < 1) throw new UsageError(`--${name} needs HxW, e.g. 512x768, got '${String(v)}'`);
   return [Number(m[1]), Number(m[2])];
+}
+
+/** --device's help line, the same in every command. */
+export const DEVICE_HELP = `--device D            auto | cpu | cuda | cuda:N (default auto: the first GPU libtorch
+                        sees, else the CPU)`;
+
+/**
+ * The device of a command's --device flag, resolved (tensor/runtime.ts resolveDevice); the
+ * choice is printed to stderr unless quiet. A device libtorch does not see is a usage error.
+ */
+export function deviceFlag(v: unknown, quiet = false): string {
+  let r: { device: string; why: string };
+  try {
+    r = resolveDevice(v === undefined ? 'auto' : String(v));
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  if (!quiet) process.stderr.write(`device: ${r.device} (${r.why})\n`);
+  return r.device;
 }

@@ -58,6 +58,8 @@ export function preprocessImages(images: T.Tensor, p: Preprocess): T.Tensor {
 export interface FeatureEncoder {
   features(x: T.Tensor): T.Tensor[];
   readonly outputStride?: number;
+  /** its weights (the images move to their device) */
+  parameters?(): T.Tensor[];
 }
 
 /**
@@ -75,7 +77,8 @@ export class EncoderEmbedder implements Embedder {
   embedSync(images: T.Tensor): T.Tensor {
     checkImages(images, 'EncoderEmbedder.embed');
     return T.tidy(() => T.noGrad(() => {
-      let x = preprocessImages(images, this.opts);
+      const device = this.encoder.parameters?.()[0]?.device ?? images.device;
+      let x = preprocessImages(images.device === device ? images : images.to(device), this.opts);
       const s = this.encoder.outputStride ?? 32;
       const [h, w] = [x.shape[2], x.shape[3]];
       const ph = (s - (h % s)) % s;

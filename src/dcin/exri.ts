@@ -13,11 +13,11 @@ export function exriStats(reference: T.Tensor): T.Tensor {
   return T.tidy(() => labStats(reference.permute([2, 0, 1]).unsqueeze(0).contiguous()).select(0, 0));
 }
 
-/** Lab statistics (3, 2) of the expert's reference image (ExRI), read at the run's input size. */
+/** Lab statistics (3, 2) of the expert's reference image (ExRI), read at the run's input size, on the session's device. */
 export async function exriStatsFor(file: string, s: Session): Promise<T.Tensor> {
   const img = await readAtModelSize(file, s);
   try {
-    return exriStats(img);
+    return T.tidy(() => exriStats(img).to(s.device));
   } finally {
     img.dispose();
   }

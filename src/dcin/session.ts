@@ -56,7 +56,9 @@ export interface Session {
   weightsSha256: string;
   /** one color per class */
   palette: Rgb[];
-  /** uint8 (N, 3, H, W) at info.size -> logits (N, C, H, W) */
+  /** where the model computes ('cpu', 'cuda:0'; openSession's `device`) */
+  device: string;
+  /** uint8 (N, 3, H, W) at info.size, on any device -> logits (N, C, H, W) on `device` */
   forward(images: T.Tensor): T.Tensor;
   dispose(): void;
 }
@@ -82,16 +84,21 @@ function runPalette(runDir: string, classes: number): Rgb[] {
   }
 }
 
-/** Opens a run folder (config.json + model.safetensors) for prediction, in eval mode. */
-export function openSession(runDir: string): Session {
+/**
+ * Opens a run folder (config.json + model.safetensors) for prediction, in eval mode, on
+ * `device` (a resolved device: tensor/runtime.ts resolveDevice; default the CPU).
+ */
+export function openSession(runDir: string, opts: { device?: string } = {}): Session {
   if (!fs.existsSync(runDir)) throw new RunError(`model folder '${runDir}' does not exist (expected a cqseg run folder with config.json and model.safetensors)`);
   const weights = path.join(runDir, 'model.safetensors');
   const { info, model } = loadRun(runDir);
+  const device = opts.device ?? 'cpu';
+  if (device !== 'cpu') model.to(device);
   const weightsSha256 = sha256File(weights);
   return {
-    runDir, info, model, weightsSha256,
+    runDir, info, model, weightsSha256, device,
     palette: runPalette(runDir, info.model.classes),
-    forward: (x) => model.forward(normalize(x, info.preprocessing)),
+    forward: (x) => T.tidy(() => model.forward(normalize(x.device === device ? x : x.to(device), info.preprocessing))),
     dispose: () => model.dispose(),
   };
 }
@@ -143,6 +150,8 @@ export interface OpenBankOptions {
   /** the embedder in use; when given, a bank built by another one is refused */
   embedder?: Embedder;
   verify?: 'hash' | 'exists' | 'none';
+  /** where its tensors go (the session's device; default the CPU) */
+  device?: string;
 }
 
 /** Loads a bank and refuses it (BankError) when its images changed or its embedder differs. */
@@ -154,6 +163,12 @@ export function openBank(file: string, opts: OpenBankOptions = {}): ReferenceBan
     const other = bank.embedder.startsWith('encoder:') && want.startsWith('encoder:') ? ' (a bank made with another model\'s weights)' : '';
     throw new BankError(`${file}: stale bank: built with embedder ${bank.embedder}, but ${want} is in use${other}; rebuild it with cqseg references --model RUN --out ${file}`);
   }
+  return moveBank(bank, opts.device ?? 'cpu');
+}
+
+/** Moves a bank's tensors to `device` (in place; returns the bank). */
+export function moveBank(bank: ReferenceBank, device: string): ReferenceBank {
+  for (const k of ['histograms', 'embeddings', 'labStats'] as const) bank[k] = T.moveTo(bank[k], device);
   return bank;
 }
 
@@ -269,6 +284,11 @@ export async function predictImages(s: Session, images: T.Tensor[], opts: Predic
   try {
     for (const image of images) inputs.push(await toModelInput(image, s.info.size));
     x = inputs.length === 1 ? inputs[0] : T.cat(inputs, 0);
+    if (x.device !== s.device) {
+      const moved = x.to(s.device); // the batch moves to the device once
+      if (x !== inputs[0]) x.dispose();
+      x = moved;
+    }
     let transfer: LabTransferOptions | undefined;
     if (opts.robust || opts.robustForeground) {
       transfer = { excludeSpecular: true };
@@ -312,7 +332,7 @@ export async function predictImages(s: Session, images: T.Tensor[], opts: Predic
     if (images.length > 1) r.probs.dispose();
     return out;
   } finally {
-    T.dispose([...inputs, exclude, ...(x !== undefined && inputs.length > 1 ? [x] : [])]);
+    T.dispose([...inputs, exclude, ...(x !== undefined && !inputs.includes(x) ? [x] : [])]);
   }
 }
 

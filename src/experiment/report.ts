@@ -181,7 +181,7 @@ export function curveTable(r: ExperimentResults, maxColumns = 10): string[][] | 
 function markdown(r: ExperimentResults): string {
   const out: string[] = ['# cqseg experiment report', ''];
   out.push(`Dice macro (%, torchmetrics convention) with bootstrap 95% intervals over images; the best of each row in **bold**. ` +
-    `Columns marked * go beyond the paper. Classes: ${r.classNames.join(', ')}. Finished in ${r.seconds.toFixed(0)} s` +
+    `Columns marked * go beyond the paper. Classes: ${r.classNames.join(', ')}. Finished in ${r.seconds.toFixed(0)} s${r.device ? ` on ${r.device}` : ''}` +
     (r.reused.models.length ? `, reusing models ${r.reused.models.join(', ')}` : '') + '.', '');
   const roi = roiNote(r);
   if (roi) out.push(roi, '');
@@ -269,7 +269,7 @@ function html(r: ExperimentResults): string {
   const parts: string[] = [];
   parts.push(`<p>Dice macro (%, torchmetrics 1.4 convention) with bootstrap 95% intervals over images; the best of each row in <b>bold</b>. ` +
     `Columns marked * go beyond the paper (${PAPER_COLUMNS.map(title).join(', ')} are the paper's). Classes: ${esc(r.classNames.join(', '))}. ` +
-    `Finished in ${r.seconds.toFixed(0)} s.</p>`);
+    `Finished in ${r.seconds.toFixed(0)} s${r.device ? ` on ${esc(r.device)}` : ''}.</p>`);
   const roi = roiNote(r);
   if (roi) parts.push(`<p>${esc(roi)}</p>`);
   for (const t of tables(r)) {

@@ -40,4 +40,6 @@ export interface ExperimentResults {
   /** model -> domain -> OOD figures */
   ood: Record<string, Record<string, OodDomain>>;
   seconds: number;
+  /** where the models were evaluated ('cpu', 'cuda:0'); absent in results written before it existed */
+  device?: string;
 }

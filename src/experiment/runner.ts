@@ -12,10 +12,10 @@ import * as path from 'path';
 import { Loader, SegDataset, assertDatasetOk, loadSample, openDataset, writeImage } from '../data';
 import { BANK_VERSION, BnStats, Column, describeCalibration, domainBnStats, needsDomainStats, parseColumns, predictColumns, disposeBank, EncoderEmbedder, loadBank, OodScore, ReferenceBank, saveBank } from '../dcin';
 import { exriStatsFor } from '../dcin/exri';
-import { buildBankFor, encoderEmbedder, openSession, overlay, Session } from '../dcin/session';
+import { buildBankFor, encoderEmbedder, moveBank, openSession, overlay, Session } from '../dcin/session';
 import { EvalResult, evaluateDatasetMany } from '../eval/evaluate';
 import { RunInfo } from '../train/run';
-import { Tensor, argmax, dispose, keep, noGradAsync, setNumThreads, tidy } from '../tensor';
+import { Tensor, argmax, dispose, keep, moveTo, noGradAsync, resolveDevice, setNumThreads, tidy } from '../tensor';
 import { DEFAULT_CONFIG, resolveConfig } from '../train/config';
 import { EpochMetrics, train } from '../train/trainer';
 import { Progress } from '../util/progress';
@@ -134,13 +134,16 @@ interface Ctx {
  * image order). `domainStats`: the domain's BatchNorm statistics for 'adabn' columns.
  */
 async function columnProbs(images: Tensor, cols: Column[], ctx: Ctx, domainStats?: BnStats, tally?: Map<ColumnName, CellResult>, oods?: OodScore[]): Promise<Map<string, Tensor>> {
-  const byCol = await predictColumns(images, cols, {
+  const device = ctx.session.device;
+  const x = images.device === device ? images : images.to(device); // once per batch
+  const byCol = await predictColumns(x, cols, {
     net: ctx.session.model, forward: ctx.session.forward, bank: ctx.bank, embedder: ctx.embedder, exriStats: ctx.exriStats, domainStats, ood: oods !== undefined,
   });
+  if (x !== images) x.dispose();
   if (oods) oods.push(...(byCol.values().next().value?.ood ?? []));
   const out = new Map<string, Tensor>();
   for (const [col, r] of byCol) {
-    out.set(col, r.probs);
+    out.set(col, moveTo(r.probs, 'cpu')); // the metrics run on the CPU
     const cell = tally?.get(col);
     if (cell && r.lris && col === 'lris') {
       cell.lrisChoices ??= {};
@@ -218,6 +221,7 @@ export async function runExperiment(cfg: ExperimentConfig, log: Log = (l) => pro
 async function runLocked(cfg: ExperimentConfig, log: Log): Promise<ExperimentResults> {
   const t0 = Date.now();
   if (cfg.threads) setNumThreads(cfg.threads);
+  const device = resolveDevice(cfg.train.device ?? 'auto').device; // the training's device evaluates too
   const reused = { models: [] as string[], banks: [] as string[] };
   const runs = await trainModels(cfg, log, reused.models);
   const domains: Record<string, SegDataset> = { source: openDataset(cfg.source.val, { requireMasks: true }) };
@@ -232,13 +236,13 @@ async function runLocked(cfg: ExperimentConfig, log: Log): Promise<ExperimentRes
   const stats: Tensor[] = [];
   try {
     for (const mode of cfg.modes) {
-      const session = openSession(runs[mode]);
+      const session = openSession(runs[mode], { device });
       const info = session.info;
       classNames = info.classNames;
       const embedder = encoderEmbedder(session.model, info, session.weightsSha256);
       const exriStats = parseColumns(cfg.dcin).some((c) => c.dcin === 'exri') ? keep(await exriStatsFor(cfg.exri, session)) : undefined;
       if (exriStats) stats.push(exriStats);
-      const bank = await bankFor(cfg, mode, session, embedder, log, reused.banks);
+      const bank = moveBank(await bankFor(cfg, mode, session, embedder, log, reused.banks), device);
       ctxs[mode] = { session, info, bank, embedder, exriStats };
       gris[mode] = path.basename(bank.gris.path);
       curves[mode] = fs.readFileSync(path.join(runs[mode], 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as EpochMetrics);
@@ -280,7 +284,7 @@ async function runLocked(cfg: ExperimentConfig, log: Log): Promise<ExperimentRes
     }
     const figs = await figures(cfg, domains, ctxs, log);
     const results: ExperimentResults = {
-      config: cfg, classNames, domains: Object.keys(domains), cells, curves, gris, figures: figs, reused, ood, seconds: (Date.now() - t0) / 1000,
+      config: cfg, classNames, domains: Object.keys(domains), cells, curves, gris, figures: figs, reused, ood, seconds: (Date.now() - t0) / 1000, device,
     };
     writeReports(cfg.out, results);
     return results;

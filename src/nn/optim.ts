@@ -3,7 +3,7 @@
  * loop runs in the addon (one call per step); the state tensors live here so they
  * save and load as a state dict (tensors + JSON hyper-parameters).
  */
-import { Tensor, adamStep, dispose, hasGrads, keep, noGrad, sgdStep, zeroGrads, zerosLike } from '../tensor';
+import { Tensor, adamStep, all, dispose, hasGrads, isfinite, keep, noGrad, sgdStep, tidy, zeroGrads, zerosLike } from '../tensor';
 import { ArgumentError } from '../tensor/check';
 
 export interface OptimizerState {
@@ -216,5 +216,39 @@ export class SGD extends Optimizer {
 
   dispose(): void {
     dispose(this.buffers[0].splice(0));
+  }
+}
+
+/**
+ * Dynamic loss scaling for float16 training (torch.cuda.amp.GradScaler's rule): the loss is
+ * multiplied by `scale` before backward; before the step the gradients are divided by it, and
+ * a step whose gradients hold an inf or NaN is skipped and halves the scale; after `interval`
+ * good steps in a row the scale doubles.
+ *   const s = new GradScaler();  s.scale(loss).backward();  s.step(opt);
+ */
+export class GradScaler {
+  private growth = 0;
+  constructor(public scaleValue = 2 ** 16, readonly interval = 2000) {}
+
+  scale(loss: Tensor): Tensor {
+    return loss.mul(this.scaleValue);
+  }
+
+  /** Unscales the gradients and steps (or skips, on inf/NaN); returns whether it stepped. */
+  step(opt: Optimizer): boolean {
+    const grads = opt.params.map((p) => p.grad).filter((g): g is Tensor => g !== undefined && g !== null);
+    const finite = tidy(() => grads.every((g) => all(isfinite(g)).item() !== 0));
+    if (!finite) {
+      this.scaleValue /= 2;
+      this.growth = 0;
+      return false;
+    }
+    noGrad(() => grads.forEach((g) => g.mul_(1 / this.scaleValue)));
+    opt.step();
+    if (++this.growth >= this.interval) {
+      this.scaleValue *= 2;
+      this.growth = 0;
+    }
+    return true;
   }
 }

@@ -62,6 +62,8 @@ export interface ServeOptions {
   queue?: number;
   /** images one forward pass may take from concurrent requests of the same settings (default 8; 1: no batching) */
   maxBatch?: number;
+  /** where the model computes (a resolved device; default the CPU) */
+  device?: string;
   /** per request, queueing included (default 120 s) */
   timeoutMs?: number;
   /** log requests (fastify's logger) */
@@ -170,13 +172,13 @@ export async function startServer(opts: ServeOptions): Promise<Server> {
   }
   const maxBody = opts.maxBodyBytes ?? 32 * 2 ** 20;
   const maxPixels = opts.maxPixels ?? pixelLimit().pixels;
-  const session: Session = openSession(opts.model);
+  const session: Session = openSession(opts.model, { device: opts.device });
   let bank: ReferenceBank | undefined;
   let embedder: Embedder | undefined;
   try {
     if (opts.refs) {
       embedder = await openEmbedder('encoder', session);
-      bank = openBank(opts.refs, { embedder, verify: 'exists' });
+      bank = openBank(opts.refs, { embedder, verify: 'exists', device: session.device });
     }
   } catch (err) {
     embedder?.dispose();
@@ -248,6 +250,7 @@ export async function startServer(opts: ServeOptions): Promise<Server> {
     bank: bank ? { images: bank.images.length, gris: bank.gris.path, embedder: bank.embedder, ood: bank.ood !== undefined } : null,
     modes: bank ? [...DCIN_MODES] : ['none'],
     browser: !opts.token,
+    device: session.device,
   }));
 
   app.post('/v1/segment', async (req: FastifyRequest<{ Querystring: Record<string, string | undefined> }>) => {

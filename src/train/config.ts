@@ -95,6 +95,12 @@ export const TRAIN_CONFIG = z.object({
   syncBn: z.boolean(must('true or false')).optional(),
   /** seconds a collective (or the workers' rendezvous) may take before the job fails (default 300) */
   distTimeout: z.number(must('a positive number of seconds')).positive().optional(),
+  /** 'auto' (default: the first GPU libtorch sees, else the CPU), 'cpu', 'cuda', 'cuda:N' */
+  device: z.string(must("'auto', 'cpu', 'cuda' or 'cuda:N'")).regex(/^(auto|cpu|cuda(:\d+)?)$/, must("'auto', 'cpu', 'cuda' or 'cuda:N'")).optional(),
+  /** fp32 (default), bf16 (autocast; CPU or CUDA), fp16 (autocast with dynamic loss scaling; CUDA) */
+  precision: z.enum(['fp32', 'bf16', 'fp16'], must("'fp32', 'bf16' or 'fp16'")).optional(),
+  /** CUDA: activations and convolution weights in the channels-last layout */
+  channelsLast: z.boolean(must('true or false')).optional(),
 }).strict();
 
 export type TrainConfig = z.infer<typeof TRAIN_CONFIG>;

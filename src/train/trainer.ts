@@ -21,10 +21,10 @@ import { buildModel } from '../models/spec';
 import { RunInfo } from './run';
 import { Unet } from '../models/unet/model';
 import { importWeights } from '../models/weights';
-import { Adam, convertSyncBatchNorm, Optimizer, saveStateDict } from '../nn';
+import { Adam, convertSyncBatchNorm, GradScaler, Optimizer, saveStateDict } from '../nn';
 import {
-  GradientReducer, Tensor, TorchError, argmax, barrier, blasLibrary, broadcast, destroyProcessGroup, dispose, distAvailable, globalSum, initProcessGroup,
-  manualSeed, noGrad, setNumThreads, tensor, tidy, torchVersion, useCachingAllocator,
+  GradientReducer, Tensor, TorchError, argmax, barrier, blasLibrary, broadcast, channelsLast, destroyProcessGroup, dispose, distAvailable, globalSum,
+  initProcessGroup, manualSeed, noGrad, resolveDevice, setNumThreads, tensor, tidy, torchVersion, useCachingAllocator, withAutocast,
 } from '../tensor';
 import { Progress } from '../util/progress';
 import { readState, restoreCheckpoint, saveCheckpoint, TrainState } from './checkpoint';
@@ -125,8 +125,11 @@ const ON_RESUME: Record<keyof TrainConfig, 'same' | 'may-change' | 'run'> = {
   mode: 'same', encoder: 'same', encoderWeights: 'same', size: 'same', batchSize: 'same', epochs: 'may-change',
   lr: 'same', seed: 'same', cqgWeights: 'same', cqgDiffWarmup: 'same', classWeights: 'same', bestBy: 'same', maxStepsPerEpoch: 'may-change',
   threads: 'may-change', preprocessing: 'same', nproc: 'same', syncBn: 'same', distTimeout: 'may-change',
+  device: 'may-change', precision: 'same', channelsLast: 'may-change',
 };
 const PATH_KEYS = new Set<string>(['data', 'val', 'classes', 'images', 'encoderWeights']);
+/** What an optional setting means when absent. */
+const OPTIONAL_DEFAULTS: Record<string, unknown> = { precision: 'fp32', syncBn: false, nproc: 1 };
 
 /** JSON with sorted object keys, so settings compare by value. */
 function canonical(v: unknown): string | undefined {
@@ -141,8 +144,10 @@ export function resumeConflicts(saved: Record<string, unknown>, cfg: TrainConfig
   const out: string[] = [];
   for (const [k, rule] of Object.entries(ON_RESUME)) {
     if (rule !== 'same') continue;
-    const was = saved[k];
-    const now = (cfg as Record<string, unknown>)[k];
+    // optional settings compare by their effective value (absent = the default)
+    const eff = (v: unknown): unknown => (v === undefined && k in OPTIONAL_DEFAULTS ? OPTIONAL_DEFAULTS[k] : v);
+    const was = eff(saved[k]);
+    const now = eff((cfg as Record<string, unknown>)[k]);
     if (canonical(was) === canonical(now)) continue;
     // a run from a version without this setting ran with its default
     if (!(k in saved) && canonical(now) === canonical((DEFAULT_CONFIG as Record<string, unknown>)[k])) continue;
@@ -232,7 +237,8 @@ export async function train(cfg: TrainConfig, hooks: TrainHooks = {}, resume = f
   const threads = cfg.threads ?? Number(process.env.CQSEG_WORKER_THREADS ?? 0);
   if (threads > 0) setNumThreads(threads);
   // every worker joins before anything is written (rank 0's checks then decide for all)
-  initProcessGroup({ rank: worker.rank, worldSize: worker.worldSize, masterAddr: worker.masterAddr, masterPort: worker.masterPort, timeoutMs: (cfg.distTimeout ?? 300) * 1000 });
+  const backend = computeOf(cfg, worker).device.startsWith('cuda') ? 'nccl' : 'gloo';
+  initProcessGroup({ rank: worker.rank, worldSize: worker.worldSize, masterAddr: worker.masterAddr, masterPort: worker.masterPort, timeoutMs: (cfg.distTimeout ?? 300) * 1000, backend });
   try {
     if (worker.rank === 0) return await trainLead(cfg, hooks, resume, worker);
     useCachingAllocator();
@@ -245,12 +251,38 @@ export async function train(cfg: TrainConfig, hooks: TrainHooks = {}, resume = f
   }
 }
 
+/** Where and how a run computes: its device (resolved), precision and layout, checked against each other. */
+export interface Compute {
+  device: string;
+  /** how the device was chosen (printed) */
+  why: string;
+  precision: 'fp32' | 'bf16' | 'fp16';
+  channelsLast: boolean;
+}
+
+/** The run's device (a worker on CUDA takes cuda:LOCAL_RANK), precision and layout; TrainError when they do not fit. */
+export function computeOf(cfg: TrainConfig, worker: WorkerEnv | null = null): Compute {
+  let r: { device: string; why: string };
+  try {
+    r = resolveDevice(cfg.device ?? 'auto');
+  } catch (err) {
+    throw new TrainError((err as Error).message);
+  }
+  if (worker && r.device.startsWith('cuda')) r = { device: `cuda:${worker.localRank}`, why: `${r.why}; worker ${worker.localRank} of this machine` };
+  const precision = cfg.precision ?? 'fp32';
+  const cuda = r.device.startsWith('cuda');
+  if (precision === 'fp16' && !cuda) throw new TrainError(`--precision fp16 needs CUDA (libtorch's CPU autocast takes bfloat16 only); the device is ${r.device}: use --precision bf16 or fp32`);
+  if (cfg.channelsLast && !cuda) throw new TrainError(`--channels-last is for CUDA; the device is ${r.device} (cqseg's CPU kernels take NCHW)`);
+  return { ...r, precision, channelsLast: Boolean(cfg.channelsLast) };
+}
+
 /** One process's training, or rank 0's in a data-parallel job: the checks, the lock, the run folder. */
 async function trainLead(cfg: TrainConfig, hooks: TrainHooks, resume: boolean, worker: WorkerEnv | null): Promise<TrainResult> {
   const runDir = path.resolve(cfg.out);
   const where = { what: 'run folder', flag: '--out', makeError: (m: string) => new TrainError(m) };
   const lockOpts = { ...where, command: trainCommand(cfg, resume) };
   checkCheap(cfg);
+  const compute = computeOf(cfg, worker);
   checkOutputFolder(cfg.out, where);
   assertUnlocked(runDir, lockOpts); // fail early; acquireLock below decides
   checkPrior(cfg, runDir, resume);
@@ -270,7 +302,8 @@ async function trainLead(cfg: TrainConfig, hooks: TrainHooks, resume: boolean, w
       const notice = hooks.onNotice ?? ((m: string) => process.stderr.write(`note: ${m}\n`));
       for (const m of runtimeChanges(prior.saved)) notice(m);
     }
-    const info = prior.saved ? { ...prior.saved, ...mayChange(cfg) } : runInfo(cfg, classNames, worker);
+    if (hooks.progress !== false) process.stderr.write(`device: ${compute.device} (${compute.why}), precision ${compute.precision}${compute.channelsLast ? ', channels-last' : ''}\n`);
+    const info = { ...(prior.saved ? { ...prior.saved, ...mayChange(cfg) } : runInfo(cfg, classNames, worker)), device: compute.device, precision: compute.precision };
     writeFileAtomicSync(path.join(runDir, 'config.json'), JSON.stringify(info, null, 2));
     if (worker) barrier(); // the other workers start now
     return await trainLocked(cfg, hooks, runDir, prior.state, sets, classNames, worker);
@@ -282,9 +315,12 @@ async function trainLead(cfg: TrainConfig, hooks: TrainHooks, resume: boolean, w
 async function trainLocked(cfg: TrainConfig, hooks: TrainHooks, runDir: string, prior: TrainState | null,
   sets: { train: SegDataset; val: SegDataset | null }, classNames: string[], worker: WorkerEnv | null = null): Promise<TrainResult> {
   manualSeed(cfg.seed); // initial weights, dropout and drop-connect draws follow the seed
+  const compute = computeOf(cfg, worker);
   const model: Unet = buildModel({ arch: 'unet', encoder: cfg.encoder, classes: classNames.length });
+  if (compute.device !== 'cpu') model.to(compute.device); // before the optimizer: its state follows the parameters
+  if (compute.channelsLast) noGrad(() => model.parameters().filter((p) => p.ndim === 4).forEach((p) => { p._assign(channelsLast(p)); p.requiresGrad_(true); }));
   const opt = new Adam(model.parameters(), { lr: cfg.lr });
-  const classWeights = cfg.classWeights ? tensor(cfg.classWeights, [cfg.classWeights.length]) : undefined;
+  const classWeights = cfg.classWeights ? tensor(cfg.classWeights, [cfg.classWeights.length], { device: compute.device }) : undefined;
   const lead = !worker || worker.rank === 0;
   let reducer: GradientReducer | undefined;
   try {
@@ -318,6 +354,7 @@ async function trainLocked(cfg: TrainConfig, hooks: TrainHooks, runDir: string, 
     const loader = new Loader(sets.train, { batchSize: cfg.batchSize, size: cfg.size, seed: cfg.seed, shuffle: true, shard });
     const valLoader = sets.val ? new Loader(sets.val, { batchSize: cfg.batchSize, size: cfg.size, shuffle: false, shard }) : null;
     const dist = worker ? { sum: globalSum as GlobalSum, reducer: reducer!, worldSize: worker.worldSize, buffers: cfg.syncBn ? [] : buffersOf(model) } : undefined;
+    const scaler = compute.precision === 'fp16' ? new GradScaler() : undefined;
     const augAll = new AugmentAll();
     const pair = new CqgPair();
     const epochs: EpochMetrics[] = [];
@@ -335,7 +372,7 @@ async function trainLocked(cfg: TrainConfig, hooks: TrainHooks, runDir: string, 
         let terms: Record<string, number>;
         try {
           const diffScale = cqgDiffRamp(epoch + k / total, cfg.cqgDiffWarmup);
-          terms = trainStep(model, opt, batch, cfg, { augAll, pair, rng: stream(cfg.seed, 'augment', epoch, k), classWeights, diffScale, dist });
+          terms = trainStep(model, opt, batch, cfg, { augAll, pair, rng: stream(cfg.seed, 'augment', epoch, k), classWeights, diffScale, dist, compute, scaler });
         } catch (err) {
           dispose(batch);
           if (err instanceof NanLoss) {
@@ -424,7 +461,26 @@ export interface StepContext {
   diffScale: number;
   /** data-parallel training: global sums, the gradient reducer, buffers to take from rank 0 */
   dist?: { sum: GlobalSum; reducer: GradientReducer; worldSize: number; buffers: Tensor[] };
+  /** device, precision, layout (default: the model's device, fp32) */
+  compute?: Compute;
+  /** fp16: dynamic loss scaling */
+  scaler?: GradScaler;
 }
+
+/**
+ * model(x) under the run's precision: autocast to bfloat16 / float16 (convolutions and
+ * matrix products; libtorch keeps reductions and batch-norm statistics in float32), logits
+ * back in float32 for the losses. x moves to the model's device once, in the run's layout.
+ */
+function forwardAt(model: Unet, x: Tensor, compute: Compute | undefined): Tensor {
+  const input = compute?.channelsLast ? channelsLast(x) : x;
+  if (!compute || compute.precision === 'fp32') return model.forward(input);
+  const y = withAutocast(compute.device.startsWith('cuda') ? 'cuda' : 'cpu', compute.precision === 'bf16' ? 'bfloat16' : 'float16', () => model.forward(input));
+  return y.to('float32');
+}
+
+/** A batch's tensor on `device` (the one copy per step). */
+const onDevice = (t: Tensor, device: string): Tensor => (t.device === device ? t : t.to(device));
 
 /**
  * The factor on the CQG consistency weight at `epochs` (fractional) into training with a
@@ -441,8 +497,9 @@ export function cqgDiffRamp(epochs: number, warmup: number): number {
 /** @internal one optimizer step (exported for the data-parallel test, which runs it with SGD). */
 export function trainStep(model: Unet, opt: Optimizer, batch: Batch, cfg: TrainConfig, ctx: StepContext): Record<string, number> {
   return tidy(() => {
-    const images = batch.images;
-    const masks = batch.masks!;
+    const device = model.parameters()[0].device;
+    const images = onDevice(batch.images, device);
+    const masks = onDevice(batch.masks!, device);
     const size = { height: images.shape[2], width: images.shape[3] };
     const lossOpts = { classWeights: ctx.classWeights, sum: ctx.dist?.sum };
     // the draws of this process's samples, as part of the global batch (same on every process)
@@ -457,7 +514,7 @@ export function trainStep(model: Unet, opt: Optimizer, batch: Batch, cfg: TrainC
       const out = ctx.pair.apply({ image: images, mask: masks }, draw(ctx.pair.sample(share.total, ctx.rng, size)));
       const y = out.mask!.to('int64');
       const w = { ...cfg.cqgWeights, diff: cfg.cqgWeights.diff * ctx.diffScale };
-      const q = cqgLoss(model.forward(input(out.geo)), model.forward(input(out.aug)), y, w, lossOpts);
+      const q = cqgLoss(forwardAt(model, input(out.geo), ctx.compute), forwardAt(model, input(out.aug), ctx.compute), y, w, lossOpts);
       loss = q.loss;
       terms = { geo: q.geo, aug: q.aug, diff: q.diff };
     } else {
@@ -468,15 +525,20 @@ export function trainStep(model: Unet, opt: Optimizer, batch: Batch, cfg: TrainC
         x = out.image;
         y = out.mask!;
       }
-      const d = diceCELoss(model.forward(input(x)), y.to('int64'), lossOpts);
+      const d = diceCELoss(forwardAt(model, input(x), ctx.compute), y.to('int64'), lossOpts);
       loss = d.loss;
       terms = { dice: d.dice, ce: d.ce };
     }
     const value = loss.item();
     if (!Number.isFinite(value)) throw new NanLoss(String(value)); // the global loss: every process stops alike
     ctx.dist?.reducer.prepareForBackward();
-    loss.backward();
-    opt.step();
+    if (ctx.scaler) {
+      ctx.scaler.scale(loss).backward();
+      ctx.scaler.step(opt); // skipped (and the scale halved) when a gradient overflowed
+    } else {
+      loss.backward();
+      opt.step();
+    }
     opt.zeroGrad();
     const out: Record<string, number> = { loss: value };
     for (const [n, t] of Object.entries(terms)) out[n] = t.item();
@@ -491,11 +553,12 @@ async function validate(model: Unet, loader: Loader, cfg: TrainConfig, classes: 
   let n = 0;
   for await (const batch of loader.epoch(0)) {
     noGrad(() => tidy(() => {
-      const logits = model.forward(normalize(batch.images, cfg.preprocessing));
-      const y = batch.masks!.to('int64');
+      const device = model.parameters()[0].device;
+      const logits = model.forward(normalize(onDevice(batch.images, device), cfg.preprocessing));
+      const y = onDevice(batch.masks!, device).to('int64');
       lossSum += diceCELoss(logits, y, { classWeights }).loss.item() * batch.images.shape[0];
       n += batch.images.shape[0];
-      cm.update(argmax(logits, 1), y, batch.roi); // inside the ROI masks where the dataset has them, as evaluate and the report
+      cm.update(argmax(logits, 1), y, batch.roi && onDevice(batch.roi, device)); // inside the ROI masks where the dataset has them, as evaluate and the report
     }));
     dispose(batch);
   }

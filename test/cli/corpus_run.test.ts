@@ -97,7 +97,7 @@ const cases: CorpusCase[] = [];
       return ['train', '--data', data, '--out', run, ...TRAIN, '--epochs', '2', '--size', '128x128', '--lr', '0.01', '--resume'];
     },
     code: 1,
-    says: ["'size' was 64x64, now 128x128", "'lr' was 0.001, now 0.01", 'only epochs, maxStepsPerEpoch, threads may change'],
+    says: ["'size' was 64x64, now 128x128", "'lr' was 0.001, now 0.01", 'only epochs, maxStepsPerEpoch, threads, distTimeout, device, channelsLast may change'],
     after: () => assert.equal(fs.readFileSync(path.join(run, 'config.json'), 'utf8'), saved, 'config.json untouched'),
   });
 }

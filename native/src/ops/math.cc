@@ -178,6 +178,8 @@ void RegisterMathOps(Ops& ops) {
   OP("expand", return a.t(0).expand(a.ints(1)););
   OP("repeat", return a.t(0).repeat(a.ints(1)););
   OP("contiguous", return a.t(0).contiguous(););
+  // the NHWC layout of a 4-D tensor (torch.channels_last), same shape and values
+  OP("channelsLast", return a.t(0).contiguous(at::MemoryFormat::ChannelsLast););
   // (t, pads (last dim first, as torch), mode 'constant'|'reflect'|'replicate'|'circular', value?)
   OP("pad", return at::pad(a.t(0), a.ints(1), a.str(2), a.optF64(3)););
   OP("split", return at::split(a.t(0), a.i64(1), a.i64(2)););

@@ -4,6 +4,7 @@
 #include "../common.h"
 
 #include <ATen/Parallel.h>
+#include <ATen/autocast_mode.h>
 
 #include <chrono>
 #include <cmath>
@@ -176,6 +177,28 @@ void RegisterNnOps(Ops& ops) {
   OP("setNumThreads", at::set_num_threads(static_cast<int>(a.i64(0))); return None{};);
   OP("getNumThreads", return static_cast<int64_t>(at::get_num_threads()););
   OP("cudaIsAvailable", return at::hasCUDA(););
+  // (device type 'cpu' | 'cuda', on, dtype): libtorch's autocast for the ops dispatched after it
+  // (torch.autocast's state); the cast cache is cleared when it goes off
+  OP("autocast", {
+    const bool cuda = a.str(0) == "cuda";
+    const bool on = a.b(1);
+    const at::ScalarType dt = a.dtype(2);
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+    const auto type = cuda ? at::kCUDA : at::kCPU;
+    at::autocast::set_autocast_enabled(type, on);
+    at::autocast::set_autocast_dtype(type, dt);
+#else
+    if (cuda) {
+      at::autocast::set_enabled(on);
+      at::autocast::set_autocast_gpu_dtype(dt);
+    } else {
+      at::autocast::set_cpu_enabled(on);
+      at::autocast::set_autocast_cpu_dtype(dt);
+    }
+#endif
+    if (!on) at::autocast::clear_cache();
+    return None{};
+  });
   OP("cudaDeviceCount", return static_cast<int64_t>(at::hasCUDA() ? at::getNumGPUs() : 0););
   // Benchmark floor: ns per at::add of (a, b) looped n times in C++ (no JS involved).
   TEST_OP("benchAddLoop", {

@@ -11,9 +11,9 @@ import { getNumThreads, setNumThreads } from '../../tensor';
 import { acquireLock } from '../../util/lock';
 import { ensureFolder } from '../../util/paths';
 import { Command, UsageError } from '../command';
-import { intFlag, parseArgs } from '../args';
+import { deviceFlag, intFlag, parseArgs } from '../args';
 
-const HELP = `usage: cqseg demo [--out DIR] [--epochs N] [--count N] [--encoder NAME] [--seed S]
+const HELP = `usage: cqseg demo [--out DIR] [--epochs N] [--count N] [--encoder NAME] [--seed S] [--device D]
 
 The main job, end to end on data cqseg makes itself: writes the synthetic throat
 benchmark (hq source domain; lq old-camera and sp smartphone target domains), trains
@@ -27,6 +27,7 @@ options:
   --count N        hq images (default 96; lq and sp get 3/8 of it each)
   --encoder NAME   default resnet18 (the paper's efficientnet-b2 is ~4x slower on a CPU)
   --seed S         default 0
+  --device D       auto | cpu | cuda | cuda:N: where training and evaluation run (default auto)
 `;
 
 export const command: Command = {
@@ -34,7 +35,8 @@ export const command: Command = {
   summary: 'synthetic domain-shift data, train baseline/aug/cqg, evaluate with DCIN, write a report',
   help: HELP,
   async run(args) {
-    const { flags } = parseArgs(args, { out: {}, epochs: {}, count: {}, encoder: {}, seed: {} });
+    const { flags } = parseArgs(args, { out: {}, epochs: {}, count: {}, encoder: {}, seed: {}, device: {} });
+    deviceFlag(flags.device); // checked and printed now, used by the experiment
     const out = path.resolve((flags.out as string | undefined) ?? 'demo-output');
     const count = intFlag(flags.count, 'count') ?? 96;
     const seed = intFlag(flags.seed, 'seed') ?? 0;
@@ -80,7 +82,7 @@ async function runDemo(out: string, flags: Record<string, unknown>, count: numbe
     out: path.join(out, 'experiment'),
     source: { train: path.join(dataDir, 'hq', 'train'), val: path.join(dataDir, 'hq', 'val') },
     targets: { lq: path.join(dataDir, 'lq'), sp: path.join(dataDir, 'sp') },
-    train: { encoder: (flags.encoder as string | undefined) ?? 'resnet18', size: [128, 192], epochs: intFlag(flags.epochs, 'epochs') ?? 6, batchSize: 4, lr: 1e-3, seed },
+    train: { encoder: (flags.encoder as string | undefined) ?? 'resnet18', size: [128, 192], epochs: intFlag(flags.epochs, 'epochs') ?? 6, batchSize: 4, lr: 1e-3, seed, ...(flags.device ? { device: String(flags.device) } : {}) },
     // ExRI: an expert names a reference; the demo has no expert and takes the first hq training image (its name is in the report)
     exri: path.join(dataDir, 'hq', 'train', 'images', firstImage),
     // every DCIN mode and each test-time adaptation alone; their combinations with auto (5 to 20 forwards an image)

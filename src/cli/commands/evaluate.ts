@@ -5,10 +5,10 @@ import { ADABN_IMAGE_ALPHA, BnStats, Column, disposeBank, domainBnStats, Embedde
 import { exriStatsFor } from '../../dcin/exri';
 import { openBank, openEmbedder, openSession } from '../../dcin/session';
 import { EvalResult, evaluateDatasetMany } from '../../eval/evaluate';
-import { ArgumentError, dispose, setNumThreads, Tensor } from '../../tensor';
+import { ArgumentError, dispose, moveTo, setNumThreads, Tensor } from '../../tensor';
 import { removeStaleTemps, writeFileAtomicSync } from '../../util/atomic';
 import { checkOutputFile } from '../../util/paths';
-import { intFlag, parseArgs } from '../args';
+import { deviceFlag, DEVICE_HELP, intFlag, parseArgs } from '../args';
 import { Command, UsageError } from '../command';
 
 const HELP = `usage: cqseg evaluate --model RUN [--refs BANK] --data DOMAIN [--data DOMAIN ...] [options]
@@ -51,6 +51,7 @@ options:
   --bootstrap N          resamples for the intervals (default 1000; 0 = none)
   --json FILE            where to write the results (default evaluation.json in RUN)
   --threads N            libtorch CPU threads
+  ${DEVICE_HELP}
 `;
 
 export const command: Command = {
@@ -60,7 +61,7 @@ export const command: Command = {
   async run(args) {
     const { flags } = parseArgs(args, {
       model: {}, refs: {}, data: { multiple: true }, dcin: {}, exri: {}, alpha: {}, embedder: {}, 'mask-mode': {},
-      'original-resolution': { type: 'boolean' }, bootstrap: {}, json: {}, threads: {},
+      'original-resolution': { type: 'boolean' }, bootstrap: {}, json: {}, threads: {}, device: {},
     });
     const runDir = flags.model as string | undefined;
     const domains = (flags.data as string[] | undefined) ?? [];
@@ -84,7 +85,8 @@ export const command: Command = {
     const bootstrap = intFlag(flags.bootstrap, 'bootstrap', 0) ?? 1000;
     const jsonFile = (flags.json as string | undefined) ?? path.join(runDir, 'evaluation.json');
     checkOutputFile(jsonFile, { what: 'results file', flag: '--json', makeError: (m) => new UsageError(m, 1) });
-    const session = openSession(runDir);
+    const device = deviceFlag(flags.device);
+    const session = openSession(runDir, { device });
     let bank: ReferenceBank | undefined;
     let embedder: Embedder | undefined;
     let exriStats: Tensor | undefined;
@@ -95,7 +97,7 @@ export const command: Command = {
       if (flags.exri) exriStats = await exriStatsFor(flags.exri as string, session);
       if (needBank || flags.refs) {
         embedder = await openEmbedder((flags.embedder as string | undefined) ?? 'encoder', session);
-        bank = openBank(flags.refs as string, { embedder, verify: 'exists' });
+        bank = openBank(flags.refs as string, { embedder, verify: 'exists', device });
       }
       const maskMode = flags['mask-mode'] ? parseMaskMode(flags['mask-mode'] as string) : undefined;
       for (const d of domains) {
@@ -109,9 +111,12 @@ export const command: Command = {
           }
           const ctx = { net: s.model, forward: s.forward, bank, embedder, exriStats, domainStats, alpha, ood: bank !== undefined };
           const byCol = await evaluateDatasetMany(ds, async (x) => {
-            const r = await predictColumns(x, columns, ctx);
+            // the batch on the session's device once; the probabilities back for the metrics
+            const xd = x.device === device ? x : x.to(device);
+            const r = await predictColumns(xd, columns, ctx);
+            if (xd !== x) xd.dispose();
             if (bank) scores.push(...(r.values().next().value?.ood ?? []));
-            return new Map([...r].map(([c, v]) => [c, v.probs]));
+            return new Map([...r].map(([c, v]) => [c, moveTo(v.probs, 'cpu')]));
           }, configs, s.info.model.classes, {
             size: s.info.size, originalResolution: Boolean(flags['original-resolution']), bootstrap, progress: `evaluate ${path.basename(d)}`,
           });
@@ -147,7 +152,7 @@ export const command: Command = {
     }
     if (bank?.ood) lines.push(`OOD flagged: ${oodByDomain.map((o) => `${path.basename(path.resolve(o.domain))} ${o.flagged}/${o.images}`).join(', ')}`);
     removeStaleTemps(path.dirname(path.resolve(jsonFile)), { target: path.basename(jsonFile) });
-    writeFileAtomicSync(jsonFile, JSON.stringify({ model: runDir, classNames: session.info.classNames, configs, results, ood: oodByDomain, ...(adapted.length ? { adabn: { weighting: 'image', domains: adapted } } : {}), ...(columns.some((c) => c.adapt === 'adabn-image') ? { adabnImageAlpha: alpha ?? ADABN_IMAGE_ALPHA } : {}) }, null, 1));
+    writeFileAtomicSync(jsonFile, JSON.stringify({ model: runDir, device, classNames: session.info.classNames, configs, results, ood: oodByDomain, ...(adapted.length ? { adabn: { weighting: 'image', domains: adapted } } : {}), ...(columns.some((c) => c.adapt === 'adabn-image') ? { adabnImageAlpha: alpha ?? ADABN_IMAGE_ALPHA } : {}) }, null, 1));
     process.stdout.write(`${lines.join('\n')}\n\nwrote ${jsonFile}\n`);
     return 0;
   },

@@ -10,7 +10,7 @@ import { removeStaleTemps } from '../../util/atomic';
 import { pixelLimit, pixelLimitProblem } from '../../util/memory';
 import { checkOutputFolder, ensureFolder } from '../../util/paths';
 import { Progress } from '../../util/progress';
-import { intFlag, parseArgs } from '../args';
+import { deviceFlag, DEVICE_HELP, intFlag, parseArgs } from '../args';
 import { Command, UsageError } from '../command';
 
 const HELP = `usage: cqseg predict --model RUN [--refs BANK] [--dcin MODE] [--exri IMAGE] IMAGES... --out DIR
@@ -72,6 +72,7 @@ options:
   --verify V            hash (default: re-hash every bank image) | exists | none
   --out DIR             output folder (files written atomically)
   --threads N           libtorch CPU threads
+  ${DEVICE_HELP}
   --quiet               no progress bar
 `;
 
@@ -199,7 +200,7 @@ async function predictOne(file: string, s: Session, ctx: Ctx, o: Options): Promi
 function parse(args: string[]): { o: Options; flags: Record<string, unknown>; inputs: string[] } {
   const { flags, positionals } = parseArgs(args, {
     model: {}, refs: {}, dcin: {}, exri: {}, alpha: {}, ensemble: {}, robust: { type: 'boolean' }, 'robust-foreground': { type: 'boolean' },
-    embedder: {}, verify: {}, out: {}, threads: {}, quiet: { type: 'boolean' },
+    embedder: {}, verify: {}, out: {}, threads: {}, device: {}, quiet: { type: 'boolean' },
   });
   const mode = (flags.dcin as string | undefined) ?? 'full';
   let column: Column;
@@ -250,7 +251,7 @@ export const command: Command = {
     let s: Session | undefined;
     const ctx: Ctx = {};
     try {
-      s = openSession(flags.model as string);
+      s = openSession(flags.model as string, { device: deviceFlag(flags.device, Boolean(flags.quiet)) });
       if (o.column.dcin === 'exri') {
         if (!fs.existsSync(o.exri!)) throw new UsageError(`--exri image '${o.exri}' does not exist`, 1);
         ctx.exriStats = await exriStatsFor(o.exri!, s);
@@ -268,7 +269,7 @@ export const command: Command = {
           spec = onnx ? undefined : 'encoder';
         }
         if (spec !== undefined) ctx.embedder = await openEmbedder(spec, s);
-        ctx.bank = openBank(flags.refs, { embedder: ctx.embedder, verify: (flags.verify as 'hash' | 'exists' | 'none' | undefined) ?? 'hash' });
+        ctx.bank = openBank(flags.refs, { embedder: ctx.embedder, verify: (flags.verify as 'hash' | 'exists' | 'none' | undefined) ?? 'hash', device: s.device });
       }
       ensureFolder(o.out, out);
       removeStaleTemps(o.out); // left by a predict killed while writing

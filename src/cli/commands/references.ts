@@ -7,7 +7,7 @@ import { setNumThreads } from '../../tensor';
 import { removeStaleTemps } from '../../util/atomic';
 import { checkOutputFile } from '../../util/paths';
 import { Progress } from '../../util/progress';
-import { intFlag, numFlag, parseArgs } from '../args';
+import { deviceFlag, DEVICE_HELP, intFlag, numFlag, parseArgs } from '../args';
 import { Command, UsageError } from '../command';
 
 const HELP = `usage: cqseg references --data TRAIN --model RUN [--embedder encoder|onnx:FILE] --out BANK
@@ -36,6 +36,7 @@ options:
                         as the OOD threshold (default 0.99; lower flags more images)
   --ood-k K             nearest neighbours averaged (default 3, at most images - 1)
   --threads N           libtorch CPU threads
+  ${DEVICE_HELP}
   --quiet               no progress bar
 `;
 
@@ -45,7 +46,7 @@ export const command: Command = {
   help: HELP,
   async run(args) {
     const { flags, positionals } = parseArgs(args, {
-      data: {}, images: {}, model: {}, embedder: {}, out: {}, threads: {}, quiet: { type: 'boolean' }, 'ood-quantile': {}, 'ood-k': {},
+      data: {}, images: {}, model: {}, embedder: {}, out: {}, threads: {}, device: {}, quiet: { type: 'boolean' }, 'ood-quantile': {}, 'ood-k': {},
     });
     const quantile = numFlag(flags['ood-quantile'], 'ood-quantile');
     if (quantile !== undefined && !(quantile > 0 && quantile <= 1)) throw new UsageError(`--ood-quantile must be in (0, 1], got '${String(flags['ood-quantile'])}'`);
@@ -66,7 +67,7 @@ export const command: Command = {
       if (missing.length > 0) throw new UsageError(`${missing[0].message}: ${missing[0].files.slice(0, 5).join(', ')}`, 1);
       const paths = ds.items.map((it) => it.image);
       if (paths.length === 0) throw new UsageError(`training set '${flags.data}' holds no images`, 1);
-      session = openSession(flags.model as string);
+      session = openSession(flags.model as string, { device: deviceFlag(flags.device, Boolean(flags.quiet)) });
       embedder = await openEmbedder((flags.embedder as string | undefined) ?? 'encoder', session);
       const bar = flags.quiet ? undefined : new Progress('references', paths.length);
       const bank = await buildBankFor(paths, session, embedder, { onProgress: (d) => bar?.update(d), ood: { quantile, k } });

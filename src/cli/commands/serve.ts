@@ -1,6 +1,6 @@
 /** `cqseg serve --model RUN [--refs BANK]`: the HTTP API of src/serve/server.ts. */
 import { startServer } from '../../serve/server';
-import { intFlag, parseArgs } from '../args';
+import { deviceFlag, DEVICE_HELP, intFlag, parseArgs } from '../args';
 import { Command, UsageError } from '../command';
 
 const HELP = `usage: cqseg serve --model RUN [--refs BANK] [--host 127.0.0.1] [--port 8080] [--token TOKEN]
@@ -30,6 +30,7 @@ options:
   --max-batch N     images one forward pass takes from concurrent requests of the same
                     settings (default 8; 1: one request at a time)
   --timeout S       per request, waiting included (default 120)
+  ${DEVICE_HELP}
 Stops on SIGINT/SIGTERM after finishing the requests it accepted.
 `;
 
@@ -39,7 +40,7 @@ export const command: Command = {
   help: HELP,
   async run(args) {
     const { flags, positionals } = parseArgs(args, {
-      model: {}, refs: {}, host: {}, port: {}, token: {}, 'max-body-mb': {}, 'max-pixels': {}, queue: {}, 'max-batch': {}, timeout: {},
+      model: {}, refs: {}, host: {}, port: {}, token: {}, 'max-body-mb': {}, 'max-pixels': {}, queue: {}, 'max-batch': {}, timeout: {}, device: {},
     });
     if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}'`);
     const model = flags.model as string | undefined;
@@ -50,7 +51,7 @@ export const command: Command = {
       model, refs: flags.refs as string | undefined, host: flags.host as string | undefined, port: intFlag(flags.port, 'port', 0) ?? 8080,
       token: flags.token as string | undefined, maxBodyBytes: mb === undefined ? undefined : mb * 2 ** 20,
       maxPixels: intFlag(flags['max-pixels'], 'max-pixels', 1), queue: intFlag(flags.queue, 'queue', 0), maxBatch: intFlag(flags['max-batch'], 'max-batch', 1),
-      timeoutMs: timeout === undefined ? undefined : timeout * 1000,
+      timeoutMs: timeout === undefined ? undefined : timeout * 1000, device: deviceFlag(flags.device),
     });
     process.stderr.write(`cqseg serve: ${server.url} (model ${model}${flags.refs ? `, bank ${flags.refs as string}` : ''}); Ctrl-C to stop\n`);
     await new Promise<void>((resolve) => {
