@@ -5,7 +5,7 @@
  * BatchNorm weight 1, bias 0, running_mean 0, running_var 1, num_batches_tracked 0.
  */
 import {
-  Tensor, batchNorm, batchNormActConv2d, batchNormSilu, conv2d, dropout, empty, globalSum, linear, noGrad, ones, relu, scalarTensor, scaledConv2d,
+  Tensor, allGather, batchNorm, batchNormActConv2d, batchNormSilu, cat, conv2d, dropout, empty, linear, noGrad, ones, relu, scalarTensor, scaledConv2d,
   sigmoid, silu, tidy, upCatConv2d, zeros,
 } from '../tensor';
 import type { Conv2dOptions } from '../tensor';
@@ -162,9 +162,12 @@ export class BatchNorm2d extends Module {
   }
 
   /**
-   * Batch norm over the global batch: mean = sum(x) / count, var = sum((x - mean)^2) / count,
-   * sums over N, H, W and the processes (two passes, as batch_norm's own); the running
-   * variance takes the unbiased estimate over the global count. Differentiable through the sums.
+   * Batch norm over the global batch. Each process computes its count n_p, mean m_p and sum of
+   * squared deviations M_p per channel (two passes, as batch_norm's own), and one all-gather
+   * brings every process's; they combine as Chan, Golub and LeVeque's parallel variance:
+   * mean = sum n_p m_p / n, var = (sum M_p + sum n_p (m_p - mean)^2) / n. Differentiable through
+   * the gather (one collective forward, one backward, as PyTorch's SyncBatchNorm); the running
+   * variance takes the unbiased estimate over the global count.
    */
   private syncNorm(x: Tensor): Tensor {
     this.checkInput(x);
@@ -172,10 +175,16 @@ export class BatchNorm2d extends Module {
     return tidy(() => {
       const c = this.numFeatures;
       const shape = [1, c, 1, 1];
-      const count = globalSum(scalarTensor(x.shape[0] * x.shape[2] * x.shape[3], { dtype: 'float64' })).item();
-      const mean = globalSum(x.sum([0, 2, 3])).div(count);
+      const local = x.mean([0, 2, 3]);
+      const m2 = x.sub(local.reshape(shape)).square().sum([0, 2, 3]);
+      const n = scalarTensor(x.shape[0] * x.shape[2] * x.shape[3], { dtype: x.dtype }).reshape([1]);
+      const all = allGather(cat([local, m2, n])); // (world, 2C + 1)
+      const ns = all.narrow(1, 2 * c, 1); // (world, 1)
+      const count = ns.sum().item();
+      const means = all.narrow(1, 0, c);
+      const mean = means.mul(ns).sum(0).div(count);
+      const variance = all.narrow(1, c, c).sum(0).add(means.sub(mean.reshape([1, c])).square().mul(ns).sum(0)).div(count);
       const xc = x.sub(mean.reshape(shape));
-      const variance = globalSum(xc.square().sum([0, 2, 3])).div(count);
       if (this.runningMean !== null && this.runningVar !== null) {
         noGrad(() => {
           this.runningMean!.mul_(1 - momentum).add_(mean.detach().mul(momentum));

@@ -13,7 +13,7 @@
  * A peer that dies makes the next collective throw (a closed connection) or time out.
  */
 import { callT, callV } from './call';
-import { checkTensor } from './check';
+import { ArgumentError, checkTensor } from './check';
 import { Tensor } from './tensor';
 
 export interface ProcessGroupOptions {
@@ -65,6 +65,17 @@ export function broadcast(tensors: Tensor[], root = 0): void {
  */
 export function globalSum(x: Tensor): Tensor {
   return callT('distGlobalSum', checkTensor(x, 'x', 'globalSum').handle);
+}
+
+/**
+ * Every process's `x` (K) as rows of a (world, K) tensor (row r from rank r), differentiable:
+ * the gradient of x is its row of the output's gradient summed over the processes.
+ * SyncBatchNorm gathers each process's count, mean and squared deviations this way.
+ */
+export function allGather(x: Tensor): Tensor {
+  const t = checkTensor(x, 'x', 'allGather');
+  if (t.ndim !== 1) throw new ArgumentError(`Argument 'x' passed to 'allGather' must be 1-D, got [${t.shape.join(',')}]`);
+  return callT('distGather', t.handle);
 }
 
 /**

@@ -256,6 +256,7 @@ export const OPS = {
   distBarrier: { returns: 'void', args: [] },
   distBroadcast: { returns: 'void', args: ['Ts', 'i'] },
   distGlobalSum: { returns: 'T', args: ['T'] },
+  distGather: { returns: 'T', args: ['T'] },
   ddpCreate: { returns: 'number', args: ['Ts', 'i'] },
   ddpPrepare: { returns: 'void', args: ['i'] },
   ddpDestroy: { returns: 'void', args: ['i'] },

@@ -144,6 +144,25 @@ struct GlobalSumFn : public torch::autograd::Function<GlobalSumFn> {
   }
 };
 
+// x (K) -> (world, K): every process's x, row r from rank r, differentiable: the gradient of
+// x is its row of the output's gradient summed over the processes (SyncBatchNorm's statistics
+// travel this way: one collective forward, one backward)
+struct GatherFn : public torch::autograd::Function<GatherFn> {
+  static at::Tensor forward(torch::autograd::AutogradContext*, const at::Tensor& x) {
+    const int64_t world = G().getSize();
+    std::vector<at::Tensor> in{x.detach().contiguous()};
+    std::vector<std::vector<at::Tensor>> out(1);
+    for (int64_t r = 0; r < world; r++) out[0].push_back(at::empty_like(in[0]));
+    Wait(G().allgather(out, in, c10d::AllgatherOptions()));
+    return at::stack(out[0]);
+  }
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext*, torch::autograd::variable_list g) {
+    std::vector<at::Tensor> v{g[0].contiguous().clone()};
+    AllReduceSumInPlace(v);
+    return {v[0].select(0, G().getRank()).clone()};
+  }
+};
+
 // DDP's gradient engine over `params` (those that require grad), buckets of `bucketBytes`
 // (the first one 1 MiB, as DDP), averaged over the processes.
 int64_t ReducerCreate(const std::vector<at::Tensor>& params, int64_t bucketBytes) {
@@ -188,6 +207,8 @@ void RegisterDistOps(Ops& ops) {
   OP("distBroadcast", { auto ts = a.tensors(0); BroadcastCoalesced(ts, a.i64(1)); return None{}; });
   // x -> the sum of x over the processes (differentiable)
   OP("distGlobalSum", return GlobalSumFn::apply(a.t(0)););
+  // x (K) -> (world, K) (differentiable)
+  OP("distGather", return GatherFn::apply(a.t(0)););
   // params, bucket bytes -> reducer id
   OP("ddpCreate", return ReducerCreate(a.tensors(0), a.i64(1)););
   // id: the next backward's gradients are reduced (call once per step, before backward)
@@ -212,6 +233,7 @@ void RegisterDistOps(Ops& ops) {
   OP("distBarrier", NoDist(););
   OP("distBroadcast", a.tensors(0); a.i64(1); NoDist(););
   OP("distGlobalSum", a.t(0); NoDist(););
+  OP("distGather", a.t(0); NoDist(););
   OP("ddpCreate", a.tensors(0); a.i64(1); NoDist(););
   OP("ddpPrepare", a.i64(0); NoDist(););
   OP("ddpDestroy", a.i64(0); return None{};);
