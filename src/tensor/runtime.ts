@@ -27,7 +27,7 @@ export const DEVICE_SPECS = 'auto | cpu | cuda | cuda:N';
 export function resolveDevice(spec = 'auto'): { device: string; why: string } {
   const gpus = cudaIsAvailable() ? cudaDeviceCount() : 0;
   const none = 'libtorch sees no CUDA device (no GPU, or a CPU-only libtorch: for a GPU, build against PyTorch\'s with LIBTORCH=<its torch folder> npm run build)';
-  if (spec === 'auto') return gpus > 0 ? { device: 'cuda:0', why: `auto: ${gpus} CUDA device(s), the first` } : { device: 'cpu', why: `auto: ${none}` };
+  if (spec === 'auto') return gpus > 0 ? { device: 'cuda:0', why: `auto: ${gpus} CUDA device(s), the first` } : { device: 'cpu', why: 'auto: libtorch sees no CUDA device' };
   if (spec === 'cpu') return { device: 'cpu', why: 'asked for' };
   const m = /^cuda(?::(\d+))?$/.exec(spec);
   if (!m) throw new ArgumentError(`--device must be ${DEVICE_SPECS}, got '${spec}'`);

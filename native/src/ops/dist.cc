@@ -42,6 +42,7 @@ struct Dist {
   c10::intrusive_ptr<c10d::Store> store;
   c10::intrusive_ptr<Group> group;
   std::chrono::milliseconds timeout{300000};
+  std::string backend;
   std::map<int64_t, std::shared_ptr<c10d::Reducer>> reducers;
   int64_t nextReducer = 1;
 };
@@ -103,6 +104,7 @@ void Init(int64_t rank, int64_t world, const std::string& addr, int64_t port, in
   D().store = store;
   D().group = group;
   D().timeout = timeout;
+  D().backend = backend;
 }
 
 void Destroy() {
@@ -175,8 +177,17 @@ int64_t ReducerCreate(const std::vector<at::Tensor>& params, int64_t bucketBytes
   std::reverse(buckets.begin(), buckets.end());
   std::reverse(limits.begin(), limits.end());
 #if TORCH_VERSION_MAJOR >= 2
+  // the Reducer takes a ProcessGroup, which in 2.x wraps the Backend (unverified here: no 2.x
+  // libtorch on the machines that built this; npm run check:gpu builds it)
+  const bool nccl = D().backend == "nccl";
+#if TORCH_VERSION_MINOR >= 6
   auto pg = c10::make_intrusive<c10d::ProcessGroup>(D().store, D().group->getRank(), D().group->getSize());
-  pg->setBackend(c10::DeviceType::CPU, c10d::ProcessGroup::BackendType::GLOO, D().group);
+#else
+  auto pg = c10::make_intrusive<c10d::ProcessGroup>(D().store, D().group->getRank(), D().group->getSize(),
+                                                    c10::make_intrusive<c10d::ProcessGroup::Options>(D().backend, D().timeout));
+#endif
+  pg->setBackend(nccl ? c10::DeviceType::CUDA : c10::DeviceType::CPU,
+                 nccl ? c10d::ProcessGroup::BackendType::NCCL : c10d::ProcessGroup::BackendType::GLOO, D().group);
 #else
   auto pg = D().group;
 #endif
