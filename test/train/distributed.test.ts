@@ -12,8 +12,10 @@
  *   learning rate amplify rounding 100-fold per step (as between two thread counts).
  * SGD, not the trainer's Adam: Adam's first steps are nearly lr * sign(g) per element, which
  * turns the rounding of a gradient near zero into a 2 lr difference of its weight.
- * Also: shards are disjoint and cover each epoch; the trainer's --nproc run writes its run
- * folder from rank 0 and resumes; a killed worker ends the job with an error naming it.
+ * The same data-parallel run twice gives identical weights (Gloo's ring all-reduce and the
+ * reducer's buckets sum in a fixed order). Also: shards are disjoint and cover each epoch; the
+ * trainer's --nproc run writes its run folder from rank 0 and resumes; a killed worker ends
+ * the job with an error naming it.
  */
 import * as assert from 'node:assert/strict';
 import { ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
@@ -117,6 +119,10 @@ test('two Gloo workers with half a batch each = one process with the whole batch
   if (process.env.CQSEG_SHOW_ERRORS) process.stderr.write(`float64: ${d64.toExponential(2)}; float32 after one step: ${d32.toExponential(2)} (float32 vs float64: ${rounding.toExponential(2)})\n`);
   assert.ok(d32 <= 4 * rounding + 1e-12, `float32: workers and one process differ by ${d32}, float32 rounding is ${rounding}`);
   assert.ok(Math.abs(one32.losses[0] - two32.losses[0]) <= 1e-6 * one32.losses[0]);
+  // a seed fixes a data-parallel run too: the same two workers again give the same bytes
+  const again = await steps('two32b', 2, f32);
+  assert.deepEqual(again.losses, two32.losses);
+  assert.equal(weightDiff(two32.weights, again.weights), 0, 'the same run twice: identical weights');
 });
 
 test('cqseg train --nproc 2 --sync-bn: rank 0 writes the run (nproc recorded), --resume continues it', { skip }, async () => {
