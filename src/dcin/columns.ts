@@ -129,11 +129,14 @@ export function domainBnStats(net: Module, forward: Forward, batches: AsyncItera
 /**
  * Every column's result for one batch. Columns that share an adaptation share one
  * dcinPredictMany call (each distinct model input runs once); every result carries the
- * same OOD scores when `ood` is asked (they do not depend on the adaptation).
+ * same OOD scores when `ood` is asked (they do not depend on the adaptation). The images may
+ * be on any device: they move to the network's once.
  *   const cols = parseColumns(['none', 'auto', 'auto+flip']);
  *   const byName = await predictColumns(images, cols, { net: s.model, forward: s.forward, bank, embedder, ood: true });
  */
-export async function predictColumns(images: T.Tensor, columns: readonly Column[], ctx: ColumnContext): Promise<Map<string, DcinResult>> {
+export async function predictColumns(input: T.Tensor, columns: readonly Column[], ctx: ColumnContext): Promise<Map<string, DcinResult>> {
+  const device = ctx.net.parameters()[0]?.device ?? input.device;
+  const images = input.device === device ? input : input.to(device);
   const groups = new Map<string, Column[]>();
   for (const c of columns) {
     const k = `${c.adapt ?? ''}|${c.flip}`;
@@ -159,5 +162,7 @@ export async function predictColumns(images: T.Tensor, columns: readonly Column[
   } catch (err) {
     for (const r of out.values()) r.probs.dispose();
     throw err;
+  } finally {
+    if (images !== input) images.dispose();
   }
 }

@@ -78,7 +78,7 @@ export class EncoderEmbedder implements Embedder {
     checkImages(images, 'EncoderEmbedder.embed');
     return T.tidy(() => T.noGrad(() => {
       const device = this.encoder.parameters?.()[0]?.device ?? images.device;
-      let x = preprocessImages(images.device === device ? images : images.to(device), this.opts);
+      let x = preprocessImages(images.to(device), this.opts); // an alias, freed by tidy, where they are there already
       const s = this.encoder.outputStride ?? 32;
       const [h, w] = [x.shape[2], x.shape[3]];
       const ph = (s - (h % s)) % s;

@@ -98,7 +98,7 @@ export function openSession(runDir: string, opts: { device?: string } = {}): Ses
   return {
     runDir, info, model, weightsSha256, device,
     palette: runPalette(runDir, info.model.classes),
-    forward: (x) => T.tidy(() => model.forward(normalize(x.device === device ? x : x.to(device), info.preprocessing))),
+    forward: (x) => T.tidy(() => model.forward(normalize(x.to(device), info.preprocessing))), // an alias where x is there already
     dispose: () => model.dispose(),
   };
 }
@@ -284,11 +284,7 @@ export async function predictImages(s: Session, images: T.Tensor[], opts: Predic
   try {
     for (const image of images) inputs.push(await toModelInput(image, s.info.size));
     x = inputs.length === 1 ? inputs[0] : T.cat(inputs, 0);
-    if (x.device !== s.device) {
-      const moved = x.to(s.device); // the batch moves to the device once
-      if (x !== inputs[0]) x.dispose();
-      x = moved;
-    }
+    x = T.moveTo(x, s.device); // the batch moves to the device once (an input moved is freed; the finally frees it again, harmlessly)
     let transfer: LabTransferOptions | undefined;
     if (opts.robust || opts.robustForeground) {
       transfer = { excludeSpecular: true };

@@ -134,12 +134,9 @@ interface Ctx {
  * image order). `domainStats`: the domain's BatchNorm statistics for 'adabn' columns.
  */
 async function columnProbs(images: Tensor, cols: Column[], ctx: Ctx, domainStats?: BnStats, tally?: Map<ColumnName, CellResult>, oods?: OodScore[]): Promise<Map<string, Tensor>> {
-  const device = ctx.session.device;
-  const x = images.device === device ? images : images.to(device); // once per batch
-  const byCol = await predictColumns(x, cols, {
+  const byCol = await predictColumns(images, cols, {
     net: ctx.session.model, forward: ctx.session.forward, bank: ctx.bank, embedder: ctx.embedder, exriStats: ctx.exriStats, domainStats, ood: oods !== undefined,
   });
-  if (x !== images) x.dispose();
   if (oods) oods.push(...(byCol.values().next().value?.ood ?? []));
   const out = new Map<string, Tensor>();
   for (const [col, r] of byCol) {

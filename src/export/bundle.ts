@@ -67,12 +67,12 @@ function need(file: string, fix: string): string {
   return file;
 }
 
-/** The static files (page, scripts, onnxruntime-web), resolved where this install keeps them. */
-export function staticFiles(): BundleFile[] {
+/** The static files (page, scripts, onnxruntime-web), resolved where this install (`root`) keeps them. */
+export function staticFiles(root = ROOT): BundleFile[] {
   const ortDist = path.dirname(require.resolve('onnxruntime-web')); // its dist/ (the package exports no package.json)
   return [
     { name: 'index.html', data: BUNDLE_HTML },
-    ...WEB_FILES.map((f) => ({ name: f, from: need(path.join(ROOT, 'dist', 'web', f), 'build the page with npm run build (tsc -p tsconfig.web.json)') })),
+    ...WEB_FILES.map((f) => ({ name: f, from: need(path.join(root, 'dist', 'web', f), 'build the page with npm run build (tsc -p tsconfig.web.json)') })),
     ...ORT_FILES.map((f) => ({ name: `ort/${f}`, from: need(path.join(ortDist, f), 'reinstall onnxruntime-web (npm ci)') })),
   ];
 }

@@ -126,7 +126,7 @@ export class BatchNorm2d extends Module {
 
   /**
    * Synchronised batch norm (PyTorch's SyncBatchNorm): in training, the batch statistics are
-   * those of the global batch of every process (tensor/dist.ts globalSum); set by
+   * those of the global batch of every process (tensor/dist.ts allGather); set by
    * convertSyncBatchNorm. Eval mode is unchanged (running statistics).
    */
   sync = false;

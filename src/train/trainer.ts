@@ -231,21 +231,22 @@ export async function train(cfg: TrainConfig, hooks: TrainHooks = {}, resume = f
   if (!worker && (cfg.nproc ?? 1) > 1) {
     throw new TrainError(`nproc ${cfg.nproc}: start data-parallel training with cqseg train --nproc N (it launches the workers), or set torchrun's variables (WORLD_SIZE, RANK, MASTER_ADDR, MASTER_PORT) in each worker`);
   }
-  if (!worker) return trainLead(cfg, hooks, resume, null);
   checkCheap(cfg);
+  const compute = computeOf(cfg, worker);
+  if (!worker) return trainLead(cfg, hooks, resume, null, compute);
   if (!distAvailable()) throw new TrainError('data-parallel training needs c10d, which this build lacks: on Debian, apt-get install libgloo-dev, then npm run build');
   const threads = cfg.threads ?? Number(process.env.CQSEG_WORKER_THREADS ?? 0);
   if (threads > 0) setNumThreads(threads);
   // every worker joins before anything is written (rank 0's checks then decide for all)
-  const backend = computeOf(cfg, worker).device.startsWith('cuda') ? 'nccl' : 'gloo';
+  const backend = compute.device.startsWith('cuda') ? 'nccl' : 'gloo';
   initProcessGroup({ rank: worker.rank, worldSize: worker.worldSize, masterAddr: worker.masterAddr, masterPort: worker.masterPort, timeoutMs: (cfg.distTimeout ?? 300) * 1000, backend });
   try {
-    if (worker.rank === 0) return await trainLead(cfg, hooks, resume, worker);
+    if (worker.rank === 0) return await trainLead(cfg, hooks, resume, worker, compute);
     useCachingAllocator();
     const sets = await openSets(cfg);
     barrier(); // rank 0 has checked the folder and the prior run, and written config.json
     const prior = resume ? readState(path.resolve(cfg.out)) : null;
-    return await trainLocked(cfg, { ...hooks, progress: false }, path.resolve(cfg.out), prior, sets, namesOf(sets.train), worker);
+    return await trainLocked(cfg, { ...hooks, progress: false }, path.resolve(cfg.out), prior, sets, namesOf(sets.train), worker, compute);
   } finally {
     destroyProcessGroup();
   }
@@ -276,13 +277,11 @@ export function computeOf(cfg: TrainConfig, worker: WorkerEnv | null = null): Co
   return { ...r, precision, channelsLast: Boolean(cfg.channelsLast) };
 }
 
-/** One process's training, or rank 0's in a data-parallel job: the checks, the lock, the run folder. */
-async function trainLead(cfg: TrainConfig, hooks: TrainHooks, resume: boolean, worker: WorkerEnv | null): Promise<TrainResult> {
+/** One process's training, or rank 0's in a data-parallel job: the folder's checks, the lock, the run folder. */
+async function trainLead(cfg: TrainConfig, hooks: TrainHooks, resume: boolean, worker: WorkerEnv | null, compute: Compute): Promise<TrainResult> {
   const runDir = path.resolve(cfg.out);
   const where = { what: 'run folder', flag: '--out', makeError: (m: string) => new TrainError(m) };
   const lockOpts = { ...where, command: trainCommand(cfg, resume) };
-  checkCheap(cfg);
-  const compute = computeOf(cfg, worker);
   checkOutputFolder(cfg.out, where);
   assertUnlocked(runDir, lockOpts); // fail early; acquireLock below decides
   checkPrior(cfg, runDir, resume);
@@ -306,16 +305,15 @@ async function trainLead(cfg: TrainConfig, hooks: TrainHooks, resume: boolean, w
     const info = { ...(prior.saved ? { ...prior.saved, ...mayChange(cfg) } : runInfo(cfg, classNames, worker)), device: compute.device, precision: compute.precision };
     writeFileAtomicSync(path.join(runDir, 'config.json'), JSON.stringify(info, null, 2));
     if (worker) barrier(); // the other workers start now
-    return await trainLocked(cfg, hooks, runDir, prior.state, sets, classNames, worker);
+    return await trainLocked(cfg, hooks, runDir, prior.state, sets, classNames, worker, compute);
   } finally {
     lock.release();
   }
 }
 
 async function trainLocked(cfg: TrainConfig, hooks: TrainHooks, runDir: string, prior: TrainState | null,
-  sets: { train: SegDataset; val: SegDataset | null }, classNames: string[], worker: WorkerEnv | null = null): Promise<TrainResult> {
+  sets: { train: SegDataset; val: SegDataset | null }, classNames: string[], worker: WorkerEnv | null, compute: Compute): Promise<TrainResult> {
   manualSeed(cfg.seed); // initial weights, dropout and drop-connect draws follow the seed
-  const compute = computeOf(cfg, worker);
   const model: Unet = buildModel({ arch: 'unet', encoder: cfg.encoder, classes: classNames.length });
   if (compute.device !== 'cpu') model.to(compute.device); // before the optimizer: its state follows the parameters
   if (compute.channelsLast) noGrad(() => model.parameters().filter((p) => p.ndim === 4).forEach((p) => { p._assign(channelsLast(p)); p.requiresGrad_(true); }));
@@ -353,7 +351,7 @@ async function trainLocked(cfg: TrainConfig, hooks: TrainHooks, runDir: string, 
     }
     const loader = new Loader(sets.train, { batchSize: cfg.batchSize, size: cfg.size, seed: cfg.seed, shuffle: true, shard });
     const valLoader = sets.val ? new Loader(sets.val, { batchSize: cfg.batchSize, size: cfg.size, shuffle: false, shard }) : null;
-    const dist = worker ? { sum: globalSum as GlobalSum, reducer: reducer!, worldSize: worker.worldSize, buffers: cfg.syncBn ? [] : buffersOf(model) } : undefined;
+    const dist = worker ? { sum: globalSum as GlobalSum, reducer: reducer!, buffers: cfg.syncBn ? [] : buffersOf(model) } : undefined;
     const scaler = compute.precision === 'fp16' ? new GradScaler() : undefined;
     const augAll = new AugmentAll();
     const pair = new CqgPair();
@@ -460,7 +458,7 @@ export interface StepContext {
   /** the factor on cqgWeights.diff at this step (cqgDiffRamp) */
   diffScale: number;
   /** data-parallel training: global sums, the gradient reducer, buffers to take from rank 0 */
-  dist?: { sum: GlobalSum; reducer: GradientReducer; worldSize: number; buffers: Tensor[] };
+  dist?: { sum: GlobalSum; reducer: GradientReducer; buffers: Tensor[] };
   /** device, precision, layout (default: the model's device, fp32) */
   compute?: Compute;
   /** fp16: dynamic loss scaling */
@@ -470,7 +468,7 @@ export interface StepContext {
 /**
  * model(x) under the run's precision: autocast to bfloat16 / float16 (convolutions and
  * matrix products; libtorch keeps reductions and batch-norm statistics in float32), logits
- * back in float32 for the losses. x moves to the model's device once, in the run's layout.
+ * back in float32 for the losses; x in the run's layout.
  */
 function forwardAt(model: Unet, x: Tensor, compute: Compute | undefined): Tensor {
   const input = compute?.channelsLast ? channelsLast(x) : x;
@@ -478,9 +476,6 @@ function forwardAt(model: Unet, x: Tensor, compute: Compute | undefined): Tensor
   const y = withAutocast(compute.device.startsWith('cuda') ? 'cuda' : 'cpu', compute.precision === 'bf16' ? 'bfloat16' : 'float16', () => model.forward(input));
   return y.to('float32');
 }
-
-/** A batch's tensor on `device` (the one copy per step). */
-const onDevice = (t: Tensor, device: string): Tensor => (t.device === device ? t : t.to(device));
 
 /**
  * The factor on the CQG consistency weight at `epochs` (fractional) into training with a
@@ -493,13 +488,13 @@ export function cqgDiffRamp(epochs: number, warmup: number): number {
   return Math.exp(-5 * (1 - t) * (1 - t));
 }
 
-/** One optimizer step; returns the loss terms as numbers. */
-/** @internal one optimizer step (exported for the data-parallel test, which runs it with SGD). */
+/** One optimizer step; returns the loss terms as numbers. @internal exported for the data-parallel test, which runs it with SGD. */
 export function trainStep(model: Unet, opt: Optimizer, batch: Batch, cfg: TrainConfig, ctx: StepContext): Record<string, number> {
   return tidy(() => {
+    // the batch on the model's device, one copy a step (an alias, freed by tidy, where it is there already)
     const device = model.parameters()[0].device;
-    const images = onDevice(batch.images, device);
-    const masks = onDevice(batch.masks!, device);
+    const images = batch.images.to(device);
+    const masks = batch.masks!.to(device);
     const size = { height: images.shape[2], width: images.shape[3] };
     const lossOpts = { classWeights: ctx.classWeights, sum: ctx.dist?.sum };
     // the draws of this process's samples, as part of the global batch (same on every process)
@@ -551,14 +546,14 @@ async function validate(model: Unet, loader: Loader, cfg: TrainConfig, classes: 
   const cm = new ConfusionMatrix(classes);
   let lossSum = 0;
   let n = 0;
+  const device = model.parameters()[0].device;
   for await (const batch of loader.epoch(0)) {
     noGrad(() => tidy(() => {
-      const device = model.parameters()[0].device;
-      const logits = model.forward(normalize(onDevice(batch.images, device), cfg.preprocessing));
-      const y = onDevice(batch.masks!, device).to('int64');
+      const logits = model.forward(normalize(batch.images.to(device), cfg.preprocessing));
+      const y = batch.masks!.to(device).to('int64');
       lossSum += diceCELoss(logits, y, { classWeights }).loss.item() * batch.images.shape[0];
       n += batch.images.shape[0];
-      cm.update(argmax(logits, 1), y, batch.roi && onDevice(batch.roi, device)); // inside the ROI masks where the dataset has them, as evaluate and the report
+      cm.update(argmax(logits, 1), y, batch.roi?.to(device)); // inside the ROI masks where the dataset has them, as evaluate and the report
     }));
     dispose(batch);
   }

@@ -19,6 +19,7 @@ import { readImage } from '../../src/data';
 import { disposeBank, disposePrediction, openBank, openEmbedder, openSession, predictImage, Session } from '../../src/dcin/session';
 import { ReferenceBank } from '../../src/dcin/bank';
 import { Embedder } from '../../src/dcin/embedders';
+import { staticFiles } from '../../src/export/bundle';
 import { startServer } from '../../src/serve/server';
 import { resolveConfig } from '../../src/train/config';
 import { train } from '../../src/train/trainer';
@@ -142,6 +143,10 @@ test('in Chromium, offline: the page\'s masks equal cqseg\'s on >= 99.5% of pixe
     }
   }
   if (process.env.CQSEG_SHOW_ERRORS) process.stderr.write(times.join('\n') + '\n');
+  // a file the browser cannot decode: the page says so by name and keeps working
+  await page.setInputFiles('#files', { name: 'notes.png', mimeType: 'image/png', buffer: Buffer.from('not an image') });
+  await page.waitForSelector('#status[data-state="error"]', { timeout: 30_000 });
+  assert.equal(await page.textContent('#status'), 'notes.png: not an image this browser can decode');
   assert.match(await page.textContent('.meta') ?? '', /nothing was uploaded/);
   await page.screenshot({ path: path.join(OUT, 'bundle-page.png'), fullPage: true });
   await page.setViewportSize({ width: 390, height: 844 });
@@ -207,4 +212,9 @@ test('cqseg export --bundle refuses a folder that is not a bundle, and replaces 
   const lone = await cli(['export', '--model', run, '--bundle', again, '--dcin', path.join(root, 'd.json')]);
   assert.equal(lone.code, 2);
   assert.match(lone.err, /--refs BANK and --dcin FILE\.json go together/);
+  const pb = await cli(['export', '--model', run, '--bundle', again, '--out', path.join(root, 'm.pb')]);
+  assert.equal(pb.code, 2);
+  assert.match(pb.err, /--out FILE\.onnx, got '.*m\.pb'/);
+  const empty = fs.mkdtempSync(path.join(root, 'nobuild-'));
+  assert.throws(() => staticFiles(empty), /dist\/web\/app\.js is missing: build the page with npm run build/);
 });

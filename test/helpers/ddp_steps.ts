@@ -50,7 +50,7 @@ async function main(): Promise<void> {
   const loader = new Loader(openDataset(data, {}), { batchSize: Number(batch), size: [SIZE, SIZE], seed: 0, shard });
   const ctx: StepContext = {
     augAll: new AugmentAll(), pair: new CqgPair(), rng: stream(0, 'augment', 0, 0), diffScale: 1,
-    dist: worker ? { sum: T.globalSum, reducer: reducer!, worldSize: worker.worldSize, buffers: [] } : undefined,
+    dist: worker ? { sum: T.globalSum, reducer: reducer!, buffers: [] } : undefined,
   };
   const losses: number[] = [];
   for (let epoch = 0; losses.length < Number(steps); epoch++) {

@@ -14,7 +14,7 @@ import { readImage } from '../../src/data';
 import { disposePrediction, openSession, predictImage } from '../../src/dcin/session';
 import { Unet } from '../../src/models';
 import { normalize } from '../../src/models/preprocess';
-import { readSafetensors } from '../../src/nn';
+import { GradScaler, readSafetensors, SGD } from '../../src/nn';
 import * as T from '../../src/tensor';
 import { diceCELoss } from '../../src/train/losses';
 import { cli } from '../helpers/cli';
@@ -62,6 +62,33 @@ test('cqseg train --device cpu --precision bf16: trains under autocast, records 
     const cl = await cli(['train', '--data', data, '--out', path.join(root, 'x'), '--channels-last', '--device', 'cpu']);
     assert.match(cl.err, /--channels-last is for CUDA/);
   }
+});
+
+test('GradScaler: an overflowing step is skipped and halves the scale; a finite one is unscaled and taken; the scale doubles after its interval', () => {
+  const p = T.tensor([1, 2], [2], { requiresGrad: true });
+  const opt = new SGD([p], { lr: 1 });
+  const s = new GradScaler(8, 2);
+  T.tidy(() => s.scale(p.mul(T.tensor([Infinity, 1], [2])).sum()).backward());
+  assert.equal(s.step(opt), false);
+  assert.deepEqual([p.toArray(), s.scaleValue], [[1, 2], 4]);
+  opt.zeroGrad();
+  for (const expected of [[0, 1], [-1, 0]]) {
+    T.tidy(() => s.scale(p.sum()).backward()); // gradient 1 each, scaled by 4 then unscaled
+    assert.equal(s.step(opt), true);
+    assert.deepEqual(p.toArray(), expected);
+    opt.zeroGrad();
+  }
+  assert.equal(s.scaleValue, 8, 'two good steps in a row (interval 2) double it');
+  T.dispose(p);
+});
+
+test('--device refused by name, as a flag and as a config key', async () => {
+  const predict = await cli(['predict', '--model', path.join(root, 'bf16'), '--dcin', 'none', '--device', 'gpu', 'x.png', '--out', path.join(root, 'p')]);
+  assert.equal(predict.code, 2);
+  assert.match(predict.err, /--device must be auto \| cpu \| cuda \| cuda:N, got 'gpu'/);
+  const tr = await cli(['train', '--data', data, '--out', path.join(root, 'y'), '--device', 'gpu']);
+  assert.notEqual(tr.code, 0);
+  assert.match(tr.err, /device.*'auto', 'cpu', 'cuda' or 'cuda:N'/);
 });
 
 test('withAutocast bf16 on the CPU: convolutions in bfloat16, gradients and weights float32, loss within bfloat16 rounding', () => {

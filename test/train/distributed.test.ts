@@ -101,6 +101,7 @@ test('shards: every process gets its part of each global batch, disjoint, coveri
     }
   }
   assert.throws(() => new Loader(ds, { shard: { rank: 2, world: 2 } }), /0 <= rank < world/);
+  assert.throws(() => new Loader(ds, { shard: { rank: 0, world: 9 } }).groups(0), /8 samples cannot be shared among 9 processes/);
 });
 
 test('two Gloo workers with half a batch each = one process with the whole batch (float64: 1e-10; float32: rounding)', { skip }, async () => {
@@ -166,6 +167,21 @@ test('a killed worker ends the job within seconds, with an error naming its rank
   } finally {
     if (job.exitCode === null) job.kill('SIGKILL');
   }
+});
+
+test('refusals: nproc without a launcher, several machines without a master, no process group', async () => {
+  const { resolveConfig } = await import('../../src/train/config');
+  const { train } = await import('../../src/train/trainer');
+  const { launchWorkers } = await import('../../src/train/distributed');
+  await assert.rejects(train(resolveConfig({ data, out: path.join(root, 'nolaunch'), nproc: 2 }), { progress: false }), /nproc 2: start data-parallel training with cqseg train --nproc N/);
+  const argv = [process.execPath, '-e', ''];
+  await assert.rejects(launchWorkers({ argv, nproc: 2, env: { NNODES: '2', NODE_RANK: '2' } }), /NODE_RANK 2 is not below NNODES 2/);
+  await assert.rejects(launchWorkers({ argv, nproc: 2, env: { NNODES: '2', NODE_RANK: '1' } }), /several machines \(NNODES > 1\) needs MASTER_ADDR and MASTER_PORT/);
+  if (!skip) {
+    assert.throws(() => T.barrier(), /no process group: initProcessGroup first/);
+    assert.throws(() => T.allGather(T.zeros([2, 2])), /Argument 'x' passed to 'allGather' must be 1-D, got \[2,2\]/);
+  }
+  assert.equal(fs.existsSync(path.join(root, 'nolaunch')), false, 'nothing written');
 });
 
 test('torchrun\'s variables: read and checked', () => {

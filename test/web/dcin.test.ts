@@ -2,8 +2,10 @@
  * The in-browser DCIN (src/web/) against cqseg's own, in Node:
  * - the 8-bit Lab transfer and statistics equal color/transfer.ts's byte for byte
  *   (both are OpenCV's integer recipe: no tolerance);
- * - the resize equals sharp's within 3 levels (measured: at most 3 on white noise, the
- *   worst case; sharp's fixed-point coefficients are not reproduced);
+ * - the resize equals sharp's within 6 levels, 1 on average (measured on white noise, the
+ *   worst case: at most 3, on average 0.18-0.47; sharp's fixed-point coefficients are not
+ *   reproduced, and its SIMD paths may round otherwise on another CPU: the margin is 2x; a
+ *   wrong kernel or offset is off by tens of levels on average);
  * - the label upsampling equals eval/upsample.ts's on at least 99.9% of pixels (float64
  *   here, float32 there: only near-ties can flip; measured 100% on these cases);
  * - segment() with the exported model in onnxruntime-node gives `cqseg predict`'s mask on
@@ -86,9 +88,10 @@ test('Lab transfer and statistics: the same bytes as labTransferToStats and labS
   }
   assert.throws(() => labTransfer8(new Uint8Array(6), 3, [[1, 2], [3, 4]]), /must be \[\[meanL, stdL\]/);
   assert.throws(() => labTransfer8(new Uint8Array(7), 3, [[1, 2], [3, 4], [5, 6]]), /positive multiple of 3 bytes/);
+  assert.throws(() => labTransfer8(new Uint8Array(8), 2, [[1, 2], [3, 4], [5, 6]]), /Argument 'channels' passed to 'labTransfer8' must be 3 or 4, got 2/);
 });
 
-test('resize: within 3 levels of sharp\'s, shrinking, enlarging and both at once', async () => {
+test('resize: within 6 levels of sharp\'s, 1 on average, shrinking, enlarging and both at once', async () => {
   T.manualSeed(12);
   const img = T.tidy(() => T.rand([30, 40, 3]).mul(256).floor().to('uint8'));
   const bytes = img.dataSync() as Uint8Array;
@@ -99,8 +102,13 @@ test('resize: within 3 levels of sharp\'s, shrinking, enlarging and both at once
       const b = web.resizeLikeSharp({ data: bytes, width: 40, height: 30, channels: 3 }, size).data;
       theirs.dispose();
       let worst = 0;
-      for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]));
-      assert.ok(worst <= 3, `${size.join('x')}: ${worst} levels from sharp`);
+      let total = 0;
+      for (let i = 0; i < a.length; i++) {
+        worst = Math.max(worst, Math.abs(a[i] - b[i]));
+        total += Math.abs(a[i] - b[i]);
+      }
+      assert.ok(worst <= 6, `${size.join('x')}: ${worst} levels from sharp`);
+      assert.ok(total / a.length <= 1, `${size.join('x')}: ${total / a.length} levels from sharp on average`);
     }
   } finally {
     img.dispose();
@@ -154,5 +162,11 @@ test('segment() with the exported model: cqseg predict\'s mask on >= 99.5% of pi
     }
     image.dispose();
   }
-  await assert.rejects(web.segment({ data: new Uint8Array(12), width: 2, height: 2, channels: 3 }, { mode: 'full', model, info }), /needs the DCIN data file/);
+  const tiny = { data: new Uint8Array(12), width: 2, height: 2, channels: 3 as const };
+  await assert.rejects(web.segment(tiny, { mode: 'full', model, info }), /needs the DCIN data file/);
+  await assert.rejects(web.segment(tiny, { mode: 'auto' as web.WebMode, model, info, dcin }), /mode must be one of none, gris, lris, full, got auto/);
+  await assert.rejects(web.segment(tiny, { mode: 'gris', model, info, dcin: { ...dcin, format: 'other' } as unknown as web.DcinFile }), /not a cqseg DCIN data file \(format other/);
+  assert.throws(() => web.decodeEmbeddings({ ...dcin, embeddings: { ...dcin.embeddings, dims: [dcin.embeddings.dims[0] + 1, dcin.embeddings.dims[1]] } }), /DCIN file: embeddings hold \d+ values, dims say/);
+  const short: web.WebModel = { run: async (x, n, h, w) => ({ ...(await model.run(x, n, h, w)), embedding: new Float32Array(3) }) };
+  await assert.rejects(web.segment({ data: new Uint8Array(64 * 64 * 3), width: 64, height: 64, channels: 3 }, { mode: 'lris', model: short, info, dcin }), /the model's embedding has 3 values, the DCIN file's \d+: a DCIN file made for another model/);
 });

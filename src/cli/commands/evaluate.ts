@@ -111,10 +111,7 @@ export const command: Command = {
           }
           const ctx = { net: s.model, forward: s.forward, bank, embedder, exriStats, domainStats, alpha, ood: bank !== undefined };
           const byCol = await evaluateDatasetMany(ds, async (x) => {
-            // the batch on the session's device once; the probabilities back for the metrics
-            const xd = x.device === device ? x : x.to(device);
-            const r = await predictColumns(xd, columns, ctx);
-            if (xd !== x) xd.dispose();
+            const r = await predictColumns(x, columns, ctx); // on the session's device; the probabilities back for the metrics
             if (bank) scores.push(...(r.values().next().value?.ood ?? []));
             return new Map([...r].map(([c, v]) => [c, moveTo(v.probs, 'cpu')]));
           }, configs, s.info.model.classes, {

@@ -245,13 +245,14 @@ export const command: Command = {
     const { o, flags, inputs } = parse(args);
     const threads = intFlag(flags.threads, 'threads');
     if (threads !== undefined) setNumThreads(threads);
+    const device = deviceFlag(flags.device, Boolean(flags.quiet)); // a usage error before any file is read
     const files = expandInputs(inputs);
     const out = { what: 'output folder', flag: '--out', makeError: (m: string) => new UsageError(m, 1) };
     checkOutputFolder(o.out, out);
     let s: Session | undefined;
     const ctx: Ctx = {};
     try {
-      s = openSession(flags.model as string, { device: deviceFlag(flags.device, Boolean(flags.quiet)) });
+      s = openSession(flags.model as string, { device });
       if (o.column.dcin === 'exri') {
         if (!fs.existsSync(o.exri!)) throw new UsageError(`--exri image '${o.exri}' does not exist`, 1);
         ctx.exriStats = await exriStatsFor(o.exri!, s);
